@@ -1,0 +1,7 @@
+"""neurotoken: neuromorphic processing elements for intra- and inter-token processing."""
+
+from . import encoding, models, scan, spikes, surrogate
+from .neurons import LIF, ResonateFire
+
+__version__ = "0.1.0"
+__all__ = ["spikes", "surrogate", "scan", "encoding", "models", "LIF", "ResonateFire"]

@@ -1,0 +1,64 @@
+"""Boundary validation: each check names the argument and what was expected."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import torch
+
+
+def tensor(name: str, x, *, min_dim: int = 0, max_dim: int | None = None, finite: bool = True) -> torch.Tensor:
+    """Require a tensor of rank in [min_dim, max_dim] (and finite values unless told otherwise)."""
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < min_dim or (max_dim is not None and x.dim() > max_dim):
+        want = f"at least {min_dim}" if max_dim is None else f"between {min_dim} and {max_dim}"
+        raise ValueError(f"{name} must have {want} dimensions, got shape {tuple(x.shape)}")
+    if finite and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name} must hold finite values (found NaN or inf)")
+    return x
+
+
+def number(name: str, x, *, low: float | None = None, high: float | None = None,
+           low_open: bool = False, high_open: bool = False) -> float:
+    """Require a finite real number in the given (closed unless told open) interval."""
+    if isinstance(x, torch.Tensor):
+        if x.numel() != 1:
+            raise ValueError(f"{name} must be a scalar, got shape {tuple(x.shape)}")
+        x = x.item()
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
+    x = float(x)
+    if not math.isfinite(x):
+        raise ValueError(f"{name} must be finite, got {x}")
+    if low is not None and (x < low or (low_open and x == low)):
+        raise ValueError(f"{name} must be {'>' if low_open else '>='} {low}, got {x}")
+    if high is not None and (x > high or (high_open and x == high)):
+        raise ValueError(f"{name} must be {'<' if high_open else '<='} {high}, got {x}")
+    return x
+
+
+def positive_int(name: str, x, *, low: int = 1) -> int:
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    if x < low:
+        raise ValueError(f"{name} must be >= {low}, got {x}")
+    return x
+
+
+def choice(name: str, x: str, options: Iterable[str]) -> str:
+    options = tuple(options)
+    if x not in options:
+        raise ValueError(f"{name} must be one of {', '.join(map(repr, options))}; got {x!r}")
+    return x
+
+
+def increasing(name: str, xs: Sequence[float], *, min_len: int = 1) -> tuple[float, ...]:
+    """Require a strictly increasing sequence of finite numbers."""
+    xs = tuple(number(f"{name}[{i}]", v) for i, v in enumerate(xs))
+    if len(xs) < min_len:
+        raise ValueError(f"{name} must hold at least {min_len} values, got {len(xs)}")
+    if any(b <= a for a, b in zip(xs, xs[1:])):
+        raise ValueError(f"{name} must be strictly increasing, got {xs}")
+    return xs

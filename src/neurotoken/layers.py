@@ -1,0 +1,56 @@
+"""Intra-token blocks along a virtual time axis tau: projections followed by LIF NPEs (eq. 13).
+
+Inputs carry time first and channels last: [T, B, D] (or [T, B, ..., D]); images are
+channels-last [T, B, H, W, C].
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from . import _checks
+from .neurons import LIF
+
+
+class SpikingLinear(nn.Module):
+    """s_t = LIF(W x_t + b) for every step t of x [T, ..., in]; LIF options as keyword arguments."""
+
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, **neuron):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features, bias=bias)
+        self.neuron = LIF(**neuron)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _checks.tensor("x", x, min_dim=2, finite=False)
+        return self.neuron(self.linear(x))
+
+
+class SpikingMLP(nn.Sequential):
+    """A stack of SpikingLinear layers, sizes = (in, hidden_1, ..., out)."""
+
+    def __init__(self, sizes: Sequence[int], bias: bool = True, **neuron):
+        sizes = [_checks.positive_int(f"sizes[{i}]", n) for i, n in enumerate(sizes)]
+        if len(sizes) < 2:
+            raise ValueError(f"sizes must hold at least (in, out), got {sizes}")
+        super().__init__(*(SpikingLinear(a, b, bias, **neuron) for a, b in zip(sizes, sizes[1:])))
+
+
+class SpikingConv2d(nn.Module):
+    """s_t = LIF(conv(x_t)) for x [T, B, H, W, C] (channels last); returns [T, B, H', W', C']."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
+                 bias: bool = True, **neuron):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, stride, padding, bias=bias)
+        self.neuron = LIF(**neuron)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        _checks.tensor("x", x, min_dim=5, max_dim=5, finite=False)
+        T, B, H, W, C = x.shape
+        if C != self.conv.in_channels:
+            raise ValueError(f"x must have {self.conv.in_channels} channels last, got shape {tuple(x.shape)}")
+        y = self.conv(x.reshape(T * B, H, W, C).permute(0, 3, 1, 2))  # channels_last strides, no copy
+        return self.neuron(y.permute(0, 2, 3, 1).reshape(T, B, *y.shape[2:], y.shape[1]))

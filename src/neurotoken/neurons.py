@@ -1,0 +1,202 @@
+"""Neuromorphic processing elements (NPEs), eq. (8)-(10), over a leading time axis.
+
+One functional core serves every NPE: the general-W form of eq. (9)
+
+    h_t = a * h_{t-1} + x_t - R s_{t-1},    s_t = spike(Re h_t, theta)
+
+with ``x_t`` the synaptic current (W x_t computed by the layer in front), a real decay
+``a = beta`` (LIF) or a complex one ``a = r e^{i omega}`` (resonate-and-fire: a rotation-and-
+scaling of two state variables), and the reset term ``R s_{t-1}``:
+
+* ``reset="subtract"``: R = theta I (eq. 10), or a user feedback matrix R;
+  for ternary spikes s = -1 adds theta back, for multi-level spikes s = k removes k theta,
+  so the reset always removes exactly the charge the spike reported;
+* ``reset="zero"``: any non-zero spike (+1, -1 or k) clears the state: h_t = a h_{t-1} [s_{t-1} = 0] + x_t;
+* ``reset="none"``: R = 0. The recurrence is then linear and the ``scan`` backend computes it
+  exactly with :func:`neurotoken.scan.linear_scan`; it refuses the other resets.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from . import _checks
+from .scan import linear_scan
+from .spikes import DEFAULT_SURROGATE, Binary, resolve_spike
+from .surrogate import Surrogate, resolve
+
+RESETS = ("subtract", "zero", "none")
+BACKENDS = ("auto", "sequential", "scan")
+
+
+class NPEState(NamedTuple):
+    h: torch.Tensor  # membrane / state after the step
+    s: torch.Tensor  # spikes emitted at the step
+
+
+@dataclass(frozen=True)
+class NPEParams:
+    """Parameters of eq. (9): decay a (real or complex), threshold theta, reset, spike kind, surrogate."""
+
+    decay: float | complex | torch.Tensor = 0.9
+    threshold: float | torch.Tensor = 1.0
+    reset: str = "subtract"
+    spike: object = Binary()
+    surrogate: Surrogate = DEFAULT_SURROGATE
+    feedback: torch.Tensor | None = None  # R as a [D, D] matrix (reset="subtract" only)
+
+
+def _reset_term(s_prev: torch.Tensor, p: NPEParams):
+    """R s_{t-1} for the subtractive reset: theta s or R s with a feedback matrix."""
+    if p.feedback is not None:
+        return s_prev @ p.feedback.transpose(-1, -2)
+    return p.threshold * s_prev
+
+
+def npe_step(h: torch.Tensor, x: torch.Tensor, s_prev: torch.Tensor, p: NPEParams) -> NPEState:
+    """Eq. (9)-(10): h_t = a h_{t-1} + x_t - R s_{t-1};  s_t = spike(Re h_t, theta)."""
+    if p.reset == "zero":
+        h = p.decay * h * (s_prev == 0) + x
+    elif p.reset == "subtract":
+        h = p.decay * h + x - _reset_term(s_prev, p)
+    else:
+        h = p.decay * h + x
+    v = h.real if h.is_complex() else h
+    return NPEState(h, p.spike(v, p.threshold, p.surrogate))
+
+
+def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
+                  backend: str = "sequential") -> tuple[torch.Tensor, torch.Tensor]:
+    """Run eq. (9) over the leading time axis of x; returns (spikes [T, ...], states h [T, ...])."""
+    complex_decay = torch.as_tensor(p.decay).is_complex()
+    dtype = torch.promote_types(x.dtype, torch.complex64) if complex_decay else x.dtype
+    if state is None:
+        zeros = torch.zeros(x.shape[1:], dtype=dtype, device=x.device)
+        state = NPEState(zeros, torch.zeros_like(x[0]))
+    if backend == "scan":
+        h = linear_scan(p.decay, x.to(dtype), h0=state.h, dim=0)
+        v = h.real if h.is_complex() else h
+        return p.spike(v, p.threshold, p.surrogate), h
+    hs, ss = [], []
+    h, s = state
+    for x_t in x.unbind(0):
+        h, s = npe_step(h, x_t, s, p)
+        hs.append(h)
+        ss.append(s)
+    return torch.stack(ss), torch.stack(hs)
+
+
+def _as_param(name: str, value, learn: bool, low: float, high: float | None, low_open: bool):
+    """A float (fixed scalar), buffer (fixed per-channel) or Parameter (learnable)."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        value = _checks.number(name, value, low=low, high=high, low_open=low_open)
+        return nn.Parameter(torch.tensor(value)) if learn else value
+    t = torch.as_tensor(value, dtype=torch.float32)
+    _checks.tensor(name, t, max_dim=1)
+    if bool((t < low).any() or (low_open and (t == low).any()) or (high is not None and (t > high).any())):
+        bound = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
+        raise ValueError(f"{name} must lie in {bound}, got {t.tolist()}")
+    return nn.Parameter(t.clone()) if learn else t.clone()
+
+
+class _NPE(nn.Module):
+    """Shared module shell: holds threshold, reset, spike kind, surrogate, backend; runs the core."""
+
+    def __init__(self, threshold, reset, spike, surrogate, backend, learn_threshold):
+        super().__init__()
+        self.reset = _checks.choice("reset", reset, RESETS)
+        self.backend = _checks.choice("backend", backend, BACKENDS)
+        if backend == "scan" and reset != "none":
+            raise ValueError(f"backend='scan' is exact only for reset='none' (a linear recurrence); "
+                             f"got reset={reset!r}: use backend='sequential'")
+        self.spike = resolve_spike(spike)
+        self.surrogate = resolve(surrogate)
+        self._set("threshold", _as_param("threshold", threshold, learn_threshold, 0.0, None, True))
+
+    def _set(self, name, value):
+        if isinstance(value, torch.Tensor) and not isinstance(value, nn.Parameter):
+            self.register_buffer(name, value)
+        else:
+            setattr(self, name, value)
+
+    def _threshold(self):
+        th = self.threshold
+        return th.clamp_min(1e-6) if isinstance(th, nn.Parameter) else th
+
+    def params(self) -> NPEParams:
+        raise NotImplementedError
+
+    def _backend(self, p: NPEParams) -> str:
+        if self.backend == "auto":
+            return "scan" if p.reset == "none" and p.feedback is None else "sequential"
+        return self.backend
+
+    def forward(self, x: torch.Tensor, state: NPEState | None = None, return_state: bool = False):
+        """Spikes [T, ...] for input currents x [T, ...] (time leading); optionally the final state."""
+        _checks.tensor("x", x, min_dim=1)
+        p = self.params()
+        s, h = npe_multistep(x, p, state, self._backend(p))
+        return (s, NPEState(h[-1], s[-1])) if return_state else s
+
+    def step(self, x_t: torch.Tensor, state: NPEState | None = None) -> tuple[torch.Tensor, NPEState]:
+        """One time step for streaming: (s_t, state)."""
+        s, state = self.forward(x_t.unsqueeze(0), state, return_state=True)
+        return s[0], state
+
+
+class LIF(_NPE):
+    """Leaky integrate-and-fire NPE, eq. (9)-(10): h_t = beta h_{t-1} + x_t - R s_{t-1}.
+
+    beta in [0, 1] and threshold > 0 are floats or per-channel 1-D tensors, fixed or learnable
+    (``learn_beta``/``learn_threshold``). ``spike`` is "binary" | "bernoulli" | "ternary" |
+    "multilevel" or a spike-kind object; ``feedback`` an optional [D, D] matrix R.
+    """
+
+    def __init__(self, beta=0.9, threshold=1.0, reset: str = "subtract", spike="binary",
+                 surrogate: Surrogate | str = DEFAULT_SURROGATE, backend: str = "auto",
+                 learn_beta: bool = False, learn_threshold: bool = False,
+                 feedback: torch.Tensor | None = None):
+        super().__init__(threshold, reset, spike, surrogate, backend, learn_threshold)
+        self._set("beta", _as_param("beta", beta, learn_beta, 0.0, 1.0, False))
+        if feedback is not None:
+            if reset != "subtract":
+                raise ValueError(f"feedback (a matrix R) needs reset='subtract', got reset={reset!r}")
+            _checks.tensor("feedback", feedback, min_dim=2, max_dim=2)
+            if feedback.shape[0] != feedback.shape[1]:
+                raise ValueError(f"feedback must be square [D, D], got shape {tuple(feedback.shape)}")
+        self._set("feedback", feedback)
+
+    def params(self) -> NPEParams:
+        beta = self.beta.clamp(0.0, 1.0) if isinstance(self.beta, nn.Parameter) else self.beta
+        return NPEParams(beta, self._threshold(), self.reset, self.spike, self.surrogate, self.feedback)
+
+
+class ResonateFire(_NPE):
+    """Resonate-and-fire NPE: a complex state z_t = lambda z_{t-1} + x_t - R s_{t-1}, s_t = spike(Re z_t).
+
+    lambda = exp(dt (-1/tau + i 2 pi f)): a damped rotation of two state variables (Re z, Im z)
+    that responds most to inputs oscillating near ``freq_hz``. ``freq_hz`` and ``tau_ms`` are
+    floats or per-channel 1-D tensors (a resonator bank), learnable with ``learn_dynamics``.
+    """
+
+    def __init__(self, freq_hz=10.0, tau_ms=100.0, dt_ms: float = 1.0, threshold=1.0,
+                 reset: str = "zero", spike="binary", surrogate: Surrogate | str = DEFAULT_SURROGATE,
+                 backend: str = "auto", learn_dynamics: bool = False, learn_threshold: bool = False):
+        super().__init__(threshold, reset, spike, surrogate, backend, learn_threshold)
+        self.dt_ms = _checks.number("dt_ms", dt_ms, low=0.0, low_open=True)
+        self._set("freq_hz", _as_param("freq_hz", freq_hz, learn_dynamics, 0.0, None, False))
+        self._set("tau_ms", _as_param("tau_ms", tau_ms, learn_dynamics, 0.0, None, True))
+
+    def decay(self):
+        """lambda = exp(-dt/tau + i 2 pi f dt), as a complex tensor."""
+        tau = torch.as_tensor(self.tau_ms)
+        freq = torch.as_tensor(self.freq_hz)
+        return torch.exp(torch.complex(-self.dt_ms / tau, 2 * math.pi * freq * self.dt_ms / 1000.0))
+
+    def params(self) -> NPEParams:
+        return NPEParams(self.decay(), self._threshold(), self.reset, self.spike, self.surrogate)

@@ -1,0 +1,44 @@
+import pytest
+import torch
+
+from neurotoken.models import SNNClassifier
+
+
+@pytest.mark.parametrize("encoding", ["direct", "rate", "bernoulli", "positional", "unary", "first_spike"])
+def test_snn_classifier_logits_shape_and_gradients(encoding):
+    torch.manual_seed(0)
+    model = SNNClassifier(64, (32,), 10, T=4, encoding=encoding)
+    logits = model(torch.rand(5, 64))
+    assert logits.shape == (5, 10)
+    logits.sum().backward()
+    assert model.body[0].linear.weight.grad.abs().sum() > 0
+
+
+def test_readout_is_rate_decoded_linear_of_hidden_spikes():
+    torch.manual_seed(1)
+    model = SNNClassifier(8, (6,), 3, T=5, encoding="rate")
+    x = torch.rand(4, 8)
+    from neurotoken import encoding
+
+    s = model.body(encoding.rate(x, 5))
+    torch.testing.assert_close(model(x), model.readout(s.mean(0)))
+
+
+def test_conventional_twin_has_same_linear_layers_and_relu():
+    twin = SNNClassifier(8, (6, 5), 3, spiking=False)
+    linears = [m for m in twin.modules() if isinstance(m, torch.nn.Linear)]
+    assert [(m.in_features, m.out_features) for m in linears] == [(8, 6), (6, 5), (5, 3)]
+    x = torch.rand(2, 8)
+    ref = linears[2](torch.relu(linears[1](torch.relu(linears[0](x)))))
+    torch.testing.assert_close(twin(x), ref)
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="unknown encoding 'morse'"):
+        SNNClassifier(8, encoding="morse")
+    with pytest.raises(ValueError, match="T must be >= 1"):
+        SNNClassifier(8, T=0)
+    with pytest.raises(ValueError, match="x must have between 2 and 2"):
+        SNNClassifier(8)(torch.rand(8))
+    with pytest.raises(ValueError, match="x must lie in"):
+        SNNClassifier(8, encoding="rate")(torch.full((1, 8), 2.0))

@@ -1,0 +1,186 @@
+import math
+
+import pytest
+import torch
+
+from neurotoken import LIF, ResonateFire
+from neurotoken.neurons import NPEParams, npe_step
+from neurotoken.surrogate import Atan, Triangle
+
+
+def hand_lif(x, beta, theta, reset):
+    """Eq. (9)-(10) unrolled by hand with Python floats, one neuron."""
+    h, s, out = 0.0, 0.0, []
+    for xt in x:
+        if reset == "subtract":
+            h = beta * h + xt - theta * s
+        elif reset == "zero":
+            h = beta * h * (s == 0) + xt
+        else:
+            h = beta * h + xt
+        s = float(h >= theta)
+        out.append(s)
+    return out
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+def test_lif_matches_hand_unrolled_eq_9_10(reset):
+    torch.manual_seed(0)
+    x = torch.rand(63, 5, dtype=torch.float64) * 0.8
+    s = LIF(beta=0.85, threshold=1.0, reset=reset)(x)
+    for n in range(5):
+        assert s[:, n].tolist() == hand_lif(x[:, n].tolist(), 0.85, 1.0, reset)
+
+
+def test_lif_hand_computation_small():
+    # beta=0.5, theta=1: h = 0.6, 0.9, 1.05 (fires), then 0.525+0.6-1 = 0.125
+    s = LIF(beta=0.5, threshold=1.0)(torch.tensor([[0.6], [0.6], [0.6], [0.6]]))
+    assert s.flatten().tolist() == [0, 0, 1, 0]
+
+
+def test_ternary_subtract_reset_restores_charge_of_negative_spike():
+    lif = LIF(beta=1.0, threshold=1.0, spike="ternary")
+    s, state = lif(torch.tensor([[-1.2], [0.0], [0.0]]), return_state=True)
+    assert s.flatten().tolist() == [-1, 0, 0]  # -1.2 fires -1, then +theta brings h to -0.2
+    assert state.h.item() == pytest.approx(-0.2)
+
+
+def test_multilevel_subtract_reset_removes_k_thresholds():
+    lif = LIF(beta=1.0, threshold=1.0, spike="multilevel")
+    s, state = lif(torch.tensor([[2.5], [0.0]]), return_state=True)
+    assert s.flatten().tolist() == [2, 0]
+    assert state.h.item() == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("spike", ["binary", "ternary", "multilevel"])
+def test_reset_none_scan_backend_equals_sequential_forward_and_gradients(spike):
+    torch.manual_seed(1)
+    x = torch.randn(63, 4, 7, dtype=torch.float64, requires_grad=True)
+    beta = torch.rand(7, dtype=torch.float64)
+    outs, grads = [], []
+    for backend in ("sequential", "scan"):
+        lif = LIF(beta=beta, reset="none", spike=spike, backend=backend, learn_beta=True,
+                  surrogate=Triangle(1.0)).double()
+        s, state = lif(x, return_state=True)
+        (s.sum(-1) * torch.arange(63.0, dtype=torch.float64)[:, None]).sum().backward()
+        outs.append((s, state.h))
+        grads.append((x.grad.clone(), lif.beta.grad.clone()))
+        x.grad = None
+    assert torch.equal(outs[0][0], outs[1][0])
+    torch.testing.assert_close(outs[0][1], outs[1][1])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("spike", ["binary", "ternary", "multilevel"])
+def test_step_loop_equals_forward(reset, spike):
+    torch.manual_seed(2)
+    x = torch.randn(17, 3, 6) * 1.5
+    lif = LIF(beta=0.8, reset=reset, spike=spike)
+    full = lif(x)
+    state, steps = None, []
+    for x_t in x:
+        s_t, state = lif.step(x_t, state)
+        steps.append(s_t)
+    assert torch.equal(torch.stack(steps), full)
+
+
+def test_forward_continues_from_returned_state():
+    torch.manual_seed(3)
+    x = torch.randn(40, 2, 5)
+    lif = LIF(beta=0.9)
+    _, state = lif(x[:25], return_state=True)
+    assert torch.equal(torch.cat([lif(x[:25]), lif(x[25:], state)]), lif(x))
+
+
+def test_feedback_matrix_theta_identity_equals_subtract_reset():
+    torch.manual_seed(4)
+    x = torch.rand(30, 2, 4) * 0.9
+    ref = LIF(beta=0.9, threshold=0.8)(x)
+    assert torch.equal(LIF(beta=0.9, threshold=0.8, feedback=0.8 * torch.eye(4))(x), ref)
+
+
+def test_general_w_core_with_lateral_feedback_hand_computation():
+    # R = [[1, 0.5], [0, 1]]: a spike of neuron 2 also lowers neuron 1 by 0.5
+    p = NPEParams(decay=1.0, threshold=1.0, feedback=torch.tensor([[1.0, 0.5], [0.0, 1.0]]))
+    h, s = npe_step(torch.zeros(2), torch.tensor([0.2, 1.0]), torch.zeros(2), p)
+    assert s.tolist() == [0, 1]
+    h, s = npe_step(h, torch.tensor([0.0, 0.0]), s, p)
+    assert h.tolist() == pytest.approx([-0.3, 0.0])
+
+
+def test_learnable_beta_and_threshold_receive_gradients():
+    lif = LIF(beta=0.7, threshold=1.0, learn_beta=True, learn_threshold=True, surrogate=Atan())
+    lif(torch.rand(10, 3, 4) * 2).sum().backward()
+    assert lif.beta.grad is not None and lif.beta.grad.abs() > 0
+    assert lif.threshold.grad is not None and lif.threshold.grad.abs() > 0
+
+
+def _sine_drive(freq_hz, n=400, dt_ms=1.0, amp=0.05):
+    t = torch.arange(n) * dt_ms / 1000.0
+    return (amp * torch.sin(2 * math.pi * freq_hz * t))[:, None]
+
+
+def test_resonate_fire_prefers_its_own_frequency():
+    rf = ResonateFire(freq_hz=40.0, tau_ms=100.0, threshold=0.5)
+    counts = {f: rf(_sine_drive(f)).sum().item() for f in (5.0, 40.0, 150.0)}
+    assert counts[40.0] > 3 * max(counts[5.0], counts[150.0], 1)
+
+
+def test_resonate_fire_state_rotates_by_hand():
+    # no leak (tau huge), quarter-turn per step: z = 1, i, -1, -i ...
+    rf = ResonateFire(freq_hz=250.0, tau_ms=1e12, dt_ms=1.0, threshold=10.0, reset="none")
+    _, state = rf(torch.tensor([[1.0], [0.0], [0.0]]), return_state=True)
+    torch.testing.assert_close(state.h, torch.tensor([-1.0 + 0.0j]), atol=1e-6, rtol=0)
+
+
+def test_resonate_fire_scan_equals_sequential_and_step():
+    torch.manual_seed(5)
+    x = torch.randn(50, 2, 3)
+    kw = dict(freq_hz=torch.tensor([10.0, 30.0, 80.0]), tau_ms=50.0, reset="none", threshold=0.3)
+    seq = ResonateFire(backend="sequential", **kw)
+    s_seq, st_seq = seq(x, return_state=True)
+    s_scan, st_scan = ResonateFire(backend="scan", **kw)(x, return_state=True)
+    torch.testing.assert_close(st_seq.h, st_scan.h, atol=1e-5, rtol=1e-5)
+    assert (s_seq != s_scan).float().mean() <= 1e-2
+    state = None
+    for t in range(50):
+        s_t, state = seq.step(x[t], state)
+        assert torch.equal(s_t, s_seq[t])
+
+
+def test_resonate_fire_learns_frequency_gradient():
+    rf = ResonateFire(freq_hz=30.0, tau_ms=80.0, learn_dynamics=True, threshold=0.2)
+    rf(_sine_drive(35.0, n=100, amp=0.1)).sum().backward()
+    assert rf.freq_hz.grad is not None and torch.isfinite(rf.freq_hz.grad)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: LIF(beta=1.5), "beta must"),
+    (lambda: LIF(beta=-0.1), "beta must"),
+    (lambda: LIF(beta=torch.tensor([0.5, 1.2])), "beta must lie in"),
+    (lambda: LIF(threshold=0.0), "threshold must be >"),
+    (lambda: LIF(threshold=float("nan")), "threshold must be finite"),
+    (lambda: LIF(reset="soft"), "reset must be one of"),
+    (lambda: LIF(backend="cuda"), "backend must be one of"),
+    (lambda: LIF(reset="subtract", backend="scan"), "backend='scan' is exact only for reset='none'"),
+    (lambda: LIF(spike="quaternary"), "unknown spike"),
+    (lambda: LIF(feedback=torch.eye(3), reset="zero"), "feedback"),
+    (lambda: LIF(feedback=torch.ones(3, 2)), "feedback must be square"),
+    (lambda: ResonateFire(tau_ms=0.0), "tau_ms"),
+    (lambda: ResonateFire(dt_ms=-1.0), "dt_ms"),
+])
+def test_bad_constructor_arguments_are_rejected(make, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        make()
+
+
+def test_bad_inputs_are_rejected():
+    lif = LIF()
+    with pytest.raises(ValueError, match="x must hold finite"):
+        lif(torch.tensor([[float("inf")]]))
+    with pytest.raises(ValueError, match="x must have at least 1"):
+        lif(torch.tensor(1.0))
+    with pytest.raises(TypeError, match="x must be a torch.Tensor"):
+        lif([[1.0]])

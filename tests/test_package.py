@@ -1,0 +1,14 @@
+import subprocess
+import sys
+
+
+def test_import_does_not_pull_cli_plotting_or_optional_packages():
+    code = ("import sys, neurotoken; bad = [m for m in ('neurotoken.cli', 'typer', 'rich', 'matplotlib', "
+            "'sklearn', 'snntorch', 'norse', 'spikingjelly', 'triton', 'numba') if m in sys.modules]; print(bad)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_console_script_lists_experiments():
+    out = subprocess.run([sys.executable, "-m", "neurotoken", "list"], capture_output=True, text=True, check=True)
+    assert "digits" in out.stdout
