@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import torch
+
 from .. import _checks
 from ..data import load_digits
 from ..learning.bptt import FitConfig, accuracy, fit_classifier
@@ -36,6 +38,7 @@ def run_digits_sweep(config: DigitsSweep = DigitsSweep(),
     runs = [("conventional", 1, False)] + [(e, T, True) for e in config.encodings for T in config.Ts]
     rows = []
     for enc, T, spiking in runs:
+        torch.manual_seed(config.fit.seed)  # same init whatever ran before
         model = SNNClassifier(64, config.hidden, 10, T=T, encoding=enc if spiking else "direct",
                               spiking=spiking, beta=config.beta, threshold=config.threshold)
         start = time.perf_counter()

@@ -1,5 +1,6 @@
-"""Training: surrogate-gradient BPTT (bptt.py)."""
+"""Training: surrogate-gradient BPTT trainer (bptt.py) and atomic checkpoints (checkpoint.py)."""
 
-from .bptt import accuracy, fit_classifier
+from .bptt import FitConfig, Trainer, accuracy, fit_classifier
+from .checkpoint import CheckpointError
 
-__all__ = ["fit_classifier", "accuracy"]
+__all__ = ["FitConfig", "Trainer", "fit_classifier", "accuracy", "CheckpointError"]

@@ -1,0 +1,135 @@
+"""Checkpoints: safetensors for tensors + a JSON commit record, written atomically.
+
+A checkpoint ``ckpt-00000100`` is two files: ``.safetensors`` (model weights, optimizer tensors,
+RNG state) and ``.json`` (trainer/optimizer scalars and the sha256 of the tensor file). Each is
+written to a temporary file, fsynced and renamed; the JSON goes last, so a checkpoint exists only
+once both are complete. Loading verifies the checksum, so a truncated or corrupt file is rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save
+
+PREFIX = "ckpt-"
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint is missing, truncated or corrupt."""
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """Write bytes to path via temp file + fsync + rename, then fsync the directory."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
+    """Split an optimizer state_dict into named tensors and JSON-able rest."""
+    tensors, scalars = {}, {}
+    for idx, entry in state["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"optim.{idx}.{key}"] = value
+            else:
+                scalars[f"{idx}.{key}"] = value
+    return tensors, {"scalars": scalars, "param_groups": state["param_groups"]}
+
+
+def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
+    state: dict[int, dict] = {}
+    for name, value in tensors.items():
+        if name.startswith("optim."):
+            _, idx, key = name.split(".", 2)
+            state.setdefault(int(idx), {})[key] = value
+    for name, value in meta["scalars"].items():
+        idx, key = name.split(".", 1)
+        state.setdefault(int(idx), {})[key] = value
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def save_checkpoint(directory: str | os.PathLike, step: int, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None, trainer_state: dict | None = None,
+                    keep_last: int = 3) -> Path:
+    """Atomically save a checkpoint for ``step``; keep the newest ``keep_last``; return the JSON path."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
+    tensors["rng.torch"] = torch.get_rng_state()
+    optim_meta = None
+    if optimizer is not None:
+        optim_tensors, optim_meta = _flatten_optimizer(optimizer.state_dict())
+        tensors.update({k: v.contiguous() for k, v in optim_tensors.items()})
+    blob = save(tensors)
+    stem = directory / f"{PREFIX}{step:08d}"
+    _atomic_write(stem.with_suffix(".safetensors"), blob)
+    record = {"step": step, "sha256": hashlib.sha256(blob).hexdigest(), "optimizer": optim_meta,
+              "trainer": trainer_state or {}}
+    _atomic_write(stem.with_suffix(".json"), json.dumps(record, indent=1).encode())
+    for old in list_checkpoints(directory)[:-keep_last]:
+        old.with_suffix(".safetensors").unlink(missing_ok=True)
+        old.unlink(missing_ok=True)
+    return stem.with_suffix(".json")
+
+
+def list_checkpoints(directory: str | os.PathLike) -> list[Path]:
+    """Committed checkpoints (their JSON records), oldest first."""
+    return sorted(Path(directory).glob(f"{PREFIX}*.json"))
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tensor]]:
+    """(record, tensors) of a checkpoint; raises CheckpointError if it is truncated or corrupt."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text())
+        blob = path.with_suffix(".safetensors").read_bytes()
+    except (OSError, ValueError) as err:
+        raise CheckpointError(f"checkpoint {path} is unreadable: {err}") from err
+    if hashlib.sha256(blob).hexdigest() != record.get("sha256"):
+        raise CheckpointError(f"checkpoint {path.with_suffix('.safetensors')} is corrupt or truncated "
+                              "(sha256 mismatch)")
+    return record, load_file(path.with_suffix(".safetensors"))
+
+
+def latest_checkpoint(directory: str | os.PathLike) -> tuple[Path, list[str]] | None:
+    """Newest checkpoint that verifies, and the problems of any newer ones skipped; None if none."""
+    problems = []
+    for path in reversed(list_checkpoints(directory)):
+        try:
+            read_checkpoint(path)
+            return path, problems
+        except CheckpointError as err:
+            problems.append(str(err))
+    if problems:
+        raise CheckpointError("no valid checkpoint in " f"{directory}: " + "; ".join(problems))
+    return None
+
+
+def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Restore model (and optimizer, RNG) from a checkpoint; returns the trainer state."""
+    record, tensors = read_checkpoint(path)
+    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    if optimizer is not None and record["optimizer"] is not None:
+        optimizer.load_state_dict(_unflatten_optimizer(tensors, record["optimizer"]))
+    torch.set_rng_state(tensors["rng.torch"])
+    return record["trainer"]

@@ -1,0 +1,102 @@
+import json
+import math
+
+import pytest
+import torch
+
+from neurotoken.learning.bptt import FitConfig, Trainer, cross_entropy, learning_rate
+from neurotoken.learning.checkpoint import list_checkpoints
+from neurotoken.models import SNNClassifier
+
+
+def data(n=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.rand(n, 6, generator=g)
+    return x, (x[:, 0] > x[:, 1]).long() + 2 * (x[:, 2] > 0.5).long()
+
+
+def model(seed=0):
+    torch.manual_seed(seed)
+    return SNNClassifier(6, (12,), 4, T=3, encoding="bernoulli")  # uses the global RNG every forward
+
+
+CFG = FitConfig(epochs=3, batch_size=8, lr=1e-2, checkpoint_every=4, seed=5)
+
+
+def test_learning_rate_schedule_by_hand():
+    cfg = FitConfig(lr=1.0, warmup_steps=2)
+    assert [learning_rate(cfg, s, 10) for s in (0, 1)] == [0.5, 1.0]
+    assert learning_rate(cfg, 2, 10) == 1.0 and learning_rate(cfg, 6, 10) == pytest.approx(0.5)
+    assert learning_rate(FitConfig(lr=0.3, schedule="constant"), 7, 10) == 0.3
+
+
+def test_training_reduces_loss_and_logs_every_step(tmp_path):
+    x, y = data()
+    losses = Trainer(model(), FitConfig(epochs=8, batch_size=8, lr=2e-2), run_dir=tmp_path).fit(x, y)
+    assert len(losses) == 8 and losses[-1] < 0.9 * losses[0]
+    lines = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in lines] == list(range(1, 41))
+
+
+def test_interrupted_then_resumed_run_equals_uninterrupted_bit_for_bit(tmp_path):
+    x, y = data()
+    ref_model = model()
+    ref = Trainer(ref_model, CFG, run_dir=tmp_path / "ref").fit(x, y)
+
+    calls = {"n": 0}
+
+    def interrupting_loss(net, xb, yb):
+        calls["n"] += 1
+        if calls["n"] == 10:  # during step 10, after the step-8 checkpoint
+            raise KeyboardInterrupt
+        return cross_entropy(net, xb, yb)
+
+    with pytest.raises(KeyboardInterrupt):
+        Trainer(model(), CFG, loss_fn=interrupting_loss, run_dir=tmp_path / "run").fit(x, y)
+    assert list_checkpoints(tmp_path / "run/checkpoints")[-1].name == "ckpt-00000009.json"
+    resumed_model = model(seed=123)  # a different init: everything must come from the checkpoint
+    resumed = Trainer(resumed_model, CFG, run_dir=tmp_path / "run").fit(x, y, resume=True)
+    assert resumed == ref
+    for a, b in zip(ref_model.state_dict().values(), resumed_model.state_dict().values()):
+        assert torch.equal(a, b)
+    steps = [json.loads(s)["step"] for s in (tmp_path / "run/metrics.jsonl").read_text().splitlines()]
+    assert steps == list(range(1, 16))
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_last_good_checkpoint(tmp_path):
+    x, y = data()
+    calls = {"n": 0}
+
+    def nan_at_step_7(net, xb, yb):
+        calls["n"] += 1
+        loss = cross_entropy(net, xb, yb)
+        return loss * math.nan if calls["n"] == 7 else loss
+
+    with pytest.raises(FloatingPointError, match=r"at step 6 .*last good checkpoint: .*ckpt-00000004"):
+        Trainer(model(), CFG, loss_fn=nan_at_step_7, run_dir=tmp_path).fit(x, y)
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["ckpt-00000004.json"]
+
+
+def test_keep_last_and_gradient_clipping(tmp_path):
+    x, y = data()
+    cfg = FitConfig(epochs=2, batch_size=8, checkpoint_every=2, keep_last=2, grad_clip=1e-3)
+    m = model()
+    before = [p.detach().clone() for p in m.parameters()]
+    Trainer(m, cfg, run_dir=tmp_path).fit(x, y)
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["ckpt-00000008.json", "ckpt-00000010.json"]
+    assert all(torch.isfinite(p).all() for p in m.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, m.parameters()))
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(epochs=0), "epochs"), (dict(lr=0.0), "lr"), (dict(schedule="step"), "schedule must be one of"),
+    (dict(grad_clip=-1.0), "grad_clip"), (dict(keep_last=0), "keep_last"),
+])
+def test_bad_config_is_rejected(kw, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        FitConfig(**kw)
+
+
+def test_mismatched_data_is_rejected():
+    with pytest.raises(ValueError, match="same length"):
+        Trainer(model()).fit(torch.rand(4, 6), torch.zeros(3, dtype=torch.long))
