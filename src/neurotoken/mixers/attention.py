@@ -1,0 +1,355 @@
+"""Self-attention mixers, eq. (21)-(23), and their spiking forms (MISSION section 5).
+
+Conventional: y_l = sum_l' alpha_{l,l'} v_l', alpha_{l,.} the softmax of q_l . k_l' / sqrt(d_k)
+over the keys with M_{l,l'} = 1. Spiking: q, k, v are binary trains along a virtual time axis tau
+(leading, [T, ...]) and scores count coincidences: AND (both spike), XNOR (equal bits), or
+stochastic computing (the AND of independent Bernoulli streams has rate q k).
+
+Every mixer maps [B, L, D] -> [B, L, D], is multi-head, has ``step(x_t, state)`` (a KV cache,
+causal masks) equal to the full pass, and ``accounting(inputs, output)``: the op counts of one
+forward call as {"macs", "acs", "bit_ops", "active_pairs", "spikes", "state_bytes"} ints (absent = 0).
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .. import _checks
+from ..kernels import bitpack
+from ..neurons import LIF
+from .sparse import CSR, check_mask, check_qkv, events, sparse_attention, sparse_spike_attention
+
+MASKS = ("causal", "full")
+SCORES = ("and", "xnor", "stochastic")
+METHODS = ("dense", "bitpack")
+
+
+class KVCache(NamedTuple):
+    """Keys and values of the tokens so far, per head: [B, H, S, d_head] ([T, ...] when spiking)."""
+
+    k: torch.Tensor
+    v: torch.Tensor
+
+
+def causal_mask(L: int, S: int | None = None, device=None) -> torch.Tensor:
+    """M[i, j] = j <= i + S - L: query i is token S - L + i after S - L cached ones ([L, S])."""
+    S = L if S is None else S
+    return torch.ones(L, S, dtype=torch.bool, device=device).tril(S - L)
+
+
+def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor | None = None,
+                      scale: float | None = None) -> torch.Tensor:
+    """Eq. (21)-(23): alpha = softmax over M_{l,l'} = 1 of q_l . k_l' scale (default 1/sqrt(d_k)),
+    y_l = sum_l' alpha_{l,l'} v_l'. q [..., L, d], k [..., S, d], v [..., S, dv] -> [..., L, dv]."""
+    check_qkv(q, k, v)
+    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else _checks.number("scale", scale)
+    s = (q @ k.transpose(-1, -2)) * scale
+    if mask is not None:
+        s = s.masked_fill(~check_mask(mask, q.shape[-2], k.shape[-2]), -math.inf)
+    return torch.softmax(s, -1) @ v
+
+
+def _bits(s: torch.Tensor) -> torch.Tensor:
+    """Spikes [T, ..., L, d] -> [..., L, T d]: each token's tau x d bits in one row."""
+    return s.movedim(0, -2).flatten(-2)
+
+
+def _check_spikes(name: str, s) -> torch.Tensor:
+    _checks.tensor(name, s, min_dim=3)
+    if not bool(((s == 0) | (s == 1)).all()):
+        raise ValueError(f"{name} must hold binary spikes (0 or 1)")
+    return s
+
+
+def _scores(qs: torch.Tensor, ks: torch.Tensor, op: str, method: str) -> torch.Tensor:
+    _check_spikes("qs", qs)
+    _check_spikes("ks", ks)
+    if qs.shape[:-2] != ks.shape[:-2] or qs.shape[-1] != ks.shape[-1]:
+        raise ValueError(f"qs and ks must be [T, ..., L, d] and [T, ..., S, d] with equal T, leading "
+                         f"dims and d; got {tuple(qs.shape)} and {tuple(ks.shape)}")
+    _checks.choice("method", method, METHODS)
+    qf, kf = _bits(qs), _bits(ks)
+    if method == "bitpack":
+        if torch.is_grad_enabled() and (qs.requires_grad or ks.requires_grad):
+            raise ValueError("method='bitpack' has no gradient: use method='dense' to train, "
+                             "or call it under torch.no_grad()")
+        if bitpack.available():
+            return bitpack.packed_scores(qf, kf, op)
+        warnings.warn("numba is not installed: bit-packed scores fall back to the dense float reference",
+                      RuntimeWarning, stacklevel=3)
+    ones = qf @ kf.transpose(-1, -2)
+    return ones if op == "and" else ones + (1 - qf) @ (1 - kf).transpose(-1, -2)
+
+
+def and_scores(qs: torch.Tensor, ks: torch.Tensor, method: str = "dense") -> torch.Tensor:
+    """AND coincidences C[l, l'] = sum_{t, d} q_t[l, d] k_t[l', d] of spikes [T, ..., L, d] -> [..., L, S].
+    method="dense" is the float matmul reference, "bitpack" the popcount kernel (no gradient)."""
+    return _scores(qs, ks, "and", method)
+
+
+def xnor_scores(qs: torch.Tensor, ks: torch.Tensor, method: str = "dense") -> torch.Tensor:
+    """XNOR agreements C[l, l'] = sum_{t, d} [q_t[l, d] = k_t[l', d]] (ones and zeros) -> [..., L, S]."""
+    return _scores(qs, ks, "xnor", method)
+
+
+SCORE_FUNCTIONS = {"and": and_scores, "xnor": xnor_scores}
+
+
+def _masked(c: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return c if mask is None else c.masked_fill(~check_mask(mask, *c.shape[-2:]), 0)
+
+
+def spike_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor, mask: torch.Tensor | None = None,
+                    scale: float = 1.0, score: str = "and", method: str = "dense") -> torch.Tensor:
+    """Spike-driven attention (no softmax, fixed scale): y_t = scale (M * C) vs_t with C the
+    "and" or "xnor" scores of qs, ks. Spikes [T, ..., L, d] -> currents [T, ..., L, dv]."""
+    check_qkv(qs, ks, vs, lead=1)
+    c = SCORE_FUNCTIONS[_checks.choice("score", score, SCORE_FUNCTIONS)](qs, ks, method)
+    return _checks.number("scale", scale) * (_masked(c, mask) @ vs)
+
+
+def stochastic_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor,
+                         mask: torch.Tensor | None = None, scale: float = 1.0) -> torch.Tensor:
+    """Stochastic computing, per step: y_t = scale (M * (qs_t ks_t^T)) vs_t. For independent
+    Bernoulli streams of rates q, k, v, E[y_t] = scale (M * q k^T) v: the mean over tau converges
+    to the exact product (error ~ 1/sqrt(T)). [T, ..., L, d] -> [T, ..., L, dv]."""
+    check_qkv(qs, ks, vs, lead=1)
+    c = qs @ ks.transpose(-1, -2)
+    return _checks.number("scale", scale) * (_masked(c, mask) @ vs)
+
+
+def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
+    return x.unflatten(-1, (heads, -1)).transpose(-3, -2)  # [..., L, D] -> [..., H, L, D / H]
+
+
+def _merge_heads(y: torch.Tensor) -> torch.Tensor:
+    return y.transpose(-3, -2).flatten(-2)  # [..., H, L, d] -> [..., L, H d]
+
+
+def _pairs_per_head(mask, L: int, S: int) -> int:
+    if mask is None:
+        return L * S
+    return mask.nnz if isinstance(mask, CSR) else int(mask.sum())
+
+
+def _dense(mask):
+    """A CSR pattern as its boolean mask (None and tensors unchanged)."""
+    return mask.to_mask() if isinstance(mask, CSR) else mask
+
+
+def _bytes(*ts: torch.Tensor) -> int:
+    return sum(t.numel() * t.element_size() for t in ts)
+
+
+def _linear_ops(x: torch.Tensor, fan_out: int) -> tuple[int, int]:
+    """(MACs, ACs) of a linear map on x: one AC per non-zero spike and output when x is binary
+    (0/1 values), otherwise one MAC per entry and output."""
+    if bool(((x == 0) | (x == 1)).all()):
+        return 0, int(torch.count_nonzero(x)) * fan_out
+    return x.numel() * fan_out, 0
+
+
+class _Trace(NamedTuple):
+    q: torch.Tensor      # per head [..., B, H, L, d_head]
+    k: torch.Tensor      # keys, cache included [..., B, H, S, d_head]
+    v: torch.Tensor
+    mask: object         # None (full), a bool [L, S] tensor, or a CSR
+    mixed: torch.Tensor  # per-head mixer output, before merging heads
+    y: torch.Tensor
+
+
+class _Attention(nn.Module):
+    """Shell shared by the attention mixers: fused q/k/v projection, heads, mask, KV cache, output."""
+
+    def __init__(self, d_model: int, heads: int, mask, bias: bool):
+        super().__init__()
+        self.d_model = _checks.positive_int("d_model", d_model)
+        self.heads = _checks.positive_int("heads", heads)
+        if d_model % heads:
+            raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.out = nn.Linear(d_model, d_model, bias=bias)
+        self._store_mask(mask)
+
+    def _store_mask(self, mask) -> None:
+        if isinstance(mask, str):
+            self.mask_kind = _checks.choice("mask", mask, MASKS)
+        elif isinstance(mask, CSR):
+            check_mask(mask.to_mask())
+            self.mask_kind, self.pattern_shape = "csr", tuple(mask.shape)
+            self.register_buffer("pattern_indptr", mask.indptr.clone(), persistent=False)
+            self.register_buffer("pattern_indices", mask.indices.clone(), persistent=False)
+        elif isinstance(mask, torch.Tensor):
+            check_mask(mask)
+            if mask.dim() != 2:
+                raise ValueError(f"mask must be one [L, L] pattern, got shape {tuple(mask.shape)}")
+            self.mask_kind = "tensor"
+            self.register_buffer("pattern_mask", mask.clone(), persistent=False)
+        else:
+            raise TypeError("mask must be 'causal', 'full', a boolean [L, L] tensor or a sparse.CSR, "
+                            f"got {type(mask).__name__}")
+
+    def _mask(self, L: int, S: int, device):
+        if self.mask_kind == "full":
+            return None
+        if self.mask_kind == "causal":
+            return causal_mask(L, S, device)
+        if self.mask_kind == "csr":
+            m = CSR(self.pattern_indptr, self.pattern_indices, self.pattern_shape)
+        else:
+            m = self.pattern_mask
+        if tuple(m.shape) != (L, S):
+            raise ValueError(f"the mask was built for L = {m.shape[0]} tokens but the input has L = {L}")
+        return m
+
+    def forward(self, x: torch.Tensor, state: KVCache | None = None, return_state: bool = False):
+        """x [B, L, D] -> y [B, L, D]; with return_state also the KV cache (mask='causal' only)."""
+        tr = self._trace(x, state, return_state)
+        return (tr.y, KVCache(tr.k, tr.v)) if return_state else tr.y
+
+    def step(self, x_t: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+        """One token x_t [B, D] attending the cached ones: (y_t [B, D], state); equals the causal forward."""
+        y, state = self.forward(x_t.unsqueeze(-2), state, return_state=True)
+        return y.squeeze(-2), state
+
+    def _trace(self, x, state, keep: bool) -> _Trace:
+        self._check_x(x)
+        if (state is not None or keep) and self.mask_kind != "causal":
+            raise ValueError(f"a KV cache (state, step) needs mask='causal', got a {self.mask_kind!r} mask")
+        q, k, v = (_split_heads(t, self.heads) for t in self._project(x).chunk(3, -1))
+        if state is not None:
+            if not isinstance(state, KVCache):
+                raise TypeError(f"state must be a KVCache, got {type(state).__name__}")
+            if state.k.shape[:-2] != k.shape[:-2] or state.k.shape[-1] != k.shape[-1] \
+                    or state.v.shape != state.k.shape:
+                raise ValueError(f"state holds keys of shape {tuple(state.k.shape)}, incompatible with "
+                                 f"this input's keys {tuple(k.shape)}")
+            k, v = torch.cat([state.k, k], -2), torch.cat([state.v, v], -2)
+        mask = self._mask(q.shape[-2], k.shape[-2], x.device)
+        mixed = self._mix(q, k, v, mask)
+        return _Trace(q, k, v, mask, mixed, self.out(self._out_input(mixed, x)))
+
+    def _replay(self, inputs: tuple) -> _Trace:
+        """The forward call that produced an output, recomputed from its positional inputs (x, state)."""
+        with torch.no_grad():
+            return self._trace(inputs[0], inputs[1] if len(inputs) > 1 else None, False)
+
+    def _out_input(self, mixed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return _merge_heads(mixed)
+
+
+class SoftmaxAttention(_Attention):
+    """Multi-head softmax attention, eq. (21)-(23). ``mask``: "causal", "full", a boolean [L, L]
+    tensor, or a :class:`~neurotoken.mixers.sparse.CSR` pattern (evaluated event-driven, pairs only)."""
+
+    def __init__(self, d_model: int, heads: int = 1, mask="causal", bias: bool = True):
+        super().__init__(d_model, heads, mask, bias)
+
+    def _check_x(self, x):
+        _checks.tensor("x", x, min_dim=3, max_dim=3, finite=False)
+        if x.shape[-1] != self.d_model:
+            raise ValueError(f"x must be [B, L, {self.d_model}], got shape {tuple(x.shape)}")
+
+    def _project(self, x):
+        return self.qkv(x)
+
+    def _mix(self, q, k, v, mask):
+        return sparse_attention(q, k, v, mask) if isinstance(mask, CSR) else softmax_attention(q, k, v, mask)
+
+    def accounting(self, inputs: tuple, output) -> dict[str, int]:
+        """Op counts of the forward call on ``inputs`` (x[, state]): MACs of the projections
+        (4 D^2 per token) plus 2 d_head per attended pair and head (scores, values); attended
+        pairs over batch and heads; bytes of the keys and values held (the KV cache)."""
+        tr = self._replay(inputs)
+        pairs = tr.q.shape[:-2].numel() * _pairs_per_head(tr.mask, tr.q.shape[-2], tr.k.shape[-2])
+        tokens = inputs[0].shape[:-1].numel()
+        macs = 4 * tokens * self.d_model**2 + 2 * pairs * (self.d_model // self.heads)
+        return {"macs": macs, "active_pairs": pairs, "state_bytes": _bytes(tr.k, tr.v)}
+
+
+class SpikingAttention(_Attention):
+    """Spiking multi-head attention over T virtual steps (MISSION section 5).
+
+    score="and" / "xnor": q, k, v = LIF(W x) along tau; C counts AND coincidences / XNOR
+    agreements; y_t = LIF(scale (M * C) v_t) (Spikformer / Spike-driven Transformer: no softmax,
+    fixed scale, default 1 / (T d_head)). score="stochastic": q, k, v = sigmoid(W x) Bernoulli-
+    encoded with independent streams (straight-through gradient of the rates); y_t the per-step
+    AND products (default scale 1 / d_head). x [B, L, D] (real, repeated over tau) -> [B, L, D]
+    (rate-decoded, then projected), or spikes [T, B, L, D] -> [T, B, L, D]. A CSR mask with
+    score="and" is evaluated event-driven on active pairs only. LIF options as keyword arguments.
+    """
+
+    def __init__(self, d_model: int, heads: int = 1, T: int = 4, score: str = "and", mask="full",
+                 scale: float | None = None, method: str = "dense", bias: bool = True, **neuron):
+        super().__init__(d_model, heads, mask, bias)
+        self.T = _checks.positive_int("T", T)
+        self.score = _checks.choice("score", score, SCORES)
+        self.method = _checks.choice("method", method, METHODS)
+        d_head = d_model // heads
+        default = 1.0 / d_head if score == "stochastic" else 1.0 / (T * d_head)
+        self.scale = default if scale is None else _checks.number("scale", scale, low=0.0, low_open=True)
+        self.neuron = LIF(**neuron)
+        self.out_neuron = LIF(**neuron)
+
+    def _check_x(self, x):
+        _checks.tensor("x", x, min_dim=3, max_dim=4, finite=False)
+        if x.shape[-1] != self.d_model or (x.dim() == 4 and x.shape[0] != self.T):
+            raise ValueError(f"x must be [B, L, {self.d_model}] or [{self.T}, B, L, {self.d_model}] "
+                             f"(T = {self.T} leading), got shape {tuple(x.shape)}")
+
+    def _project(self, x):
+        cur = self.qkv(x)
+        if x.dim() == 3:
+            cur = cur.expand(self.T, *cur.shape)
+        if self.score != "stochastic":
+            return self.neuron(cur)
+        p = torch.sigmoid(cur)
+        return p + ((torch.rand_like(p) < p).to(p.dtype) - p).detach()
+
+    def _mix(self, q, k, v, mask):
+        if isinstance(mask, CSR) and self.score == "and":
+            return self.out_neuron(sparse_spike_attention(q, k, v, mask, self.scale))
+        if self.score == "stochastic":
+            return stochastic_attention(q, k, v, _dense(mask), self.scale)
+        return self.out_neuron(spike_attention(q, k, v, _dense(mask), self.scale, self.score, self.method))
+
+    def _out_input(self, mixed, x):
+        merged = _merge_heads(mixed)
+        return merged.mean(0) if x.dim() == 3 else merged
+
+    def accounting(self, inputs: tuple, output) -> dict[str, int]:
+        """Op counts of the forward call on ``inputs`` (x[, state]). Projections: MACs on real
+        inputs, ACs (one per spike and output) on spike inputs. Scores: T d_head bit ops (AND /
+        XNOR) per evaluated pair and head; scores x values: one AC per pair and value spike.
+        active_pairs: evaluated pairs over batch and heads (events only, for a CSR mask with
+        score="and"); spikes: q, k, v and output spikes emitted; state_bytes: K/V tensors held.
+        score="stochastic" redraws its Bernoulli streams, so its spike-dependent counts are
+        those of a fresh sample."""
+        tr = self._replay(inputs)
+        x, D = inputs[0], self.d_model
+        L, S, T = tr.q.shape[-2], tr.k.shape[-2], tr.q.shape[0]
+        v_spikes = (tr.v != 0).sum((0, -1))  # [B, H, S]: value spikes per key token
+        if isinstance(tr.mask, CSR) and self.score == "and":
+            n, _, cols = events(tr.mask, tr.q, tr.k)
+            pairs, value_acs = n.numel(), int(v_spikes.flatten(0, -2)[n, cols].sum())
+        else:
+            m = torch.ones(L, S, device=x.device) if tr.mask is None else _dense(tr.mask).float()
+            pairs = tr.q.shape[1:-2].numel() * _pairs_per_head(tr.mask, L, S)
+            value_acs = int((m @ v_spikes.unsqueeze(-1).float()).sum())
+        macs_in, acs_in = _linear_ops(x, 3 * D)
+        macs_out, acs_out = _linear_ops(self._out_input(tr.mixed, x), D)
+        new = (t[..., S - L:, :] for t in (tr.k, tr.v))
+        emitted = [tr.q, *new] + ([] if self.score == "stochastic" else [tr.mixed])
+        return {"macs": macs_in + macs_out, "acs": acs_in + acs_out + value_acs,
+                "bit_ops": pairs * T * (D // self.heads), "active_pairs": pairs,
+                "spikes": sum(int(torch.count_nonzero(t)) for t in emitted),
+                "state_bytes": _bytes(tr.k, tr.v)}
+
+
+__all__ = ["MASKS", "SCORES", "METHODS", "KVCache", "causal_mask", "softmax_attention", "and_scores",
+           "xnor_scores", "spike_attention", "stochastic_attention", "SoftmaxAttention", "SpikingAttention"]
