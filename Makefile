@@ -10,10 +10,12 @@ TORCH   := torch==2.13.0
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
 
-# torch first, pinned (a CPU wheel is served locally); then the package with dev extras.
+# torch first, pinned (a CPU wheel is served locally); then the package with dev extras; then peers.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e ".[dev]"
+	# peers for conformance tests, without their dependencies (they must never pull another torch)
+	$(BIN)/pip install --quiet --no-deps neurobench==2.3.0 snntorch==1.0.0 tqdm
 	touch $(STAMP)
 
 install: $(STAMP)

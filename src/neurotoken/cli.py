@@ -47,9 +47,10 @@ def run() -> None:
 @app.command("list")
 def list_experiments() -> None:
     """List the experiments and what each does."""
-    from .experiments import DigitsSweep
+    from .experiments import EXPERIMENTS
 
-    console.print(f"digits  {DigitsSweep.__doc__}")
+    for name in EXPERIMENTS.names():
+        console.print(f"[bold]{name:<22}[/bold] {EXPERIMENTS.get(name).description}")
 
 
 def main() -> None:

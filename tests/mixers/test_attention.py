@@ -5,6 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neurotoken.accounting import count
 from neurotoken.mixers import sparse
 from neurotoken.mixers.attention import (KVCache, SoftmaxAttention, SpikingAttention, and_scores, causal_mask,
                                          softmax_attention, stochastic_attention, xnor_scores)
@@ -152,16 +153,23 @@ def test_accounting_counts_by_hand_on_a_tiny_case():
     torch.manual_seed(0)
     x = torch.randn(1, 3, 4)
     soft = SoftmaxAttention(4, heads=2)
-    # projections 4 D^2 per token = 3 * 64; causal pairs 6 per head, 2 heads, 2 d_head MACs each
-    assert soft.accounting((x,), soft(x)) == {"macs": 192 + 12 * 2 * 2, "active_pairs": 12,
+    # the mixer's own work: causal pairs 6 per head, 2 heads, 2 d_head MACs each (scores, values)
+    assert soft.accounting((x,), soft(x)) == {"macs": 12 * 2 * 2, "active_pairs": 12,
                                               "state_bytes": 2 * 3 * 4 * 4}
+    # through the counter the projections (Linear children: 4 D^2 per token = 3 * 64) join once
+    with count(soft) as c:
+        soft(x)
+    assert c.totals["macs"] == 192 + 48
     model = _hand_model()
     x = torch.tensor([[1.0, 0.0], [1.0, 1.0]]).expand(2, 1, 2, 2)
-    counts = model.accounting((x,), model(x))
-    # input ACs: 6 spikes x 3 D = 36; output ACs: 5 spikes x D = 10; value ACs: pairs (0,0), (1,0),
-    # (1,1) meet 2 + 2 + 4 value spikes = 8. Bit ops: 3 pairs x T d_head = 12.
-    # Spikes: q, k, v 6 each + 5 output spikes. K and V: 2 x 8 float32.
-    assert counts == {"macs": 0, "acs": 54, "bit_ops": 12, "active_pairs": 3, "spikes": 23, "state_bytes": 64}
+    # value ACs: pairs (0,0), (1,0), (1,1) meet 2 + 2 + 4 value spikes = 8. Bit ops: 3 pairs x T d_head = 12.
+    # K and V: 2 x 8 float32. The LIF spikes are the neurons' to count.
+    assert model.accounting((x,), model(x)) == {"acs": 8, "bit_ops": 12, "active_pairs": 3, "state_bytes": 64}
+    with count(model) as c:
+        model(x)
+    # input ACs: 6 spikes x 3 D = 36; output ACs: 5 spikes x D = 10; plus the 8 value ACs.
+    # Spikes: q, k, v 6 each + 5 output spikes, each counted once although accounting() replays them.
+    assert (c.totals["acs"], c.totals["spikes"], c.totals["macs"]) == (54, 23, 0)
 
 
 def test_accounting_of_event_driven_pattern_counts_only_active_pairs():

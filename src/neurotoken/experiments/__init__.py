@@ -1,5 +1,31 @@
-"""Experiments: small dataclass configs in one registry (``neurotoken list`` shows them)."""
+"""Experiments: small dataclass configs in one registry (``neurotoken list`` shows them).
 
+Each entry maps a name to (config dataclass, run function); the config's docstring is its
+one-line description.
+"""
+
+from typing import NamedTuple
+
+from .._registry import Registry
 from .digits import DigitsSweep, run_digits_sweep
+from .local_rules import STDPDigits, ThreeFactorDigits, run_stdp_digits, run_three_factor_digits
+from .tradeoff import TradeoffSweep, run_tradeoff
 
-__all__ = ["DigitsSweep", "run_digits_sweep"]
+
+class Experiment(NamedTuple):
+    config: type
+    run: object
+
+    @property
+    def description(self) -> str:
+        return (self.config.__doc__ or "").strip().splitlines()[0]
+
+
+EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+EXPERIMENTS.register("digits")(Experiment(DigitsSweep, run_digits_sweep))
+EXPERIMENTS.register("energy-tradeoff")(Experiment(TradeoffSweep, run_tradeoff))
+EXPERIMENTS.register("stdp-digits")(Experiment(STDPDigits, run_stdp_digits))
+EXPERIMENTS.register("three-factor-digits")(Experiment(ThreeFactorDigits, run_three_factor_digits))
+
+__all__ = ["EXPERIMENTS", "Experiment", "DigitsSweep", "run_digits_sweep", "TradeoffSweep", "run_tradeoff",
+           "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits"]

@@ -146,14 +146,6 @@ def _bytes(*ts: torch.Tensor) -> int:
     return sum(t.numel() * t.element_size() for t in ts)
 
 
-def _linear_ops(x: torch.Tensor, fan_out: int) -> tuple[int, int]:
-    """(MACs, ACs) of a linear map on x: one AC per non-zero spike and output when x is binary
-    (0/1 values), otherwise one MAC per entry and output."""
-    if bool(((x == 0) | (x == 1)).all()):
-        return 0, int(torch.count_nonzero(x)) * fan_out
-    return x.numel() * fan_out, 0
-
-
 class _Trace(NamedTuple):
     q: torch.Tensor      # per head [..., B, H, L, d_head]
     k: torch.Tensor      # keys, cache included [..., B, H, S, d_head]
@@ -262,13 +254,13 @@ class SoftmaxAttention(_Attention):
         return sparse_attention(q, k, v, mask) if isinstance(mask, CSR) else softmax_attention(q, k, v, mask)
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
-        """Op counts of the forward call on ``inputs`` (x[, state]): MACs of the projections
-        (4 D^2 per token) plus 2 d_head per attended pair and head (scores, values); attended
-        pairs over batch and heads; bytes of the keys and values held (the KV cache)."""
+        """The mixer's own op counts for the forward call on ``inputs`` (x[, state]); the q/k/v and
+        output projections are nn.Linear children, counted on their own. MACs: 2 d_head per attended
+        pair and head (scores, values); attended pairs over batch and heads; bytes of the keys and
+        values held (the KV cache)."""
         tr = self._replay(inputs)
         pairs = tr.q.shape[:-2].numel() * _pairs_per_head(tr.mask, tr.q.shape[-2], tr.k.shape[-2])
-        tokens = inputs[0].shape[:-1].numel()
-        macs = 4 * tokens * self.d_model**2 + 2 * pairs * (self.d_model // self.heads)
+        macs = 2 * pairs * (self.d_model // self.heads)
         return {"macs": macs, "active_pairs": pairs, "state_bytes": _bytes(tr.k, tr.v)}
 
 
@@ -323,11 +315,12 @@ class SpikingAttention(_Attention):
         return merged.mean(0) if x.dim() == 3 else merged
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
-        """Op counts of the forward call on ``inputs`` (x[, state]). Projections: MACs on real
-        inputs, ACs (one per spike and output) on spike inputs. Scores: T d_head bit ops (AND /
-        XNOR) per evaluated pair and head; scores x values: one AC per pair and value spike.
+        """The mixer's own op counts for the forward call on ``inputs`` (x[, state]); projections
+        (nn.Linear) and LIF neurons are children, counted on their own. Scores: T d_head bit ops
+        (AND / XNOR) per evaluated pair and head; scores x values: one AC per pair and value spike.
         active_pairs: evaluated pairs over batch and heads (events only, for a CSR mask with
-        score="and"); spikes: q, k, v and output spikes emitted; state_bytes: K/V tensors held.
+        score="and"); spikes: the Bernoulli q, k, v streams of score="stochastic" (the LIF spikes
+        of "and"/"xnor" are counted by the neurons); state_bytes: K/V tensors held.
         score="stochastic" redraws its Bernoulli streams, so its spike-dependent counts are
         those of a fresh sample."""
         tr = self._replay(inputs)
@@ -341,14 +334,12 @@ class SpikingAttention(_Attention):
             m = torch.ones(L, S, device=x.device) if tr.mask is None else _dense(tr.mask).float()
             pairs = tr.q.shape[1:-2].numel() * _pairs_per_head(tr.mask, L, S)
             value_acs = int((m @ v_spikes.unsqueeze(-1).float()).sum())
-        macs_in, acs_in = _linear_ops(x, 3 * D)
-        macs_out, acs_out = _linear_ops(self._out_input(tr.mixed, x), D)
-        new = (t[..., S - L:, :] for t in (tr.k, tr.v))
-        emitted = [tr.q, *new] + ([] if self.score == "stochastic" else [tr.mixed])
-        return {"macs": macs_in + macs_out, "acs": acs_in + acs_out + value_acs,
-                "bit_ops": pairs * T * (D // self.heads), "active_pairs": pairs,
-                "spikes": sum(int(torch.count_nonzero(t)) for t in emitted),
-                "state_bytes": _bytes(tr.k, tr.v)}
+        counts = {"acs": value_acs, "bit_ops": pairs * T * (D // self.heads), "active_pairs": pairs,
+                  "state_bytes": _bytes(tr.k, tr.v)}
+        if self.score == "stochastic":
+            new = (t[..., S - L:, :] for t in (tr.k, tr.v))
+            counts["spikes"] = sum(int(torch.count_nonzero(t)) for t in (tr.q, *new))
+        return counts
 
 
 __all__ = ["MASKS", "SCORES", "METHODS", "KVCache", "causal_mask", "softmax_attention", "and_scores",
