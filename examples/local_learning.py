@@ -21,7 +21,8 @@ out.mkdir(parents=True, exist_ok=True)
 
 stdp = run_stdp_digits(STDPDigits())
 print(f"STDP winner-take-all (200 neurons): label-assignment test accuracy {stdp['label_assignment_accuracy']:.4f}")
-fig, axes = plt.subplots(10, 20, figsize=(10, 5))
+fig, axes = plt.subplots(10, 20, figsize=(10, 7))
+fig.subplots_adjust(hspace=0.5)
 for ax, w, label in zip(axes.flat, stdp["weights"], stdp["labels"]):
     ax.imshow(w.reshape(8, 8), cmap="gray_r")
     ax.set_title(int(label), fontsize=6)

@@ -10,6 +10,7 @@ from .._registry import Registry
 from .digits import DigitsSweep, run_digits_sweep
 from .local_rules import STDPDigits, ThreeFactorDigits, run_stdp_digits, run_three_factor_digits
 from .tradeoff import TradeoffSweep, run_tradeoff
+from .zeroth_order import ZeroOrderDigits, run_zero_order_digits
 
 
 class Experiment(NamedTuple):
@@ -26,6 +27,8 @@ EXPERIMENTS.register("digits")(Experiment(DigitsSweep, run_digits_sweep))
 EXPERIMENTS.register("energy-tradeoff")(Experiment(TradeoffSweep, run_tradeoff))
 EXPERIMENTS.register("stdp-digits")(Experiment(STDPDigits, run_stdp_digits))
 EXPERIMENTS.register("three-factor-digits")(Experiment(ThreeFactorDigits, run_three_factor_digits))
+EXPERIMENTS.register("zeroth-order-digits")(Experiment(ZeroOrderDigits, run_zero_order_digits))
 
 __all__ = ["EXPERIMENTS", "Experiment", "DigitsSweep", "run_digits_sweep", "TradeoffSweep", "run_tradeoff",
-           "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits"]
+           "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits",
+           "ZeroOrderDigits", "run_zero_order_digits"]
