@@ -1,0 +1,176 @@
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.testing import assert_close
+
+import neurotoken as nt
+from neurotoken.accounting import count
+from neurotoken.mixers.spiking_ssm import SpikingSSM, SpikingSSMState, lif_fixed_point
+from neurotoken.mixers.ssm import SelectiveSSM, ssm_scan
+from neurotoken.neurons import NPEParams, NPEState, npe_multistep
+from neurotoken.spikes import Bernoulli, MultiLevel, resolve_spike
+
+F64 = torch.float64
+
+
+def _grads(out, inputs, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    loss = sum((o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() for o in out)
+    return torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
+
+
+def test_reset_free_lif_is_ssm_eq_16_with_beta_a_input_kv():
+    torch.manual_seed(0)
+    B, L, D, N, beta = 2, 63, 3, 4, 0.8
+    k, v = torch.randn(B, L, N, dtype=F64), torch.randn(B, L, D, dtype=F64)
+    current = (v.unsqueeze(-1) * k.unsqueeze(-2)).transpose(0, 1)  # [L, B, D, N]: input k v
+    _, h = npe_multistep(current, NPEParams(beta, 1.0, "none"), backend="sequential")
+    for n in range(N):  # q = e_n reads state element n: y = S[..., n]
+        q = torch.nn.functional.one_hot(torch.full((B, L), n), N).to(F64)
+        y, _ = ssm_scan(beta, 1.0, k.unsqueeze(2), v.unsqueeze(2), q.unsqueeze(2))
+        assert_close(y.squeeze(2), h[..., n].transpose(0, 1))
+    # and its spikes: nt.LIF(reset="none") on k v fires where the SSM state reaches theta
+    spikes = nt.LIF(beta=beta, threshold=0.5, reset="none")(current)
+    assert (spikes != nt.spikes.binary(h, 0.5)).double().mean() <= 1e-3
+
+
+KINDS = ["binary", "ternary", MultiLevel(levels=3)]
+
+
+@settings(deadline=None, max_examples=15)
+@given(st.sampled_from([1, 2, 17, 63]), st.integers(1, 3), st.integers(1, 4), st.sampled_from(KINDS),
+       st.booleans(), st.integers(0, 1000))
+def test_fixed_point_reset_equals_sequential_bptt(T, B, D, kind, with_state, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = (0.8 * torch.randn(T, B, D, generator=g, dtype=F64) + 0.4).requires_grad_()
+    beta = torch.full((D,), 0.85, dtype=F64, requires_grad=True)
+    theta = torch.tensor(0.9, dtype=F64, requires_grad=True)
+    p = NPEParams(beta, theta, "subtract", resolve_spike(kind))
+    state = NPEState(torch.randn(B, D, generator=g, dtype=F64), torch.ones(B, D, dtype=F64)) if with_state else None
+    s_ref, h_ref = npe_multistep(x, p, state, "sequential")
+    s, h, iterations = lif_fixed_point(x, p, state)
+    assert 1 <= iterations <= T + 1
+    assert torch.equal(s, s_ref)
+    assert_close(h, h_ref)
+    for a, b in zip(_grads((s, h), [x, beta, theta]), _grads((s_ref, h_ref), [x, beta, theta])):
+        assert_close(a, b)
+
+
+def test_fixed_point_needs_several_iterations_and_max_iter_stops_early():
+    x = torch.full((40, 1, 1), 0.6, dtype=F64)  # fires every other step: each scan fixes one more spike
+    p = NPEParams(0.9, 1.0, "subtract")
+    s, _, iterations = lif_fixed_point(x, p)
+    assert iterations > 2
+    _, _, stopped = lif_fixed_point(x, p, max_iter=2)
+    assert stopped == 2
+
+
+def _pair(**kw):
+    """A spiking SSM and a twin with the same parameters (float64)."""
+    torch.manual_seed(0)
+    spiking = SpikingSSM(6, d_state=4, **kw).double()
+    twin = SpikingSSM(6, d_state=4, **{**kw, "spiking": False}).double()
+    twin.load_state_dict(spiking.state_dict())
+    return spiking, twin
+
+
+def test_conventional_twin_is_the_selective_ssm():
+    _, twin = _pair()
+    ssm = SelectiveSSM(6, d_state=4).double()
+    ssm.load_state_dict(twin.state_dict())
+    x = torch.randn(2, 17, 6, dtype=F64)
+    assert_close(twin(x), ssm(x))
+
+
+def spike_fn(spike):
+    kind = resolve_spike(spike)
+    return lambda h, theta: kind(h, theta, nt.spikes.DEFAULT_SURROGATE)
+
+
+@pytest.mark.parametrize("spike, values", [("binary", {0.0, 1.0}), ("ternary", {-1.0, 0.0, 1.0}),
+                                           (MultiLevel(levels=4), {0.0, 1.0, 2.0, 3.0})])
+def test_spike_outputs_are_discrete_and_drive_the_projection(spike, values):
+    mixer, twin = _pair(spike=spike, threshold=0.05)
+    x = 3 * torch.randn(4, 33, 6, dtype=F64)
+    y = mixer(x)
+    assert set(mixer.last_spikes.unique().tolist()) == values
+    y_twin, _ = twin.readout(x)
+    assert_close(y, mixer.out(spike_fn(spike)(y_twin, 0.05)))
+
+
+def test_bernoulli_spikes_fire_with_probability_sigma_of_readout():
+    g = torch.Generator().manual_seed(0)
+    mixer, twin = _pair(spike=Bernoulli(generator=g), threshold=1.0)
+    x = torch.randn(1, 8, 6, dtype=F64).expand(4000, 8, 6)
+    mixer(x)
+    y, _ = twin.readout(x[:1])
+    rate = mixer.last_spikes.mean(0)
+    assert set(mixer.last_spikes.unique().tolist()) <= {0.0, 1.0}
+    assert_close(rate, torch.sigmoid(y[0] - 1.0), atol=0.04, rtol=0)
+
+
+def test_reset_variant_fixed_point_equals_sequential_backend():
+    torch.manual_seed(1)
+    fixed, _ = _pair(spike="binary", threshold=0.3, reset="subtract", beta=0.7)
+    sequential, _ = _pair(spike="binary", threshold=0.3, reset="subtract", beta=0.7, reset_backend="sequential")
+    x = 2 * torch.randn(2, 63, 6, dtype=F64)
+    out_f, out_s = fixed(x), sequential(x)
+    assert_close(out_f, out_s)
+    assert fixed.last_iterations > 1 and fixed.last_spikes.sum() > 0
+    for a, b in zip(_grads((out_f,), list(fixed.parameters())), _grads((out_s,), list(sequential.parameters()))):
+        assert_close(a, b)
+
+
+@pytest.mark.parametrize("kw", [dict(spike="binary", threshold=0.2),
+                                dict(spike="ternary", threshold=0.2, reset="subtract", beta=0.6),
+                                dict(spiking=False)])
+def test_step_from_saved_state_continues_the_sequence(kw):
+    mixer, _ = _pair(**kw)
+    x = 2 * torch.randn(2, 40, 6, dtype=F64)
+    full = mixer(x)
+    head, state = mixer(x[:, :25], return_state=True)
+    steps = []
+    for t in range(25, 40):
+        y, state = mixer.step(x[:, t], state)
+        steps.append(y)
+    assert_close(torch.cat([head, torch.stack(steps, 1)], 1), full)
+
+
+def test_accounting_counts_spikes_and_accumulates():
+    # B = 1, L = 3, D = 4, N = 2: SSM readout as SelectiveSSM, then n spikes x D accumulates
+    mixer = SpikingSSM(4, d_state=2, spike="binary", threshold=0.1)
+    twin = SpikingSSM(4, d_state=2, spiking=False)
+    x = torch.randn(1, 3, 4)
+    readout = 4 * 3 * 4 * 2 + 2 * 3 * 4  # per state element; Delta x, skip (projections are Linear children)
+    counts = mixer.accounting((x,), mixer(x))
+    n = int((mixer.last_spikes != 0).sum())
+    assert counts == {"macs": readout, "spikes": n, "acs": 0, "state_updates": 3 * 4 * 2,
+                      "state_bytes": 4 * 2 * 4}
+    assert twin.accounting((x,), twin(x))["macs"] == readout
+    with count(mixer) as c:  # the output projection sees the spikes: n events x D fan-out
+        mixer(x)
+    assert c.layers["out"]["acs"] == int((mixer.last_spikes != 0).sum()) * 4 and c.layers["out"]["macs"] == 0
+    reset = SpikingSSM(4, d_state=2, spike="binary", threshold=0.1, reset="subtract")
+    counts = reset.accounting((x,), reset(x))
+    n = int((reset.last_spikes != 0).sum())
+    assert counts == {"macs": readout + 3 * 4, "spikes": n, "acs": n, "state_updates": 3 * 4 * 2 + 3 * 4,
+                      "state_bytes": 4 * 2 * 4 + 4 * 4}
+
+
+def test_bad_arguments_raise():
+    with pytest.raises(ValueError, match="reset_backend='fixed_point' needs a deterministic spike"):
+        SpikingSSM(4, reset="subtract")  # default spike is bernoulli
+    with pytest.raises(ValueError, match="reset must be one of"):
+        SpikingSSM(4, reset="zero")
+    with pytest.raises(ValueError, match="lif_fixed_point needs reset='subtract'"):
+        lif_fixed_point(torch.zeros(3, 1), NPEParams(0.9, 1.0, "none"))
+    mixer = SpikingSSM(4, d_state=2, spike="binary", reset="subtract")
+    x = torch.zeros(2, 5, 4)
+    with pytest.raises(ValueError, match="state must be a SpikingSSMState"):
+        mixer(x, torch.zeros(2, 4, 2))
+    bad = SpikingSSMState(torch.zeros(2, 4, 2), NPEState(torch.zeros(2, 3), torch.zeros(2, 3)))
+    with pytest.raises(ValueError, match=r"state.npe.h must have shape \(2, 4\)"):
+        mixer(x, bad)
+    with pytest.raises(ValueError, match="at least one token"):
+        mixer(torch.zeros(2, 0, 4))
