@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 
-.PHONY: demo test test-slow install clean
+.PHONY: demo test test-slow bench install clean
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -15,7 +15,8 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install --quiet $(TORCH)
 	$(BIN)/pip install --quiet -e ".[dev]"
 	# peers for conformance tests, without their dependencies (they must never pull another torch)
-	$(BIN)/pip install --quiet --no-deps neurobench==2.3.0 snntorch==1.0.0 tqdm
+	$(BIN)/pip install --quiet --no-deps neurobench==2.3.0 snntorch==1.0.0 tqdm spikingjelly==2.0.0 \
+		norse==1.1.0 nir==1.0.8 nirtorch==2.6 loguru h5py
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -28,6 +29,10 @@ test: $(STAMP)
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
+
+# speed against snnTorch, SpikingJelly and Norse on the same inputs (JSON + PNG in runs/bench)
+bench: $(STAMP)
+	$(BIN)/neurotoken bench
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

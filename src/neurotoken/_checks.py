@@ -15,7 +15,8 @@ def tensor(name: str, x, *, min_dim: int = 0, max_dim: int | None = None, finite
     if x.dim() < min_dim or (max_dim is not None and x.dim() > max_dim):
         want = f"at least {min_dim}" if max_dim is None else f"between {min_dim} and {max_dim}"
         raise ValueError(f"{name} must have {want} dimensions, got shape {tuple(x.shape)}")
-    if finite and not bool(torch.isfinite(x).all()):
+    # a finite sum proves every entry finite (one cheap reduction); overflow falls back to the full check
+    if finite and not (bool(torch.isfinite(x.sum())) or bool(torch.isfinite(x).all())):
         raise ValueError(f"{name} must hold finite values (found NaN or inf)")
     return x
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -51,6 +53,43 @@ def list_experiments() -> None:
 
     for name in EXPERIMENTS.names():
         console.print(f"[bold]{name:<22}[/bold] {EXPERIMENTS.get(name).description}")
+
+
+@app.command()
+def bench(out: str = typer.Option("runs/bench", help="folder for results.json and results.png"),
+          repeats: int = typer.Option(7, help="timed calls per case (median reported)"),
+          threads: int = typer.Option(0, help="torch and numba threads (0: leave as is)"),
+          peers: bool = typer.Option(True, help="include snnTorch, SpikingJelly, Norse when installed"),
+          quick: bool = typer.Option(False, help="tiny sizes: checks the machinery, times mean nothing")) -> None:
+    """Time the fused/scan paths against sequential loops and the peers, on the same inputs.
+
+    Example: neurotoken bench --threads 1
+    """
+    from pathlib import Path
+
+    from . import bench as b
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    results = b.run_all(quick=quick, repeats=repeats, peers=peers)
+    m = results["machine"]
+    console.print(f"copy bandwidth {m['copy_bandwidth_Bps'] / 1e9:.1f} GB/s, {m['torch_threads']} torch threads, "
+                  f"load average {m['load_avg'][0]:.2f} on {m['cores']} cores")
+    for case in dict.fromkeys(r["case"] for r in results["rows"]):
+        table = Table(title=case)
+        for col in ("implementation", "median ms", "vs best peer", "of bandwidth bound"):
+            table.add_column(col, justify="left" if col == "implementation" else "right")
+        for r in (r for r in results["rows"] if r["case"] == case):
+            ratio = "-" if r["vs_best_peer"] is None else f"{r['vs_best_peer']:.2f}x"
+            table.add_row(r["impl"], f"{1e3 * r['median_s']:.2f}", ratio, f"{100 * r['fraction_of_bound']:.0f}%")
+        console.print(table)
+    for peer, why in results["skipped_peers"].items():
+        console.print(f"skipped {peer}: {why}")
+    for path in b.save(results, Path(out)):
+        console.print(f"wrote {path}")
 
 
 def main() -> None:

@@ -14,11 +14,15 @@ scaling of two state variables), and the reset term ``R s_{t-1}``:
 * ``reset="zero"``: any non-zero spike (+1, -1 or k) clears the state: h_t = a h_{t-1} [s_{t-1} = 0] + x_t;
 * ``reset="none"``: R = 0. The recurrence is then linear and the ``scan`` backend computes it
   exactly with :func:`neurotoken.scan.linear_scan`; it refuses the other resets.
+
+The ``fused`` backend runs real-decay LIFs with deterministic spikes in one numba kernel per pass
+(:mod:`neurotoken.kernels.lif`); ``auto`` takes it whenever it applies.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -26,12 +30,13 @@ import torch
 from torch import nn
 
 from . import _checks
+from .kernels import lif as fused_lif
 from .scan import linear_scan
 from .spikes import DEFAULT_SURROGATE, Binary, resolve_spike
 from .surrogate import Surrogate, resolve
 
 RESETS = ("subtract", "zero", "none")
-BACKENDS = ("auto", "sequential", "scan")
+BACKENDS = ("auto", "sequential", "scan", "fused")
 
 
 class NPEState(NamedTuple):
@@ -71,8 +76,11 @@ def npe_step(h: torch.Tensor, x: torch.Tensor, s_prev: torch.Tensor, p: NPEParam
 
 
 def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
-                  backend: str = "sequential") -> tuple[torch.Tensor, torch.Tensor]:
-    """Run eq. (9) over the leading time axis of x; returns (spikes [T, ...], states h [T, ...])."""
+                  backend: str = "sequential", all_states: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+    """Run eq. (9) over the leading time axis of x; returns (spikes [T, ...], states h [T, ...]).
+
+    With all_states=False the fused backend returns only the final state, as [1, ...].
+    """
     complex_decay = torch.as_tensor(p.decay).is_complex()
     dtype = torch.promote_types(x.dtype, torch.complex64) if complex_decay else x.dtype
     if state is None:
@@ -82,6 +90,8 @@ def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
         h = linear_scan(p.decay, x.to(dtype), h0=state.h, dim=0)
         v = h.real if h.is_complex() else h
         return p.spike(v, p.threshold, p.surrogate), h
+    if backend == "fused":
+        return fused_lif.lif_fused(x, p, state.h, state.s, all_states)
     hs, ss = [], []
     h, s = state
     for x_t in x.unbind(0):
@@ -131,8 +141,15 @@ class _NPE(nn.Module):
     def params(self) -> NPEParams:
         raise NotImplementedError
 
-    def _backend(self, p: NPEParams) -> str:
-        if self.backend == "auto":
+    def _backend(self, x: torch.Tensor, p: NPEParams) -> str:
+        if self.backend in ("auto", "fused"):
+            why = fused_lif.unsupported(x, p)
+            if why is None:
+                return "fused"
+            if self.backend == "fused":
+                warnings.warn(f"backend='fused' cannot run: {why}; using the sequential reference",
+                              RuntimeWarning, stacklevel=3)
+                return "sequential"
             return "scan" if p.reset == "none" and p.feedback is None else "sequential"
         return self.backend
 
@@ -140,7 +157,7 @@ class _NPE(nn.Module):
         """Spikes [T, ...] for input currents x [T, ...] (time leading); optionally the final state."""
         _checks.tensor("x", x, min_dim=1)
         p = self.params()
-        s, h = npe_multistep(x, p, state, self._backend(p))
+        s, h = npe_multistep(x, p, state, self._backend(x, p), all_states=False)
         return (s, NPEState(h[-1], s[-1])) if return_state else s
 
     def step(self, x_t: torch.Tensor, state: NPEState | None = None) -> tuple[torch.Tensor, NPEState]:

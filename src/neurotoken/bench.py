@@ -1,0 +1,202 @@
+"""Speed benchmarks behind ``neurotoken bench``: our paths and the peers' on the same inputs, in one
+process. Each case reports the median time, the ratio to the best peer, and the fraction of the
+memory-bandwidth bound: (bytes that must move) / (copy bandwidth measured here). Peers (snnTorch,
+SpikingJelly, Norse) and matplotlib are imported lazily; a peer that fails to import is skipped
+with a note.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+
+from .neurons import LIF, NPEParams, npe_multistep
+from .scan import linear_scan
+
+F32 = 4  # bytes per float32
+
+
+def time_fn(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> float:
+    """Median wall time of ``fn()`` in seconds over ``repeats`` calls, after ``warmup`` calls."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def copy_bandwidth(nbytes: int = 64 * 2**20, repeats: int = 7) -> float:
+    """Measured memory bandwidth in bytes/s: a float32 tensor copy reads and writes nbytes each."""
+    src = torch.ones(nbytes // F32)
+    dst = torch.empty_like(src)
+    return 2 * nbytes / time_fn(lambda: dst.copy_(src), repeats)
+
+
+def _peer_lifs() -> tuple[dict[str, Callable[[], Callable]], dict[str, str]]:
+    """Factories of multi-step LIF callables x [T, B, N] -> spikes for each importable peer, and
+    notes for the peers skipped. Each peer runs as its documentation shows (subtract/soft reset,
+    ATan-type surrogate, theta = 1)."""
+    peers, skipped = {}, {}
+    try:
+        import snntorch as snn
+
+        def snntorch_leaky():
+            lif = snn.Leaky(beta=0.9, threshold=1.0, reset_mechanism="subtract")
+
+            def run(x):
+                mem, spikes = lif.init_leaky(), []
+                for x_t in x:
+                    spk, mem = lif(x_t, mem)
+                    spikes.append(spk)
+                return torch.stack(spikes)
+            return run
+        peers["snntorch Leaky"] = snntorch_leaky
+    except Exception as e:  # noqa: BLE001 - any import failure skips the peer
+        skipped["snntorch"] = f"{type(e).__name__}: {e}"
+    try:
+        from spikingjelly.activation_based import functional, neuron, surrogate
+
+        def spikingjelly_lif():
+            # SpikingJelly 2.0's LIFNode has no `backend` argument: multi-step runs its torch path
+            node = neuron.LIFNode(tau=10.0, v_threshold=1.0, v_reset=None, step_mode="m",
+                                  surrogate_function=surrogate.ATan())
+
+            def run(x):
+                functional.reset_net(node)
+                return node(x)
+            return run
+        peers["spikingjelly LIFNode"] = spikingjelly_lif
+    except Exception as e:  # noqa: BLE001
+        skipped["spikingjelly"] = f"{type(e).__name__}: {e}"
+    try:
+        import norse.torch as norse
+
+        def norse_lif():
+            lif = norse.LIF()
+            return lambda x: lif(x)[0]
+        peers["norse LIF"] = norse_lif
+    except Exception as e:  # noqa: BLE001
+        skipped["norse"] = f"{type(e).__name__}: {e}"
+    return peers, skipped
+
+
+def _ours() -> dict[str, Callable[[], Callable]]:
+    fused, sequential = LIF(beta=0.9, backend="fused"), LIF(beta=0.9, backend="sequential")
+    p = NPEParams(0.9, 1.0)
+    return {"neurotoken fused": lambda: fused,
+            "neurotoken fused (kernel only)": lambda: lambda x: npe_multistep(x, p, None, "fused", False)[0],
+            "neurotoken sequential": lambda: sequential}
+
+
+def lif_cases(T: int = 64, B: int = 32, N: int = 2048, repeats: int = 7, peers: bool = True) -> tuple[list[dict], dict]:
+    """Multi-step LIF (subtract reset, surrogate gradient), forward and forward+backward, on one
+    input x [T, B, N]. Must move: forward x in, s out (2 T B N floats); forward+backward also x,
+    dL/ds in and dL/dx out (5 T B N floats)."""
+    x = 0.5 * torch.randn(T, B, N, generator=torch.Generator().manual_seed(0)) + 0.3
+    xg = x.clone().requires_grad_()
+    grad_out = torch.ones_like(x)
+    impls = _ours()
+    skipped = {}
+    if peers:
+        found, skipped = _peer_lifs()
+        impls.update(found)
+    rows = []
+    for name, make in impls.items():
+        fn = make()
+
+        def forward():
+            with torch.no_grad():
+                fn(x)
+
+        def forward_backward():
+            xg.grad = None
+            torch.autograd.backward(fn(xg), grad_out)
+        for mode, run, floats in (("forward", forward, 2), ("forward+backward", forward_backward, 5)):
+            rows.append({"case": f"LIF {mode} T={T} B={B} N={N}", "impl": name, "peer": not name.startswith("neurotoken"),
+                         "median_s": time_fn(run, repeats), "bytes": floats * T * B * N * F32})
+    return rows, skipped
+
+
+def scan_cases(L: int = 4096, B: int = 8, D: int = 256, repeats: int = 5) -> list[dict]:
+    """Reset-free LIF / SSM layer h_t = a h_{t-1} + b_t along L of b [B, L, D] (a per channel),
+    forward+backward, for each scan method and the fused reset-free LIF. Must move: b in, h out,
+    dL/dh in, dL/db out (4 B L D floats)."""
+    g = torch.Generator().manual_seed(0)
+    b = torch.randn(B, L, D, generator=g).requires_grad_()
+    a = 0.5 + 0.5 * torch.rand(D, generator=g)
+    case = f"reset-free scan fwd+bwd L={L} B={B} D={D}"
+
+    def scan(method):
+        def run():
+            b.grad = None
+            linear_scan(a, b, dim=1, method=method).sum().backward()
+        return run
+
+    def fused():
+        b.grad = None
+        p = NPEParams(a, 1.0, "none")
+        _, h = npe_multistep(b.transpose(0, 1), p, None, "fused")
+        h.sum().backward()
+    runs = {f"linear_scan {m}": scan(m) for m in ("sequential", "parallel", "chunked", "auto")}
+    runs["neurotoken fused (reset none)"] = fused
+    return [{"case": case, "impl": name, "peer": False, "median_s": time_fn(run, repeats),
+             "bytes": 4 * B * L * D * F32} for name, run in runs.items()]
+
+
+def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
+    """Add per row: ratio to the best peer of its case (peer time / our time; > 1 means faster),
+    and the fraction of the bandwidth bound (bytes / bandwidth / time)."""
+    for row in rows:
+        peer_times = [r["median_s"] for r in rows if r["case"] == row["case"] and r["peer"]]
+        row["vs_best_peer"] = min(peer_times) / row["median_s"] if peer_times else None
+        row["bound_s"] = row["bytes"] / bandwidth
+        row["fraction_of_bound"] = row["bound_s"] / row["median_s"]
+    return rows
+
+
+def run_all(quick: bool = False, repeats: int = 7, peers: bool = True) -> dict:
+    """Every case at the issue's sizes (``quick``: tiny sizes, for tests); results as a dict."""
+    sizes = dict(T=8, B=2, N=64) if quick else dict(T=64, B=32, N=2048)
+    scan_sizes = dict(L=128, B=2, D=16) if quick else dict(L=4096, B=8, D=256)
+    bandwidth = copy_bandwidth(2**20 if quick else 64 * 2**20, repeats)
+    lif_rows, skipped = lif_cases(**sizes, repeats=repeats, peers=peers)
+    rows = summarise(lif_rows + scan_cases(**scan_sizes, repeats=repeats), bandwidth)
+    return {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+                        "load_avg": os.getloadavg(), "copy_bandwidth_Bps": bandwidth},
+            "skipped_peers": skipped, "rows": rows}
+
+
+def save(results: dict, out: Path) -> tuple[Path, Path]:
+    """Write results.json and a bar chart results.png (median ms per implementation, per case)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out.mkdir(parents=True, exist_ok=True)
+    json_path, png_path = out / "results.json", out / "results.png"
+    json_path.write_text(json.dumps(results, indent=2))
+    cases = list(dict.fromkeys(r["case"] for r in results["rows"]))
+    fig, axes = plt.subplots(len(cases), 1, figsize=(9, 2.2 * len(cases)), squeeze=False)
+    for ax, case in zip(axes[:, 0], cases):
+        rows = [r for r in results["rows"] if r["case"] == case]
+        ax.barh([r["impl"] for r in rows], [1e3 * r["median_s"] for r in rows],
+                color=["tab:gray" if r["peer"] else "tab:blue" for r in rows])
+        ax.axvline(1e3 * rows[0]["bound_s"], color="tab:red", linestyle="--", label="bandwidth bound")
+        ax.set_xscale("log")
+        ax.set_title(case, fontsize=9)
+        ax.set_xlabel("median ms (log)")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=120)
+    plt.close(fig)
+    return json_path, png_path

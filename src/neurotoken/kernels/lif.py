@@ -1,0 +1,112 @@
+"""Fused multi-step LIF on CPU, eq. (9)-(10): forward and surrogate backward each one pass over
+time in a numba kernel (:mod:`neurotoken.kernels.lif_numba`, imported lazily). Reference twin:
+:func:`neurotoken.neurons.npe_multistep` with ``backend="sequential"``.
+
+Backward saves only the inputs and recomputes the membranes block by block, so training moves
+x, s (forward) and x, dL/ds, dL/dx (backward) through memory once each.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+
+import numpy as np
+import torch
+
+from ..spikes import Binary, MultiLevel, Ternary
+from ..surrogate import Atan, FastSigmoid, Sigmoid, StraightThrough, Triangle
+
+RESETS = {"subtract": 0, "zero": 1, "none": 2}
+SURROGATES = {Sigmoid: (0, "slope"), Atan: (1, "alpha"), Triangle: (2, "width"),
+              FastSigmoid: (3, "slope"), StraightThrough: (4, "scale")}
+
+
+def available() -> bool:
+    """Whether the kernel can run (numba installed; it is not imported here)."""
+    return importlib.util.find_spec("numba") is not None
+
+
+def _spike_code(spike) -> tuple[int, int] | None:
+    """(neg, levels) of lif_numba's spike: binary (0, 2), ternary (1, 2), multilevel (0, K)."""
+    if type(spike) is MultiLevel:
+        return 0, spike.levels
+    return {Binary: (0, 2), Ternary: (1, 2)}.get(type(spike))
+
+
+def unsupported(x: torch.Tensor, p) -> str | None:
+    """Why the fused kernel cannot run eq. (9) with NPEParams p on x, or None when it can."""
+    if not available():
+        return "numba is not installed"
+    decay = torch.as_tensor(p.decay)
+    if decay.is_complex():
+        return "the decay is complex (resonate-and-fire)"
+    if p.feedback is not None:
+        return "a feedback matrix R is set"
+    if _spike_code(p.spike) is None:
+        return f"spike {type(p.spike).__name__} is not deterministic (binary, ternary, multilevel)"
+    if type(p.surrogate) not in SURROGATES:
+        return f"surrogate {type(p.surrogate).__name__} has no kernel formula"
+    if x.device.type != "cpu" or x.dtype != torch.float32:
+        return f"x is {x.dtype} on {x.device.type}; the kernel takes float32 on cpu"
+    return None
+
+
+def _block(T: int) -> int:
+    """Columns per block: the backward's two [T + 1, block] buffers stay within ~256 KiB (L2) up to
+    T = 500; longer sequences keep 64 columns (256-byte rows) and spill to L3."""
+    return max(64, min(1024, (32768 // (T + 1)) // 16 * 16))
+
+
+def _flat(t: torch.Tensor, shape: torch.Size) -> np.ndarray:
+    """t broadcast to `shape`, as a contiguous float32 array [M]."""
+    return t.detach().to(torch.float32).expand(shape).reshape(-1).contiguous().numpy()
+
+
+def _rows(t: torch.Tensor) -> np.ndarray:
+    """[T, ...] -> a contiguous array [T, M] (a view of t when t is contiguous)."""
+    return t.detach().contiguous().view(t.shape[0], math.prod(t.shape[1:])).numpy()
+
+
+class _FusedLIF(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, beta, threshold, h0, s0, reset, spike, surrogate, all_states):
+        T, shape = x.shape[0], x.shape[1:]
+        code, levels = _spike_code(spike)
+        kind, field = SURROGATES[type(surrogate)]
+        ctx.save_for_backward(x, beta, threshold, h0, s0)
+        ctx.codes = RESETS[reset], code, levels, kind, np.float32(getattr(surrogate, field))
+        ctx.set_materialize_grads(False)
+        from .lif_numba import lif_forward
+
+        s = torch.empty(x.shape, dtype=x.dtype)
+        h = torch.empty((T if all_states else 1, *shape), dtype=x.dtype)
+        lif_forward(_rows(x), _flat(beta, shape), _flat(threshold, shape),
+                    _flat(h0, shape), _flat(s0, shape), RESETS[reset], code, levels, _block(T),
+                    _rows(s), _rows(h))
+        return s, h
+
+    @staticmethod
+    def backward(ctx, gs, gh):
+        x, beta, threshold, h0, s0 = ctx.saved_tensors
+        reset, code, levels, kind, width = ctx.codes
+        T, shape = x.shape[0], x.shape[1:]
+        from .lif_numba import lif_backward
+
+        gs = torch.zeros_like(x) if gs is None else gs
+        gh = x.new_zeros((1, *shape)) if gh is None else gh
+        dx = torch.empty(x.shape, dtype=x.dtype)
+        per_neuron = torch.empty((4, *shape), dtype=x.dtype)
+        db, dth, dh0, ds0 = per_neuron.view(4, -1).numpy()
+        lif_backward(_rows(x), _flat(beta, shape), _flat(threshold, shape), _flat(h0, shape),
+                     _flat(s0, shape), _rows(gs), _rows(gh), reset, code, levels, kind, width,
+                     _block(T), _rows(dx), db, dth, dh0, ds0)
+        grads = [g.sum_to_size(t.shape) for g, t in zip(per_neuron, (beta, threshold, h0, s0))]
+        return (dx, *grads, None, None, None, None)
+
+
+def lif_fused(x: torch.Tensor, p, h0: torch.Tensor, s0: torch.Tensor, all_states: bool = True):
+    """Eq. (9)-(10) over the leading axis of float32 CPU x with NPEParams p (see :func:`unsupported`);
+    returns (spikes [T, ...], states h [T, ...], or only the final state [1, ...] if not all_states)."""
+    beta, threshold = (torch.as_tensor(v, dtype=x.dtype) for v in (p.decay, p.threshold))
+    return _FusedLIF.apply(x, beta, threshold, h0, s0, p.reset, p.spike, p.surrogate, all_states)

@@ -1,0 +1,126 @@
+import subprocess
+import sys
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurotoken import LIF, ResonateFire
+from neurotoken.kernels import lif as fused_lif
+from neurotoken.neurons import NPEParams, NPEState, npe_multistep
+from neurotoken.spikes import Bernoulli, MultiLevel
+from neurotoken.surrogate import Atan, FastSigmoid, Sigmoid, StraightThrough, Triangle
+
+needs_numba = pytest.mark.skipif(not fused_lif.available(), reason="numba is not installed")
+SURROGATES = [Sigmoid(3.0), Atan(2.0), Triangle(0.7), FastSigmoid(5.0), StraightThrough(0.5)]
+SPIKES = ["binary", "ternary", MultiLevel(4)]
+
+
+def run(backend, x, reset, spike, surrogate, beta, threshold, state):
+    """Spikes, final state and the gradients of a loss on both w.r.t. x, beta, threshold, h0, s0."""
+    leaves = [t.detach().clone().requires_grad_() for t in (x, beta, threshold, *state)]
+    x, beta, threshold, h0, s0 = leaves
+    p = NPEParams(beta, threshold, reset, LIF(spike=spike).spike, surrogate)
+    s, h = npe_multistep(x, p, NPEState(h0, s0), backend)
+    weights = torch.linspace(-1.0, 1.0, s.numel()).view_as(s)
+    ((s * weights).sum() + 0.3 * (h * h.tanh()).sum()).backward()
+    return s.detach(), h.detach(), [t.grad for t in leaves]
+
+
+def assert_fused_matches_sequential(x, reset, spike, surrogate, beta, threshold, state):
+    s_ref, h_ref, g_ref = run("sequential", x, reset, spike, surrogate, beta, threshold, state)
+    s, h, g = run("fused", x, reset, spike, surrogate, beta, threshold, state)
+    assert (s != s_ref).float().mean() <= 1e-4
+    torch.testing.assert_close(h, h_ref)
+    for name, a, b in zip(("x", "beta", "threshold", "h0", "s0"), g, g_ref):
+        b = torch.zeros_like(a) if b is None else b  # the zero reset does not differentiate s0
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=lambda m: f"d/d{name}: {m}")
+
+
+def inputs(T, shape, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = 1.2 * torch.randn(T, *shape, generator=g)
+    beta = 0.05 + 0.9 * torch.rand(shape[-1], generator=g)
+    threshold = 0.5 + torch.rand(shape[-1], generator=g)
+    h0 = torch.randn(shape, generator=g)
+    return x, beta, threshold, (h0, (h0 >= threshold).float())
+
+
+@needs_numba
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("spike", SPIKES, ids=["binary", "ternary", "multilevel"])
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
+def test_fused_matches_sequential_for_every_reset_spike_and_surrogate(reset, spike, surrogate):
+    x, beta, threshold, state = inputs(17, (3, 63), seed=0)
+    assert_fused_matches_sequential(x, reset, spike, surrogate, beta, threshold, state)
+
+
+@needs_numba
+@settings(max_examples=20, deadline=None)
+@given(T=st.sampled_from([1, 2, 17, 40]), shape=st.sampled_from([(1,), (63,), (2, 5), (2, 3, 17), (1100,)]),
+       reset=st.sampled_from(["subtract", "zero", "none"]), spike=st.sampled_from(SPIKES),
+       surrogate=st.sampled_from(SURROGATES), scalar=st.booleans(), seed=st.integers(0, 99))
+def test_fused_matches_sequential_over_random_shapes(T, shape, reset, spike, surrogate, scalar, seed):
+    x, beta, threshold, state = inputs(T, shape, seed)
+    if scalar:  # one learnable beta and threshold shared by every neuron
+        beta, threshold = beta[0], threshold[0]
+    assert_fused_matches_sequential(x, reset, spike, surrogate, beta, threshold, state)
+
+
+@needs_numba
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+def test_fused_forward_continues_from_returned_state(reset):
+    x = 1.5 * torch.randn(40, 2, 63, generator=torch.Generator().manual_seed(3))
+    lif = LIF(beta=0.9, reset=reset, spike="ternary", backend="fused")
+    _, state = lif(x[:25], return_state=True)
+    assert torch.equal(torch.cat([lif(x[:25]), lif(x[25:], state)]), lif(x))
+    assert torch.equal(lif(x), LIF(beta=0.9, reset=reset, spike="ternary", backend="sequential")(x))
+
+
+@needs_numba
+def test_learnable_per_channel_beta_and_threshold_gradients_match_sequential():
+    x = (1.3 * torch.randn(17, 4, 63, generator=torch.Generator().manual_seed(4))).requires_grad_()
+    grads = []
+    for backend in ("sequential", "fused"):
+        lif = LIF(beta=torch.linspace(0.2, 0.95, 63), threshold=torch.linspace(0.5, 1.5, 63),
+                  learn_beta=True, learn_threshold=True, backend=backend)
+        s, state = lif(x, return_state=True)
+        (s.sum() + state.h.square().sum()).backward()
+        grads.append((x.grad.clone(), lif.beta.grad, lif.threshold.grad))
+        x.grad = None
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_picks_fused_only_where_it_applies(monkeypatch):
+    x32 = torch.zeros(3, 2)
+    backend = lambda module, x: module._backend(x, module.params())  # noqa: E731
+    fused = "fused" if fused_lif.available() else "sequential"
+    assert backend(LIF(), x32) == fused
+    assert backend(LIF(reset="none"), x32) == ("fused" if fused_lif.available() else "scan")
+    assert backend(LIF(), x32.double()) == "sequential"
+    assert backend(LIF(spike=Bernoulli()), x32) == "sequential"
+    assert backend(LIF(feedback=torch.eye(2)), x32) == "sequential"
+    assert backend(ResonateFire(), x32) == "sequential"
+    monkeypatch.setattr(fused_lif, "available", lambda: False)
+    assert backend(LIF(), x32) == "sequential"
+
+
+def test_fused_falls_back_to_the_reference_with_a_warning_without_numba(monkeypatch):
+    monkeypatch.setattr(fused_lif, "available", lambda: False)
+    x = torch.randn(9, 2, 5, generator=torch.Generator().manual_seed(5))
+    with pytest.warns(RuntimeWarning, match="numba is not installed"):
+        s = LIF(backend="fused")(x)
+    assert torch.equal(s, LIF(backend="sequential")(x))
+
+
+def test_fused_warns_and_falls_back_for_stochastic_spikes():
+    with pytest.warns(RuntimeWarning, match="not deterministic|numba is not installed"):
+        LIF(spike="bernoulli", backend="fused")(torch.zeros(4, 3))
+
+
+def test_importing_neurons_does_not_import_numba():
+    code = "import sys, neurotoken.neurons; print('numba' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

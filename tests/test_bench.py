@@ -1,0 +1,40 @@
+import json
+import subprocess
+import sys
+
+from neurotoken import bench
+
+
+def test_time_fn_returns_the_median_after_warmup():
+    calls = []
+    assert bench.time_fn(lambda: calls.append(1), repeats=3, warmup=2) >= 0
+    assert len(calls) == 5
+
+
+def test_copy_bandwidth_is_a_positive_rate():
+    assert bench.copy_bandwidth(2**16, repeats=2) > 1e6
+
+
+def test_summarise_ratios_and_bound_fractions():
+    rows = [{"case": "c", "impl": "ours", "peer": False, "median_s": 1.0, "bytes": 100},
+            {"case": "c", "impl": "a", "peer": True, "median_s": 4.0, "bytes": 100},
+            {"case": "c", "impl": "b", "peer": True, "median_s": 2.0, "bytes": 100},
+            {"case": "d", "impl": "ours", "peer": False, "median_s": 0.5, "bytes": 100}]
+    out = bench.summarise(rows, bandwidth=200.0)
+    assert out[0]["vs_best_peer"] == 2.0 and out[1]["vs_best_peer"] == 0.5
+    assert out[0]["fraction_of_bound"] == 0.5 and out[3]["vs_best_peer"] is None
+
+
+def test_quick_run_writes_json_and_png(tmp_path):
+    results = bench.run_all(quick=True, repeats=1, peers=False)
+    impls = {r["impl"] for r in results["rows"]}
+    assert {"neurotoken fused", "neurotoken sequential", "linear_scan parallel", "linear_scan sequential"} <= impls
+    json_path, png_path = bench.save(results, tmp_path)
+    assert json.loads(json_path.read_text())["rows"][0]["median_s"] > 0
+    assert png_path.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bench_command_runs_quick(tmp_path):
+    out = subprocess.run([sys.executable, "-m", "neurotoken", "bench", "--quick", "--repeats", "1", "--no-peers",
+                          "--out", str(tmp_path)], capture_output=True, text=True, check=True).stdout
+    assert "of bandwidth bound" in out and (tmp_path / "results.json").exists()
