@@ -152,6 +152,30 @@ def scan_cases(L: int = 4096, B: int = 8, D: int = 256, repeats: int = 5) -> lis
              "bytes": 4 * B * L * D * F32} for name, run in runs.items()]
 
 
+def reset_cases(T: int = 64, B: int = 32, N: int = 256, repeats: int = 5) -> list[dict]:
+    """LIF with the reset kept (subtract), forward+backward: sequential BPTT, fused kernel, and the
+    parallel fixed-point iteration (exact: same spikes and gradients, ``iterations`` scans).
+    Must move: x in, s out, dL/ds in, dL/dx out (4 T B N floats)."""
+    from .mixers.spiking_ssm import lif_fixed_point
+
+    g = torch.Generator().manual_seed(0)
+    x = (0.6 * torch.rand(T, B, N, generator=g)).requires_grad_()
+    p = NPEParams(0.9, 1.0, "subtract")
+    case = f"LIF subtract reset fwd+bwd T={T} B={B} N={N}"
+    with torch.no_grad():
+        spikes, _, iterations = lif_fixed_point(x, p)
+
+    def run(backend):
+        def go():
+            x.grad = None
+            s = lif_fixed_point(x, p)[0] if backend == "fixed_point" else npe_multistep(x, p, None, backend)[0]
+            s.sum().backward()
+        return go
+    extra = {"iterations": iterations, "spike_rate": spikes.mean().item()}
+    return [{"case": case, "impl": f"neurotoken {b}", "peer": False, "median_s": time_fn(run(b), repeats),
+             "bytes": 4 * T * B * N * F32, **extra} for b in ("sequential", "fused", "fixed_point")]
+
+
 def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
     """Add per row: ratio to the best peer of its case (peer time / our time; > 1 means faster),
     and the fraction of the bandwidth bound (bytes / bandwidth / time)."""
@@ -169,7 +193,9 @@ def run_all(quick: bool = False, repeats: int = 7, peers: bool = True) -> dict:
     scan_sizes = dict(L=128, B=2, D=16) if quick else dict(L=4096, B=8, D=256)
     bandwidth = copy_bandwidth(2**20 if quick else 64 * 2**20, repeats)
     lif_rows, skipped = lif_cases(**sizes, repeats=repeats, peers=peers)
-    rows = summarise(lif_rows + scan_cases(**scan_sizes, repeats=repeats), bandwidth)
+    reset_sizes = dict(T=8, B=2, N=16) if quick else dict(T=64, B=32, N=256)
+    rows = summarise(lif_rows + scan_cases(**scan_sizes, repeats=repeats)
+                     + reset_cases(**reset_sizes, repeats=repeats), bandwidth)
     return {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "load_avg": os.getloadavg(), "copy_bandwidth_Bps": bandwidth},
             "skipped_peers": skipped, "rows": rows}
