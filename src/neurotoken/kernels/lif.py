@@ -63,6 +63,17 @@ def _flat(t: torch.Tensor, shape: torch.Size) -> np.ndarray:
     return t.detach().to(torch.float32).expand(shape).reshape(-1).contiguous().numpy()
 
 
+def _kernels():
+    """The numba kernels, set to torch's thread count (OMP_NUM_THREADS / torch.set_num_threads), so
+    one setting governs both; numba's own default of every core oversubscribes a busy machine."""
+    import numba
+
+    from . import lif_numba
+
+    numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
+    return lif_numba
+
+
 def _rows(t: torch.Tensor) -> np.ndarray:
     """[T, ...] -> a contiguous array [T, M] (a view of t when t is contiguous)."""
     return t.detach().contiguous().view(t.shape[0], math.prod(t.shape[1:])).numpy()
@@ -77,11 +88,9 @@ class _FusedLIF(torch.autograd.Function):
         ctx.save_for_backward(x, beta, threshold, h0, s0)
         ctx.codes = RESETS[reset], code, levels, kind, np.float32(getattr(surrogate, field))
         ctx.set_materialize_grads(False)
-        from .lif_numba import lif_forward
-
         s = torch.empty(x.shape, dtype=x.dtype)
         h = torch.empty((T if all_states else 1, *shape), dtype=x.dtype)
-        lif_forward(_rows(x), _flat(beta, shape), _flat(threshold, shape),
+        _kernels().lif_forward(_rows(x), _flat(beta, shape), _flat(threshold, shape),
                     _flat(h0, shape), _flat(s0, shape), RESETS[reset], code, levels, _block(T),
                     _rows(s), _rows(h))
         return s, h
@@ -91,14 +100,12 @@ class _FusedLIF(torch.autograd.Function):
         x, beta, threshold, h0, s0 = ctx.saved_tensors
         reset, code, levels, kind, width = ctx.codes
         T, shape = x.shape[0], x.shape[1:]
-        from .lif_numba import lif_backward
-
         gs = torch.zeros_like(x) if gs is None else gs
         gh = x.new_zeros((1, *shape)) if gh is None else gh
         dx = torch.empty(x.shape, dtype=x.dtype)
         per_neuron = torch.empty((4, *shape), dtype=x.dtype)
         db, dth, dh0, ds0 = per_neuron.view(4, -1).numpy()
-        lif_backward(_rows(x), _flat(beta, shape), _flat(threshold, shape), _flat(h0, shape),
+        _kernels().lif_backward(_rows(x), _flat(beta, shape), _flat(threshold, shape), _flat(h0, shape),
                      _flat(s0, shape), _rows(gs), _rows(gh), reset, code, levels, kind, width,
                      _block(T), _rows(dx), db, dth, dh0, ds0)
         grads = [g.sum_to_size(t.shape) for g, t in zip(per_neuron, (beta, threshold, h0, s0))]
