@@ -5,13 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import _checks
 from . import encoding as _encoding
-from .layers import SpikingMLP
+from .data.text import decode, encode
+from .layers import SpikingLinear, SpikingMLP
+from .mixers.attention import SoftmaxAttention, SpikingAttention
+from .mixers.rwkv import Residual, RWKVBlock, SpikeGPTBlock
 from .mixers.spiking_ssm import SpikingSSM
 from .mixers.ssm import check_tokens
+from .neurons import LIF
 from .spikes import DEFAULT_SURROGATE, resolve_spike
 from .surrogate import resolve
 
@@ -106,3 +111,159 @@ class SpikingSSMClassifier(nn.Module):
         """x [B, L, in_features] -> logits [B, classes]."""
         check_tokens(x, self.in_features)
         return self.readout(self.norm(self.blocks(self.embed(x))).mean(1))
+
+
+POOLS = ("last", "mean")
+
+
+def _transformer_block(d_model: int, heads: int, hidden: int, T: int, score: str, mask, spiking: bool,
+                       neuron: dict) -> SSMBlock:
+    """One Spikformer block, pre-norm residual: x + attn(s), then x + W_2 f(W_1 s), s = LN x.
+
+    Spiking (membrane shortcut, Spike-driven Transformer): s = LIF(LN x) along tau, so every
+    projection reads spikes, and f = LIF. Twin: SoftmaxAttention and f = GELU, same Linear sizes.
+    """
+    if not spiking:
+        return SSMBlock(d_model, SoftmaxAttention(d_model, heads, mask),
+                        nn.Sequential(nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, d_model)))
+    return SSMBlock(d_model, nn.Sequential(LIF(**neuron), SpikingAttention(d_model, heads, T, score, mask, **neuron)),
+                    nn.Sequential(LIF(**neuron), SpikingLinear(d_model, hidden, **neuron), nn.Linear(hidden, d_model)))
+
+
+class SpikingTransformer(nn.Module):
+    """Spikformer-style sequence classifier (MISSION section 5): token embedding, ``layers`` blocks
+    of attention + MLP (pre-norm residuals), LayerNorm, a linear readout of one token.
+
+    Tokens are real features x [B, L, in_features] (a Linear embedding) or, with ``vocab``,
+    integer ids [B, L] (an nn.Embedding); no positional code (add positions as features).
+    Spiking: the embedded tokens are fed as a constant current for T virtual steps, blocks run
+    along tau ([T, B, L, D], :class:`SpikingAttention` with ``score``), logits are the mean over
+    tau of the readout. ``spiking=False`` is the conventional twin (SoftmaxAttention, GELU MLP,
+    the same Linear sizes). ``pool``: "last" reads the last token (the query), "mean" averages
+    tokens. ``mask`` goes to the attention ("full" for in-context tasks, "causal", a pattern).
+    LIF options (beta, threshold, ...) as keyword arguments.
+    """
+
+    def __init__(self, in_features: int = 5, d_model: int = 64, heads: int = 4, layers: int = 2,
+                 classes: int = 4, mlp_ratio: int = 2, T: int = 8, score: str = "and", mask="full",
+                 pool: str = "last", vocab: int | None = None, spiking: bool = True, **neuron):
+        super().__init__()
+        self.in_features = _checks.positive_int("in_features", in_features)
+        d_model = _checks.positive_int("d_model", d_model)
+        hidden = _checks.positive_int("mlp_ratio", mlp_ratio) * d_model
+        self.T = _checks.positive_int("T", T)
+        self.pool = _checks.choice("pool", pool, POOLS)
+        self.vocab = None if vocab is None else _checks.positive_int("vocab", vocab)
+        self.spiking = spiking
+        self.embed = nn.Linear(in_features, d_model) if vocab is None else nn.Embedding(vocab, d_model)
+        self.blocks = nn.Sequential(*(
+            _transformer_block(d_model, heads, hidden, T, score, mask, spiking, neuron)
+            for _ in range(_checks.positive_int("layers", layers))))
+        self.norm = nn.LayerNorm(d_model)
+        self.readout = nn.Linear(d_model, _checks.positive_int("classes", classes))
+
+    def _check(self, x: torch.Tensor) -> torch.Tensor:
+        if self.vocab is None:
+            return check_tokens(x, self.in_features)
+        _checks.tensor("x", x, min_dim=2, max_dim=2)
+        if x.dtype not in (torch.int32, torch.int64) or x.shape[1] == 0:
+            raise ValueError(f"x must be integer token ids [B, L] with L >= 1, got {x.dtype} of shape {tuple(x.shape)}")
+        if bool(((x < 0) | (x >= self.vocab)).any()):
+            raise ValueError(f"x must hold token ids in [0, {self.vocab}), got values in "
+                             f"[{int(x.min())}, {int(x.max())}]")
+        return x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, L, in_features] (or ids [B, L] with ``vocab``) -> logits [B, classes]."""
+        h = self.embed(self._check(x))
+        if self.spiking:
+            h = h.expand(self.T, *h.shape)
+        h = self.norm(self.blocks(h))
+        h = h[..., -1, :] if self.pool == "last" else h.mean(-2)
+        logits = self.readout(h)
+        return logits.mean(0) if self.spiking else logits
+
+
+LM_BACKBONES = ("spikegpt", "pspikessm")
+
+
+class SpikingLM(nn.Module):
+    """Byte-level language model: embedding, ``layers`` stateful blocks, LayerNorm, linear head.
+
+    ``backbone="spikegpt"``: :class:`~neurotoken.mixers.SpikeGPTBlock` (twin: RWKVBlock);
+    ``"pspikessm"``: pre-norm residual of :class:`SpikingSSM` and :class:`SpikingMLPBlock` (twin:
+    real SSM readouts, GELU MLP). ``spiking=False`` builds the conventional twin and ignores
+    ``options``, which otherwise go to the LIFs (spikegpt) or to SpikingSSM (pspikessm; ``spike``
+    and ``threshold`` also to the MLP). State: one block state per layer.
+    """
+
+    def __init__(self, vocab: int = 256, d_model: int = 128, layers: int = 2, backbone: str = "spikegpt",
+                 spiking: bool = True, hidden_ratio: int = 4, d_state: int = 16, method: str = "auto",
+                 **options):
+        super().__init__()
+        self.vocab = _checks.positive_int("vocab", vocab)
+        d = _checks.positive_int("d_model", d_model)
+        n = _checks.positive_int("layers", layers)
+        self.backbone = _checks.choice("backbone", backbone, LM_BACKBONES)
+        self.spiking = spiking
+        if backbone == "spikegpt":
+            blocks = [SpikeGPTBlock(d, i, n, hidden_ratio, method, **options) if spiking
+                      else RWKVBlock(d, i, n, hidden_ratio, method) for i in range(n)]
+        else:
+            spike, threshold = options.pop("spike", "bernoulli"), options.pop("threshold", 1.0)
+            hidden = _checks.positive_int("hidden_ratio", hidden_ratio) * d
+            blocks = [Residual(d, [SpikingSSM(d, d_state, spiking, spike, threshold, method=method, **options),
+                                   SpikingMLPBlock(d, hidden, spiking, spike, threshold)]) for _ in range(n)]
+        self.embed = nn.Embedding(vocab, d)
+        self.blocks = nn.ModuleList(blocks)
+        self.norm = nn.LayerNorm(d)
+        self.head = nn.Linear(d, vocab)
+
+    def forward(self, tokens: torch.Tensor, state: tuple | None = None, return_state: bool = False):
+        """tokens [B, L] (ints in [0, vocab)) -> next-token logits [B, L, vocab] (and the state)."""
+        _checks.tensor("tokens", tokens, min_dim=2, max_dim=2)
+        if tokens.is_floating_point() or tokens.is_complex() or tokens.shape[1] == 0:
+            raise ValueError(f"tokens must be integers [B, L] with L >= 1, got {tokens.dtype} {tuple(tokens.shape)}")
+        if bool((tokens < 0).any() or (tokens >= self.vocab).any()):
+            raise ValueError(f"tokens must lie in [0, {self.vocab})")
+        if state is not None and (not isinstance(state, tuple) or len(state) != len(self.blocks)):
+            raise ValueError(f"state must be a tuple of {len(self.blocks)} block states")
+        x, states = self.embed(tokens), []
+        for block, s in zip(self.blocks, state or (None,) * len(self.blocks)):
+            x, s = block(x, s, return_state=True)
+            states.append(s)
+        logits = self.head(self.norm(x))
+        return (logits, tuple(states)) if return_state else logits
+
+    def step(self, token: torch.Tensor, state: tuple | None = None) -> tuple[torch.Tensor, tuple]:
+        """One token [B] -> (logits [B, vocab], state): exactly the next position of ``forward``."""
+        _checks.tensor("token", token, min_dim=1, max_dim=1)
+        logits, state = self(token.unsqueeze(1), state, return_state=True)
+        return logits[:, 0], state
+
+    @torch.no_grad()
+    def generate(self, prompt: str | torch.Tensor, n: int, temperature: float = 1.0,
+                 generator: torch.Generator | None = None) -> str | torch.Tensor:
+        """Continue ``prompt`` by ``n`` tokens: prefill the prompt in parallel, then step recurrently,
+        sampling softmax(logits / temperature) (``temperature=0``: greedy argmax). A text prompt
+        (UTF-8 bytes) gives the continuation as text, a token tensor [B, P] the new tokens [B, n]."""
+        _checks.positive_int("n", n)
+        _checks.number("temperature", temperature, low=0.0)
+        tokens = encode(prompt).unsqueeze(0) if isinstance(prompt, str) else prompt
+        training = self.training
+        self.eval()
+        try:
+            logits, state = self(tokens, return_state=True)
+            last, new = logits[:, -1], []
+            for i in range(n):
+                if temperature == 0:
+                    token = last.argmax(-1)
+                else:
+                    token = torch.multinomial(F.softmax(last / temperature, -1), 1, generator=generator)[:, 0]
+                new.append(token)
+                if i < n - 1:
+                    last, state = self.step(token, state)
+        finally:
+            self.train(training)
+        new = torch.stack(new, 1)
+        return decode(new[0]) if isinstance(prompt, str) else new

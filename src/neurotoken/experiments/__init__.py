@@ -7,7 +7,9 @@ one-line description.
 from typing import NamedTuple
 
 from .._registry import Registry
+from .demodulation import DemodulationSweep, run_demodulation
 from .digits import DigitsSweep, run_digits_sweep
+from .language import LanguageModels, run_language
 from .local_rules import STDPDigits, ThreeFactorDigits, run_stdp_digits, run_three_factor_digits
 from .tradeoff import TradeoffSweep, run_tradeoff
 from .zeroth_order import ZeroOrderDigits, run_zero_order_digits
@@ -23,12 +25,15 @@ class Experiment(NamedTuple):
 
 
 EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+EXPERIMENTS.register("demodulation")(Experiment(DemodulationSweep, run_demodulation))
 EXPERIMENTS.register("digits")(Experiment(DigitsSweep, run_digits_sweep))
+EXPERIMENTS.register("language")(Experiment(LanguageModels, run_language))
 EXPERIMENTS.register("energy-tradeoff")(Experiment(TradeoffSweep, run_tradeoff))
 EXPERIMENTS.register("stdp-digits")(Experiment(STDPDigits, run_stdp_digits))
 EXPERIMENTS.register("three-factor-digits")(Experiment(ThreeFactorDigits, run_three_factor_digits))
 EXPERIMENTS.register("zeroth-order-digits")(Experiment(ZeroOrderDigits, run_zero_order_digits))
 
-__all__ = ["EXPERIMENTS", "Experiment", "DigitsSweep", "run_digits_sweep", "TradeoffSweep", "run_tradeoff",
+__all__ = ["EXPERIMENTS", "Experiment", "DemodulationSweep", "run_demodulation", "DigitsSweep", "run_digits_sweep",
+           "TradeoffSweep", "run_tradeoff",
            "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits",
-           "ZeroOrderDigits", "run_zero_order_digits"]
+           "ZeroOrderDigits", "run_zero_order_digits", "LanguageModels", "run_language"]

@@ -1,0 +1,20 @@
+"""Byte-level LM on standard-library docstrings: SpikeGPT-style SpikingLM vs its RWKV twin.
+
+    OMP_NUM_THREADS=1 .venv/bin/python examples/language.py [results.json]
+"""
+
+import json
+import sys
+
+from neurotoken.experiments import LanguageModels, run_language
+
+
+def show(row):
+    print(f"{row['model']}: {row['val_bpb']:.3f} bits/byte on validation, {row['train_seconds']:.0f} s, "
+          f"{row['parameters']} parameters\n  sample: {row['sample']!r}", flush=True)
+
+
+rows = run_language(LanguageModels(), on_result=show)
+if len(sys.argv) > 1:
+    with open(sys.argv[1], "w") as f:
+        json.dump(rows, f, indent=1)

@@ -1,0 +1,308 @@
+"""RWKV (RWKV-4) time-mix and channel-mix, and SpikeGPT's spiking RWKV block, on token sequences [B, L, D].
+
+RWKV mixes value vectors element-wise with a recurrent per-channel decay w > 0 and a bonus u for
+the current token (the WKV operator), then gates by the receptance and projects:
+
+    wkv_t = (sum_{i<t} e^{-(t-1-i) w + k_i} v_i + e^{u + k_t} v_t)
+          / (sum_{i<t} e^{-(t-1-i) w + k_i}     + e^{u + k_t})
+
+a ratio of two linear recurrences, num_t = e^{-w} num_{t-1} + e^{k_t} v_t and the same for den
+with v = 1, held as (num, den, max) with num_true = e^max num (running max, as RWKV-4's kernel),
+so no exp overflows however large k or L. SpikeGPT follows each RWKV mixer with LIF neurons
+along the tokens, so the residual stream receives binary spikes (:class:`SpikeGPTBlock`).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import torch
+from torch import nn
+
+from .. import _checks
+from ..neurons import LIF, NPEState
+from ..scan import METHODS, linear_scan
+from .ssm import Mixer, check_state, check_tokens
+
+INIT_MAX = -1e38  # the running max of an empty history (finite, so states stay checkable)
+
+
+class WKVState(NamedTuple):
+    num: torch.Tensor  # sum_i e^{k_i - (t-i) w - max} v_i   [B, D]
+    den: torch.Tensor  # sum_i e^{k_i - (t-i) w - max}       [B, D]
+    max: torch.Tensor  # the shared exponent offset           [B, D]
+
+
+class TimeMixState(NamedTuple):
+    shift: torch.Tensor  # the last token x_{t-1} [B, D] for the token shift
+    wkv: WKVState
+
+
+# ---- the WKV operator -------------------------------------------------------------------------
+
+def _check_wkv(w, u, k, v, state) -> WKVState:
+    check_tokens(k, name="k")
+    if v.shape != k.shape:
+        raise ValueError(f"v must have k's shape {tuple(k.shape)}, got {tuple(v.shape)}")
+    _checks.tensor("v", v)
+    B, _, D = k.shape
+    for name, t in (("w", w), ("u", u)):
+        check_state(name, t, (D,))
+    if bool((w <= 0).any()):
+        raise ValueError("w (per-channel decay rate) must be > 0")
+    if state is None:
+        zeros = k.new_zeros(B, D)
+        return WKVState(zeros, zeros, torch.full_like(zeros, INIT_MAX))
+    if not isinstance(state, tuple) or len(state) != 3:
+        raise TypeError(f"state must be a WKVState (num, den, max), got {type(state).__name__}")
+    return WKVState(*(check_state(f"state.{n}", t, (B, D)) for n, t in zip(WKVState._fields, state)))
+
+
+def _wkv_read(num, den, m, u, k, v) -> torch.Tensor:
+    """wkv_t from the state after t-1 and the bonus term: q = max(m, u + k) keeps every exp <= 1."""
+    q = torch.maximum(m, u + k)
+    e1, e2 = torch.exp(m - q), torch.exp(u + k - q)
+    return (e1 * num + e2 * v) / (e1 * den + e2)
+
+
+def wkv_step(w: torch.Tensor, u: torch.Tensor, k_t: torch.Tensor, v_t: torch.Tensor, state: WKVState
+             ) -> tuple[torch.Tensor, WKVState]:
+    """One token of WKV (RWKV-4's recurrent form): wkv_t, then num <- e^{-w} num + e^{k_t} v_t,
+    den <- e^{-w} den + e^{k_t}, both rescaled by the new max m_t = max(m_{t-1} - w, k_t)."""
+    num, den, m = state
+    y = _wkv_read(num, den, m, u, k_t, v_t)
+    m_new = torch.maximum(m - w, k_t)
+    e1, e2 = torch.exp(m - w - m_new), torch.exp(k_t - m_new)
+    return y, WKVState(e1 * num + e2 * v_t, e1 * den + e2, m_new)
+
+
+def wkv_sequential(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                   state: WKVState | None = None) -> tuple[torch.Tensor, WKVState]:
+    """WKV token by token (the reference): w > 0, u [D]; k, v [B, L, D]; returns wkv [B, L, D] and
+    the state after the last token."""
+    state = _check_wkv(w, u, k, v, state)
+    ys = []
+    for k_t, v_t in zip(k.unbind(1), v.unbind(1)):
+        y, state = wkv_step(w, u, k_t, v_t, state)
+        ys.append(y)
+    return torch.stack(ys, 1), state
+
+
+def running_max(k: torch.Tensor, w: torch.Tensor, m0: torch.Tensor) -> torch.Tensor:
+    """m_t = max(m_{t-1} - w, k_t), m_{-1} = m0, along dim 1 by a max-plus Hillis-Steele scan
+    (after shift s: m_t = max over the last 2s tokens of k_i - (t - i) w)."""
+    m = torch.cat([torch.maximum(m0 - w, k[:, 0]).unsqueeze(1), k[:, 1:]], 1)
+    shift = 1
+    while shift < m.shape[1]:
+        m = torch.cat([m[:, :shift], torch.maximum(m[:, shift:], m[:, :-shift] - shift * w)], 1)
+        shift *= 2
+    return m
+
+
+def wkv_parallel(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
+                 state: WKVState | None = None, method: str = "auto") -> tuple[torch.Tensor, WKVState]:
+    """WKV for all tokens at once, equal to :func:`wkv_sequential`: the running max m_t by
+    :func:`running_max`, then (num, den) by one :func:`neurotoken.scan.linear_scan` (``method``) of
+    h_t = e^{m_{t-1} - w - m_t} h_{t-1} + e^{k_t - m_t} (v_t, 1): gains and inputs are <= 1."""
+    num0, den0, m0 = _check_wkv(w, u, k, v, state)
+    _checks.choice("method", method, METHODS.names())
+    m = running_max(k, w, m0)
+    m_prev = torch.cat([m0.unsqueeze(1), m[:, :-1]], 1)
+    e = torch.exp(k - m)
+    h = linear_scan(torch.exp(m_prev - w - m).unsqueeze(-1), torch.stack([e * v, e], -1),
+                    h0=torch.stack([num0, den0], -1), dim=1, method=method)
+    h_prev = torch.cat([torch.stack([num0, den0], -1).unsqueeze(1), h[:, :-1]], 1)
+    y = _wkv_read(h_prev[..., 0], h_prev[..., 1], m_prev, u, k, v)
+    return y, WKVState(h[:, -1, :, 0], h[:, -1, :, 1], m[:, -1])
+
+
+WKV_METHODS = ("recurrent", *METHODS.names())
+
+
+def wkv(w, u, k, v, state=None, method: str = "auto") -> tuple[torch.Tensor, WKVState]:
+    """:func:`wkv_sequential` for ``method="recurrent"``, else :func:`wkv_parallel` with that scan."""
+    _checks.choice("method", method, WKV_METHODS)
+    return wkv_sequential(w, u, k, v, state) if method == "recurrent" else wkv_parallel(w, u, k, v, state, method)
+
+
+def token_shift(x: torch.Tensor, last: torch.Tensor | None) -> torch.Tensor:
+    """x_{t-1} for every t: the sequence moved one token later, ``last`` (or zeros) in front."""
+    first = x.new_zeros(x[:, :1].shape) if last is None else last.unsqueeze(1)
+    return torch.cat([first, x[:, :-1]], 1)
+
+
+def _ramp(d_model: int, power: float) -> torch.Tensor:
+    """(i / D)^power for channel i: RWKV-4's initial token-shift mixing ratios."""
+    return (torch.arange(d_model, dtype=torch.float32) / d_model) ** power
+
+
+def _check_layer(layer: int, layers: int) -> None:
+    _checks.positive_int("layers", layers)
+    if _checks.positive_int("layer", layer, low=0) >= layers:
+        raise ValueError(f"layer must be < layers ({layers}), got {layer}")
+
+
+# ---- modules --------------------------------------------------------------------------------
+
+class RWKVTimeMix(Mixer):
+    """RWKV-4 time-mix: with x'_t = mu x_t + (1 - mu) x_{t-1} (token shift, one mu per branch),
+    k = W_k x'_t, v = W_v x'_t, r = W_r x'_t, output W_o (sigmoid(r) * wkv(k, v)) with decay
+    w = exp(time_decay) and bonus u = time_first per channel. ``layer``/``layers`` set RWKV-4's
+    depth-dependent initialisation; ``method`` as in :func:`wkv` ("recurrent" is the token loop).
+    State: :class:`TimeMixState` (last token, WKV state).
+    """
+
+    def __init__(self, d_model: int, layer: int = 0, layers: int = 1, method: str = "auto"):
+        super().__init__()
+        self.d_model = _checks.positive_int("d_model", d_model)
+        _check_layer(layer, layers)
+        self.method = _checks.choice("method", method, WKV_METHODS)
+        deep, shallow = layer / max(1, layers - 1), 1.0 - layer / layers  # 0 -> 1, 1 -> ~0
+        channel = torch.arange(d_model, dtype=torch.float32) / max(1, d_model - 1)
+        self.time_decay = nn.Parameter(-5 + 8 * channel ** (0.7 + 1.3 * deep))
+        zigzag = 0.5 * (torch.arange(1, d_model + 1) % 3 - 1)
+        self.time_first = nn.Parameter(math.log(0.3) + zigzag.float())
+        self.mix_k = nn.Parameter(_ramp(d_model, shallow))
+        self.mix_v = nn.Parameter(_ramp(d_model, shallow) + 0.3 * deep)
+        self.mix_r = nn.Parameter(_ramp(d_model, 0.5 * shallow))
+        self.key, self.value, self.receptance, self.output = (nn.Linear(d_model, d_model, bias=False) for _ in range(4))
+
+    def forward(self, x: torch.Tensor, state: TimeMixState | None = None, return_state: bool = False):
+        check_tokens(x, self.d_model)
+        if state is not None and not isinstance(state, TimeMixState):
+            raise TypeError(f"state must be a TimeMixState, got {type(state).__name__}")
+        last = None if state is None else check_state("state.shift", state.shift, (x.shape[0], self.d_model))
+        prev = token_shift(x, last)
+        k, v, r = (f(prev + mu * (x - prev)) for f, mu in
+                   ((self.key, self.mix_k), (self.value, self.mix_v), (self.receptance, self.mix_r)))
+        y, S = wkv(self.time_decay.exp(), self.time_first, k, v, None if state is None else state.wkv, self.method)
+        y = self.output(torch.sigmoid(r) * y)
+        return (y, TimeMixState(x[:, -1], S)) if return_state else y
+
+    def accounting(self, inputs: tuple, output) -> dict[str, int]:
+        """Own counts of the recurrent form on x [B, L, D] (k, v, r, W_o are nn.Linear children):
+
+        macs = 13 B L D (6 token-shift mixes, 3 WKV read-out, 3 num/den updates, 1 receptance gate)
+        nonlinear_ops = 6 B L D (4 exp, 1 division, 1 sigmoid)
+        state_updates = 3 B L D (num, den, max);  state_bytes = 4 B D * element size (+ last token).
+        """
+        x = inputs[0]
+        B, L, D = x.shape
+        return {"macs": 13 * B * L * D, "nonlinear_ops": 6 * B * L * D, "state_updates": 3 * B * L * D,
+                "state_bytes": 4 * B * D * x.element_size()}
+
+
+class RWKVChannelMix(Mixer):
+    """RWKV-4 channel-mix: with the token shift as in :class:`RWKVTimeMix`,
+    y = sigmoid(W_r x'_t) * W_v relu(W_k x''_t)^2, hidden size ``hidden_ratio`` * D.
+    State: the last token [B, D]."""
+
+    def __init__(self, d_model: int, hidden_ratio: int = 4, layer: int = 0, layers: int = 1):
+        super().__init__()
+        self.d_model = _checks.positive_int("d_model", d_model)
+        hidden = _checks.positive_int("hidden_ratio", hidden_ratio) * d_model
+        _check_layer(layer, layers)
+        self.mix_k = nn.Parameter(_ramp(d_model, 1.0 - layer / layers))
+        self.mix_r = nn.Parameter(_ramp(d_model, 1.0 - layer / layers))
+        self.key = nn.Linear(d_model, hidden, bias=False)
+        self.value = nn.Linear(hidden, d_model, bias=False)
+        self.receptance = nn.Linear(d_model, d_model, bias=False)
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
+        check_tokens(x, self.d_model)
+        if state is not None:
+            check_state("state", state, (x.shape[0], self.d_model))
+        prev = token_shift(x, state)
+        k = torch.relu(self.key(prev + self.mix_k * (x - prev))).square()
+        y = torch.sigmoid(self.receptance(prev + self.mix_r * (x - prev))) * self.value(k)
+        return (y, x[:, -1]) if return_state else y
+
+    def accounting(self, inputs: tuple, output) -> dict[str, int]:
+        """Own counts on x [B, L, D], hidden H (W_k, W_v, W_r are nn.Linear children):
+        macs = 4 B L D (2 token-shift mixes) + B L H (square) + B L D (gate);
+        nonlinear_ops = B L H (ReLU) + B L D (sigmoid); state_bytes = B D * element size."""
+        x = inputs[0]
+        B, L, D = x.shape
+        H = self.key.out_features
+        return {"macs": 5 * B * L * D + B * L * H, "nonlinear_ops": B * L * (H + D),
+                "state_bytes": B * D * x.element_size()}
+
+
+class Residual(Mixer):
+    """Pre-norm residual stack: x <- x + f_i(LN_i x) for each sublayer f_i in turn. Sublayers that
+    are :class:`Mixer` s carry a state (the block's state is the tuple of theirs); others (e.g. an
+    MLP) are stateless (None in the tuple). The residual additions are not counted (as SSMBlock)."""
+
+    def __init__(self, d_model: int, sublayers):
+        super().__init__()
+        self.d_model = _checks.positive_int("d_model", d_model)
+        self.sublayers = nn.ModuleList(sublayers)
+        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in self.sublayers)
+
+    def forward(self, x: torch.Tensor, state: tuple | None = None, return_state: bool = False):
+        check_tokens(x, self.d_model)
+        if state is not None and (not isinstance(state, tuple) or len(state) != len(self.sublayers)):
+            raise ValueError(f"state must be a tuple of {len(self.sublayers)} sublayer states, "
+                             f"got {type(state).__name__}")
+        states = []
+        for norm, f, s in zip(self.norms, self.sublayers, state or (None,) * len(self.sublayers)):
+            if isinstance(f, Mixer):
+                y, s = f(norm(x), s, return_state=True)
+            else:
+                y = f(norm(x))
+            x = x + y
+            states.append(s)
+        return (x, tuple(states)) if return_state else x
+
+
+class RWKVBlock(Residual):
+    """RWKV-4 block (the conventional twin of :class:`SpikeGPTBlock`):
+    x <- x + TimeMix(LN_1 x);  x <- x + ChannelMix(LN_2 x)."""
+
+    def __init__(self, d_model: int, layer: int = 0, layers: int = 1, hidden_ratio: int = 4,
+                 method: str = "auto"):
+        super().__init__(d_model, [RWKVTimeMix(d_model, layer, layers, method),
+                                   RWKVChannelMix(d_model, hidden_ratio, layer, layers)])
+
+
+class SpikingOutput(Mixer):
+    """A mixer whose output y [B, L, D] drives LIF neurons along the tokens: s_t = LIF(y_t), binary.
+    State: (the mixer's state, the LIF's :class:`NPEState`)."""
+
+    def __init__(self, mixer: Mixer, lif: LIF):
+        super().__init__()
+        self.mixer, self.lif = mixer, lif
+
+    def forward(self, x: torch.Tensor, state: tuple | None = None, return_state: bool = False):
+        inner, npe = (None, None) if state is None else state
+        y, inner = self.mixer(x, inner, return_state=True)
+        if npe is not None and not isinstance(npe, NPEState):
+            raise TypeError(f"state[1] must be an NPEState, got {type(npe).__name__}")
+        s, npe = self.lif(y.transpose(0, 1), npe, return_state=True)
+        s = s.transpose(0, 1)
+        return (s, (inner, npe)) if return_state else s
+
+
+class SpikeGPTBlock(Residual):
+    """SpikeGPT's block: an RWKV block whose two branches end in LIF neurons along the tokens,
+
+        x <- x + LIF_1(TimeMix(LN_1 x));   x <- x + LIF_2(ChannelMix(LN_2 x)),
+
+    so the spikes sit after each mixer's output projection (W_o of time-mix, the gated W_v of
+    channel-mix) and before the residual add; the residual stream (embedding + spike counts)
+    stays real. LIF defaults reproduce SpikeGPT's (tau = 2, v_th = 1, hard reset, ATan surrogate):
+    spikingjelly's h_t = h_{t-1} + (x_t - h_{t-1}) / 2 fires when h_t >= 1, which is eq. (9) with
+    beta = 0.5, threshold 2 and reset "zero". ``neuron`` overrides the LIF arguments.
+    """
+
+    def __init__(self, d_model: int, layer: int = 0, layers: int = 1, hidden_ratio: int = 4,
+                 method: str = "auto", **neuron):
+        neuron = {"beta": 0.5, "threshold": 2.0, "reset": "zero", "spike": "binary", **neuron}
+        super().__init__(d_model, [SpikingOutput(RWKVTimeMix(d_model, layer, layers, method), LIF(**neuron)),
+                                   SpikingOutput(RWKVChannelMix(d_model, hidden_ratio, layer, layers), LIF(**neuron))])
+
+
+__all__ = ["WKVState", "TimeMixState", "wkv_step", "wkv_sequential", "wkv_parallel", "wkv", "running_max",
+           "token_shift", "RWKVTimeMix", "RWKVChannelMix", "Residual", "RWKVBlock", "SpikingOutput",
+           "SpikeGPTBlock"]

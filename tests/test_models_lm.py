@@ -1,0 +1,60 @@
+import pytest
+import torch
+from torch.testing import assert_close
+
+from neurotoken.models import SpikingLM
+
+CASES = [("spikegpt", True, {"threshold": 0.3}), ("spikegpt", False, {}),
+         ("pspikessm", True, {"spike": "binary", "threshold": 0.3}), ("pspikessm", False, {})]
+
+
+def _lm(backbone, spiking, options):
+    torch.manual_seed(0)
+    return SpikingLM(d_model=16, layers=2, backbone=backbone, spiking=spiking, hidden_ratio=2, d_state=4,
+                     **options).double()
+
+
+@pytest.mark.parametrize("backbone, spiking, options", CASES)
+def test_greedy_generation_equals_argmax_of_full_forward(backbone, spiking, options):
+    lm = _lm(backbone, spiking, options)
+    prompt = torch.randint(0, 256, (2, 9), generator=torch.Generator().manual_seed(1))
+    new = lm.generate(prompt, 12, temperature=0)
+    assert new.shape == (2, 12)
+    logits = lm(torch.cat([prompt, new], 1))
+    assert torch.equal(logits[:, 8:-1].argmax(-1), new)
+
+
+@pytest.mark.parametrize("backbone, spiking, options", CASES)
+def test_step_loop_equals_forward_logits(backbone, spiking, options):
+    lm = _lm(backbone, spiking, options)
+    tokens = torch.randint(0, 256, (2, 21), generator=torch.Generator().manual_seed(2))
+    logits, state = lm(tokens[:, :10], return_state=True)
+    steps = []
+    for t in tokens[:, 10:].unbind(1):
+        out, state = lm.step(t, state)
+        steps.append(out)
+    assert_close(torch.cat([logits, torch.stack(steps, 1)], 1), lm(tokens))
+
+
+def test_text_prompt_gives_text_and_training_flows_gradients():
+    lm = SpikingLM(d_model=16, layers=1, hidden_ratio=2, threshold=0.3)
+    sample = lm.generate("def f", 8, generator=torch.Generator().manual_seed(0))
+    assert isinstance(sample, str) and len(sample.encode(errors="replace")) >= 1
+    assert lm.training
+    logits = lm(torch.randint(0, 256, (3, 17)))
+    assert logits.shape == (3, 17, 256)
+    logits.logsumexp(-1).sum().backward()
+    assert lm.blocks[0].sublayers[0].mixer.key.weight.grad.abs().sum() > 0
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda lm: lm(torch.rand(2, 5)), "integers"),
+    (lambda lm: lm(torch.zeros(2, 0, dtype=torch.long)), "L >= 1"),
+    (lambda lm: lm(torch.full((1, 3), 256)), r"\[0, 256\)"),
+    (lambda lm: lm(torch.zeros(1, 3, dtype=torch.long), (None,)), "tuple of 2"),
+    (lambda lm: lm.generate("x", 0), "n must be"),
+    (lambda lm: SpikingLM(backbone="gpt"), "backbone"),
+])
+def test_bad_inputs_raise_clear_errors(call, match):
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(SpikingLM(d_model=8, layers=2, hidden_ratio=1))
