@@ -100,3 +100,21 @@ def test_bad_config_is_rejected(kw, match):
 def test_mismatched_data_is_rejected():
     with pytest.raises(ValueError, match="same length"):
         Trainer(model()).fit(torch.rand(4, 6), torch.zeros(3, dtype=torch.long))
+
+
+def test_evaluation_hook_runs_each_epoch_in_eval_mode_and_is_logged(tmp_path):
+    from neurotoken.learning.bptt import accuracy
+
+    x, y = data()
+    modes = []
+
+    def evaluate(m):
+        modes.append(m.training)
+        return {"accuracy": accuracy(m, x, y)}
+
+    m = model()
+    Trainer(m, FitConfig(epochs=2, batch_size=8), run_dir=tmp_path, evaluate=evaluate).fit(x, y)
+    records = [json.loads(s) for s in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    evals = [r for r in records if "accuracy" in r]
+    assert [r["step"] for r in evals] == [5, 10] and modes == [False, False] and m.training
+    assert all(0.0 <= r["accuracy"] <= 1.0 for r in evals)

@@ -74,3 +74,14 @@ def test_zero_order_digits_reaches_reported_figures():
     for row in r["memory_mb"]:
         assert row["zo"] <= 1.3 * row["inference"]
     assert r["memory_mb"][-1]["bptt"] > 4 * r["memory_mb"][0]["bptt"]
+
+
+def test_zo_trains_a_spiking_transformer():
+    from neurotoken.models import SpikingTransformer
+
+    torch.manual_seed(0)
+    x = torch.randn(256, 6, 3)
+    y = (x[:, -1, 0] > 0).long()  # the query token's sign
+    model = SpikingTransformer(3, d_model=8, heads=2, layers=1, classes=2, T=2, threshold=0.5)
+    losses = fit_zeroth_order(model, x, y, ZOConfig(steps=250, lr=3e-3, eps=1e-2, batch_size=64))
+    assert sum(losses[-25:]) / 25 < 0.7 * sum(losses[:25]) / 25

@@ -72,15 +72,18 @@ class Trainer:
     """AdamW + schedule + clipping over in-memory tensors (x, y); checkpoints, JSONL metrics, resume.
 
     ``run_dir`` (optional) receives ``checkpoints/`` and ``metrics.jsonl``; ``progress`` shows a
-    rich progress bar with the running loss; ``on_epoch(epoch, mean_loss)`` is called per epoch.
+    rich progress bar with the running loss; ``on_epoch(epoch, mean_loss)`` is called per epoch;
+    ``evaluate(model) -> {name: value}`` runs after each epoch (model in eval mode, no grad) and
+    its metrics are logged with the step.
     """
 
     def __init__(self, model: nn.Module, config: FitConfig = FitConfig(), loss_fn=cross_entropy,
                  run_dir: str | Path | None = None, progress: bool = False,
-                 on_epoch: Callable[[int, float], None] | None = None):
+                 on_epoch: Callable[[int, float], None] | None = None,
+                 evaluate: Callable[[nn.Module], dict[str, float]] | None = None):
         self.model, self.config, self.loss_fn = model, config, loss_fn
         self.run_dir = None if run_dir is None else Path(run_dir)
-        self.progress, self.on_epoch = progress, on_epoch
+        self.progress, self.on_epoch, self.evaluate = progress, on_epoch, evaluate
         self.distributed = dist.is_available() and dist.is_initialized()
         self.rank = dist.get_rank() if self.distributed else 0
         self.world = dist.get_world_size() if self.distributed else 1
@@ -178,6 +181,12 @@ class Trainer:
             state["epoch_total"] = 0.0
             if self.on_epoch is not None:
                 self.on_epoch(epoch, state["losses"][-1])
+            if self.evaluate is not None:
+                self.model.eval()
+                with torch.no_grad():
+                    metrics = self.evaluate(self.model)
+                self.model.train()
+                self._log({"step": step + 1, "epoch": epoch, **metrics})
 
 
 class _Bar:
