@@ -8,25 +8,14 @@ on an idle machine.
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 import torch
 
+from neurotoken.bench import time_fn
 from neurotoken.kernels import bitpack
 from neurotoken.kernels._popcount_numba import popcount_scores
 from neurotoken.mixers import attention, sparse
-
-
-def best(fn, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls, in seconds (after one warm-up call)."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def bench_scores(B: int, H: int, L: int, bits: int, repeats: int) -> None:
@@ -36,9 +25,9 @@ def bench_scores(B: int, H: int, L: int, bits: int, repeats: int) -> None:
     k = (torch.rand(B, H, L, bits, generator=g) < 0.2).float()
     a, bt = bitpack.pack_bits(q), np.ascontiguousarray(bitpack.pack_bits(k).transpose(0, 2, 1))
     out = np.empty((a.shape[0], L, L), dtype=np.float32)
-    t_mm = best(lambda: q @ k.transpose(-1, -2), repeats)
-    t_kernel = best(lambda: popcount_scores(a, bt, False, bits, out), repeats)
-    t_full = best(lambda: bitpack.packed_scores(q, k), repeats)
+    t_mm = time_fn(lambda: q @ k.transpose(-1, -2), repeats)
+    t_kernel = time_fn(lambda: popcount_scores(a, bt, False, bits, out), repeats)
+    t_full = time_fn(lambda: bitpack.packed_scores(q, k), repeats)
     assert torch.equal(bitpack.packed_scores(q, k), q @ k.transpose(-1, -2))
     print(f"AND scores [B={B}, H={H}, L={L}, bits={bits}]: float32 matmul {t_mm * 1e3:.1f} ms, "
           f"popcount kernel {t_kernel * 1e3:.1f} ms ({t_mm / t_kernel:.2f}x), "
@@ -52,8 +41,8 @@ def bench_sparse(L: int, d: int, density: float, repeats: int) -> None:
     pattern = sparse.to_csr(mask)
     g = torch.Generator().manual_seed(0)
     q, k, v = torch.randn(3, 1, L, d, generator=g).unbind(0)
-    t_dense = best(lambda: attention.softmax_attention(q, k, v, mask), repeats)
-    t_sparse = best(lambda: sparse.sparse_attention(q, k, v, pattern), repeats)
+    t_dense = time_fn(lambda: attention.softmax_attention(q, k, v, mask), repeats)
+    t_sparse = time_fn(lambda: sparse.sparse_attention(q, k, v, pattern), repeats)
     print(f"softmax attention L={L}, d={d}, pattern density {pattern.nnz / L**2:.4f} "
           f"({pattern.nnz} pairs): dense masked {t_dense * 1e3:.1f} ms, event-driven "
           f"{t_sparse * 1e3:.1f} ms ({t_dense / t_sparse:.2f}x)")
