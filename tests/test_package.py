@@ -4,7 +4,8 @@ import sys
 
 def test_import_does_not_pull_cli_plotting_or_optional_packages():
     code = ("import sys, neurotoken; bad = [m for m in ('neurotoken.cli', 'typer', 'rich', 'matplotlib', "
-            "'sklearn', 'snntorch', 'norse', 'spikingjelly', 'triton', 'numba') if m in sys.modules]; print(bad)")
+            "'sklearn', 'snntorch', 'norse', 'spikingjelly', 'triton', 'numba', 'nir', 'nirtorch', 'tomli_w') "
+            "if m in sys.modules]; print(bad)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
 

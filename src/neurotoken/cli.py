@@ -1,61 +1,305 @@
-"""The ``neurotoken`` command: a thin typer shell over the library."""
+"""The ``neurotoken`` command: a thin typer shell over the library.
+
+Errors print one line (``error: ...``) and exit 1; ``neurotoken --debug COMMAND`` shows the
+traceback instead. Training commands checkpoint every fit under their run folder, so Ctrl-C
+stops with a message saying how to resume.
+"""
 
 from __future__ import annotations
 
+import functools
+import itertools
+import json
 import os
+import sys
+import time
+from pathlib import Path
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-app = typer.Typer(help="neurotoken: neuromorphic NPEs for intra- and inter-token processing.",
-                  no_args_is_help=False, add_completion=False)
-console = Console()
+app = typer.Typer(help="neurotoken: neuromorphic NPEs for intra- and inter-token processing, with honest "
+                       "energy accounting.\n\nStart with `neurotoken run` (the main job) or `neurotoken list`.",
+                  add_completion=False, pretty_exceptions_enable=False)
+console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 140)  # logs: no squeeze
+err = Console(stderr=True)
+_DEBUG = {"on": False}
 
 
-def digits_table(rows: list[dict]) -> Table:
-    table = Table(title="Digits (sklearn, 25% held out): test accuracy")
-    for col in ("model", "encoding", "T", "test accuracy", "train s"):
-        table.add_column(col, justify="right" if col not in ("model", "encoding") else "left")
+@app.callback()
+def _options(debug: bool = typer.Option(False, "--debug", help="show full tracebacks instead of one-line errors")):
+    _DEBUG["on"] = debug
+
+
+def friendly(command):
+    """Turn any exception of ``command`` into one red line and exit code 1 (unless --debug)."""
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except (typer.Exit, typer.Abort, KeyboardInterrupt):
+            raise
+        except Exception as e:  # noqa: BLE001  (every failure becomes one clear line)
+            if _DEBUG["on"]:
+                raise
+            err.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    return wrapper
+
+
+def _new_run_dir(out: Path, name: str) -> Path:
+    path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+    suffix = itertools.count(1)
+    while path.exists():
+        path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}-{next(suffix)}"
+    path.mkdir(parents=True)
+    return path
+
+
+def _config_for(experiment: str, config_file: Path | None, assignments: list[str], resume: Path | None):
+    """(Experiment, config): from the resumed run's config.toml, or defaults + file + --set."""
+    from .experiments import EXPERIMENTS
+    from .experiments import config as cfg
+
+    exp = EXPERIMENTS.get(experiment)
+    if resume is not None:
+        if config_file is not None or assignments:
+            raise ValueError("--resume takes the run's own config.toml; drop --config and --set")
+        return exp, cfg.load(exp.config, resume / "config.toml")
+    base = cfg.load(exp.config, config_file) if config_file is not None else exp.config()
+    return exp, cfg.with_overrides(base, assignments)
+
+
+def _train(run_dir: Path, resume: bool, command: str, work):
+    """Run ``work()`` in a checkpointing session under ``run_dir``; on Ctrl-C say how to resume."""
+    from .learning.bptt import session
+
+    try:
+        with session(run_dir / "checkpoints", resume=resume, progress=True):
+            return work()
+    except KeyboardInterrupt:
+        err.print(f"\ninterrupted: checkpoints are in {run_dir / 'checkpoints'}\nresume with: "
+                  f"neurotoken {command} --resume {run_dir}", highlight=False, soft_wrap=True)
+        raise typer.Exit(130) from None
+
+
+def _scalar_table(title: str, rows: list[dict]) -> Table:
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r)
+            if all(isinstance(r.get(k), (int, float, str, bool, type(None))) and len(str(r.get(k))) <= 40 for r in rows)]
+    table = Table(title=title)
+    for k in keys:
+        table.add_column(k, justify="right")
     for r in rows:
-        table.add_row(r["model"], r["encoding"], "-" if r["T"] is None else str(r["T"]),
-                      f"{100 * r['test_accuracy']:.2f}%", f"{r['train_seconds']:.1f}")
+        table.add_row(*("-" if r.get(k) is None else f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k])
+                        for k in keys))
     return table
 
 
+def _line(row: dict) -> str:
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
+                     if isinstance(v, (int, float, str)) and len(str(v)) <= 40)
+
+
+def _finish(run_dir: Path, result) -> None:
+    """Write results.json (and the report for a main-job result) and print where."""
+    from . import report
+
+    if isinstance(result, dict) and "rasters" in result:
+        console.print(report.table(result))
+        for path in report.write_report(result, run_dir):
+            console.print(f"wrote {path}")
+    else:
+        (run_dir / "results.json").write_text(json.dumps(result, indent=1))
+        console.print(_scalar_table(run_dir.name, result))
+        console.print(f"wrote {run_dir / 'results.json'}")
+
+
 @app.command()
-def run() -> None:
-    """The main job: train the digits SNN for each encoding and T, and its conventional twin.
+@friendly
+def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: checks the machinery in a minute"),
+        paradigm: list[str] = typer.Option([], "--paradigm", "-p", help="only these paradigms (repeatable): "
+                                           "intra-token, inter-token-ssm, inter-token-attention, language"),
+        config_file: Path = typer.Option(None, "--config", help="TOML file of the main job's config (see --dump)"),
+        assignments: list[str] = typer.Option([], "--set", help="override a config key, e.g. --set intra.T=4"),
+        out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
+        resume: Path = typer.Option(None, help="continue an interrupted run folder"),
+        dump: bool = typer.Option(False, help="print the config as TOML and exit")) -> None:
+    """The main job: every paradigm's conventional model and neuromorphic twin, one comparison table.
 
-    Example: neurotoken run
+    Trains on embedded data (digits, pixel-sequence digits, QPSK demodulation, standard-library
+    text), counts every model's operations and energy, prints the Table-II-style comparison and
+    writes runs/<timestamp>-main/ with results.json, report.html and PNG plots.
+
+    Examples:
+
+      neurotoken run
+
+      neurotoken run --quick -p intra-token
+
+      neurotoken run --set profile=loihi --set intra.T=4
     """
-    from .experiments import DigitsSweep, run_digits_sweep
+    from dataclasses import replace
 
-    config = DigitsSweep()
-    total = 1 + len(config.Ts) * len(config.encodings)
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeElapsedColumn(), TimeRemainingColumn(), console=console) as bar:
-        task = bar.add_task("training", total=total)
+    from .experiments import config as cfg
+    from .experiments.main_job import MainJob, run_main_job
 
-        def done(row):
-            bar.update(task, advance=1, description=f"{row['model']} {row['encoding']} T={row['T']}: "
-                                                    f"{100 * row['test_accuracy']:.1f}%")
-
-        rows = run_digits_sweep(config, on_result=done)
-    console.print(digits_table(rows))
+    if resume is not None:
+        _, config = _config_for("main", config_file, assignments, resume)
+    else:
+        base = cfg.load(MainJob, config_file) if config_file is not None else MainJob.quick() if quick else MainJob()
+        config = cfg.with_overrides(base, assignments)
+        if paradigm:
+            config = replace(config, paradigms=tuple(paradigm))
+    if dump:
+        console.print(cfg.dumps(config), markup=False, highlight=False)
+        return
+    run_dir = resume or _new_run_dir(out, "main")
+    (run_dir / "config.toml").write_text(cfg.dumps(config))
+    console.print(f"run folder: {run_dir}")
+    result = _train(run_dir, resume is not None, "run", lambda: run_main_job(
+        config, models_dir=run_dir / "models",
+        on_start=lambda name: console.rule(f"[bold]{name}"),
+        on_result=lambda r: console.print(f"{r['model']}: {r['metric']} {r['value']:.4g}, "
+                                          f"{r['energy_j']:.3g} J/{r['unit']}, trained in {r['train_seconds']:.1f} s")))
+    _finish(run_dir, result)
 
 
 @app.command("list")
+@friendly
 def list_experiments() -> None:
-    """List the experiments and what each does."""
+    """List the experiments and what each does (train one with `neurotoken train NAME`)."""
     from .experiments import EXPERIMENTS
 
+    table = Table(show_header=False, box=None)
     for name in EXPERIMENTS.names():
-        console.print(f"[bold]{name:<22}[/bold] {EXPERIMENTS.get(name).description}")
+        table.add_row(f"[bold]{name}[/bold]", EXPERIMENTS.get(name).description)
+    console.print(table)
 
 
 @app.command()
+@friendly
+def train(experiment: str = typer.Argument(..., help="an experiment name from `neurotoken list`"),
+          config_file: Path = typer.Option(None, "--config", help="TOML file overriding the defaults"),
+          assignments: list[str] = typer.Option([], "--set", help="override one key, e.g. --set fit.epochs=5"),
+          out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
+          resume: Path = typer.Option(None, help="continue an interrupted run folder"),
+          dump: bool = typer.Option(False, help="print the resolved config as TOML and exit")) -> None:
+    """Train one experiment; writes runs/<timestamp>-<experiment>/ (config.toml, results.json, checkpoints).
+
+    Examples:
+
+      neurotoken train digits --set "Ts=[4]" --set "encodings=['rate']"
+
+      neurotoken train language --config lm.toml
+
+      neurotoken train digits --dump > digits.toml
+    """
+    from .experiments import config as cfg
+
+    exp, config = _config_for(experiment, config_file, assignments, resume)
+    if dump:
+        console.print(cfg.dumps(config), markup=False, highlight=False)
+        return
+    run_dir = resume or _new_run_dir(out, experiment)
+    (run_dir / "config.toml").write_text(cfg.dumps(config))
+    console.print(f"run folder: {run_dir}")
+    result = _train(run_dir, resume is not None, f"train {experiment}",
+                    lambda: exp.run(config, on_result=lambda r: console.print(_line(r), highlight=False)))
+    _finish(run_dir, result)
+
+
+@app.command()
+@friendly
+def sweep(experiment: str = typer.Argument(..., help="an experiment name from `neurotoken list`"),
+          param: list[str] = typer.Option(..., "--param", help="KEY=v1,v2,... (repeat for a grid)"),
+          config_file: Path = typer.Option(None, "--config", help="TOML file overriding the defaults"),
+          assignments: list[str] = typer.Option([], "--set", help="fixed overrides, e.g. --set fit.epochs=5"),
+          out: Path = typer.Option(Path("runs"), help="parent folder of the run folder")) -> None:
+    """Run an experiment once per value (grid over several --param); one table with the swept keys.
+
+    A tuple-valued key (such as the digits sweep's Ts) takes each value as a one-element tuple.
+
+    Examples:
+
+      neurotoken sweep digits --param Ts=1,2,4,8 --set "encodings=['rate']"
+
+      neurotoken sweep language --param d_model=64,128 --param fit.lr=1e-3,3e-3
+    """
+    import typing
+
+    from .experiments import config as cfg
+
+    exp, base = _config_for(experiment, config_file, assignments, None)
+    grid = []
+    for p in param:
+        key, sep, values = p.partition("=")
+        if not sep or not values:
+            raise ValueError(f"--param expects KEY=v1,v2,..., got {p!r}")
+        tuple_valued = typing.get_origin(cfg.field_type(exp.config, key.strip())) is tuple
+        grid.append([(key.strip(), f"[{v.strip()}]" if tuple_valued else v.strip()) for v in values.split(",")])
+    points = list(itertools.product(*grid))
+    run_dir = _new_run_dir(out, f"{experiment}-sweep")
+    (run_dir / "config.toml").write_text(cfg.dumps(base))
+    console.print(f"run folder: {run_dir} ({len(points)} points)")
+    rows = []
+    for i, point in enumerate(points):
+        config = cfg.with_overrides(base, [f"{k}={v}" for k, v in point])
+        console.rule(", ".join(f"{k}={v}" for k, v in point))
+        swept = {k: cfg.parse_value(v) for k, v in point}
+        result = _train(run_dir / f"point-{i:03d}", False, f"sweep {experiment}", lambda: exp.run(
+            config, on_result=lambda r: console.print(_line(r), highlight=False)))
+        rows += [{**{k: str(v) for k, v in swept.items()}, **r} for r in
+                 (result["rows"] if isinstance(result, dict) else result)]
+    _finish(run_dir, rows)
+
+
+@app.command()
+@friendly
+def report(run_dir: Path = typer.Argument(..., help="a folder written by `neurotoken run`")) -> None:
+    """Print a run's comparison table and redraw its plots and report.html from results.json.
+
+    Example: neurotoken report runs/20261123-101500-main
+    """
+    from . import report as rep
+
+    results = rep.load_results(run_dir)
+    _finish(run_dir, results)
+
+
+@app.command()
+@friendly
+def export(model: Path = typer.Argument(..., help="a model file, e.g. runs/<run>/models/intra-token-neuromorphic.safetensors"),
+           fmt: str = typer.Option("nir", "--format", help="export format: nir"),
+           output: Path = typer.Option(None, "--out", help="output file (default: MODEL with the format's suffix)"),
+           approximate_subtract: bool = typer.Option(False, help="write subtract-reset LIFs as reset-to-zero "
+                                                     "(NIR has no exact node; spikes differ after overshoots)")) -> None:
+    """Export a saved SNN classifier (written by `neurotoken run`) as a NIR graph for other frameworks.
+
+    The graph holds the network body and readout; the input encoder, T and dt go in its metadata.
+    It loads in snnTorch (snntorch.import_from_nir) with the same spike trains.
+
+    Example: neurotoken export runs/<run>/models/intra-token-neuromorphic.safetensors --format nir
+    """
+    import torch
+
+    from .export import export_model
+    from .zoo import load_model
+
+    if fmt != "nir":
+        raise ValueError(f"unknown --format {fmt!r}; expected one of: nir")
+    net, spec = load_model(model)
+    if spec["class"] != "SNNClassifier" or not spec["kwargs"].get("spiking", True):
+        raise ValueError(f"NIR export takes a spiking SNNClassifier (an intra-token SNN); {str(model)!r} holds a "
+                         f"{spec['class']} with spiking={spec['kwargs'].get('spiking', True)}")
+    sample = torch.zeros(1, spec["kwargs"]["in_features"])
+    path = export_model(net, output or model.with_suffix(".nir"), sample, format=fmt,
+                        approximate_subtract=approximate_subtract)
+    console.print(f"wrote {path}")
+
+
+@app.command()
+@friendly
 def bench(out: str = typer.Option("runs/bench", help="folder for results.json and results.png"),
           repeats: int = typer.Option(7, help="timed calls per case (median reported)"),
           threads: int = typer.Option(0, help="torch and numba threads (0: leave as is)"),
@@ -65,8 +309,6 @@ def bench(out: str = typer.Option("runs/bench", help="folder for results.json an
 
     Example: neurotoken bench --threads 1
     """
-    from pathlib import Path
-
     from . import bench as b
 
     if threads:

@@ -24,30 +24,63 @@ def test_quantise_int8_moves_one_byte_per_value_and_renames_ops():
 def test_break_even_rate_by_hand():
     # E_snn(r) = 20 B x 0.1 pJ (fixed) + r x 100 x 1 pJ; twin 5 pJ  ->  r* = (5 - 2) / 100
     snn = {"acs_int8": 10, "ac_capacity": 100, "state_bytes": 20, "bytes_mem": 20}
-    assert break_even_rate(snn, 5 * PJ, TOY) == pytest.approx(0.03)
-    assert break_even_rate(snn, 1 * PJ, TOY) < 0  # fixed costs alone exceed the twin
+    events = {"acs_int8": 10}
+    assert break_even_rate(snn, events, 5 * PJ, TOY) == pytest.approx(0.03)
+    assert break_even_rate(snn, events, 1 * PJ, TOY) < 0  # fixed costs alone exceed the twin
 
 
-def test_break_even_rate_needs_ac_capacity_and_a_priced_ac():
+def test_break_even_rate_with_event_driven_memory_by_hand():
+    # 10 events each read-modify-write 8 B: 10 x (1 pJ + 8 B x 0.1 pJ) = 18 pJ scale with r; 2 pJ fixed.
+    # E_snn(r) = 2 pJ + r x 100 x 1.8 pJ = 5 pJ  ->  r* = 3 / 180
+    snn = {"acs_int8": 10, "ac_capacity": 100, "state_bytes": 100, "bytes_mem": 100}
+    events = {"acs_int8": 10, "state_bytes": 80, "bytes_mem": 80}
+    assert break_even_rate(snn, events, 5 * PJ, TOY) == pytest.approx(3 / 180)
+
+
+def test_break_even_rate_needs_ac_capacity_events_and_a_priced_ac():
     with pytest.raises(ValueError, match="AC capacity"):
-        break_even_rate({"acs_int8": 0}, 1.0, TOY)
+        break_even_rate({"acs_int8": 0}, {}, 1.0, TOY)
+    with pytest.raises(ValueError, match="no synaptic event"):
+        break_even_rate({"acs_int8": 0, "ac_capacity": 4}, {"acs_int8": 0}, 1.0, TOY)
     with pytest.raises(ValueError, match="does not price 'acs'"):
-        break_even_rate({"acs": 1, "ac_capacity": 2}, 1.0, Profile("p", {}, TOY.levels, "mem"))
+        break_even_rate({"acs": 1, "ac_capacity": 2}, {"acs": 1}, 1.0, Profile("p", {}, TOY.levels, "mem"))
 
 
-def test_compare_snn_with_int8_twin_is_consistent():
+@pytest.mark.parametrize("dataflow", accounting.DATAFLOWS)
+def test_compare_snn_with_int8_twin_is_consistent(dataflow):
     torch.manual_seed(0)
     x = torch.rand(8, 16)
     snn, twin = SNNClassifier(16, (12,), 3, T=4, encoding="rate"), SNNClassifier(16, (12,), 3, spiking=False)
-    with accounting.count(snn) as cs:
+    with accounting.count(snn, dataflow=dataflow) as cs:
         snn(x)
-    with accounting.count(twin) as ct:
+    with accounting.count(twin, dataflow=dataflow) as ct:
         twin(x)
     r = accounting.compare(cs, ct)
     assert r["twin_int8_j"] < r["twin_j"] and r["snn_int8_j"] < r["snn_j"]
     assert r["event_rate"] == pytest.approx(cs.totals["acs"] / cs.totals["ac_capacity"])
-    s8 = quantise_int8(cs.per_inference, cs.profile, cs.weight_footprint_params)
-    e_ac = cs.profile.ops_pj["acs_int8"] * PJ
+    p, n = cs.profile, cs.inferences
+    s8 = quantise_int8(cs.per_inference, p, cs.weight_footprint_params)
+    ev8 = quantise_int8({k: v / n for k, v in cs.event_totals.items()}, p, cs.weight_footprint_params)
     # at r = r* the linear SNN energy model meets the twin
-    at_rate = energy_j(s8, cs.profile) + (r["break_even_rate"] - r["event_rate"]) * s8["ac_capacity"] * e_ac
+    per_rate = energy_j(ev8, p) / r["event_rate"]
+    at_rate = energy_j(s8, p) + (r["break_even_rate"] - r["event_rate"]) * per_rate
     assert at_rate == pytest.approx(r["twin_int8_j"])
+
+
+def test_event_driven_events_cost_more_than_their_acs():
+    snn = SNNClassifier(16, (12,), 3, T=4, encoding="rate")
+    with accounting.count(snn, dataflow="event_driven") as c:
+        snn(torch.rand(8, 16))
+    ev = c.event_totals
+    assert ev["weight_params"] == ev["acs"] and ev["state_bytes"] == 2 * 4 * ev["acs"]
+    assert energy_j(ev, c.profile) > ev["acs"] * c.profile.ops_pj["acs"] * PJ
+
+
+def test_compare_rejects_mixed_dataflows():
+    net = SNNClassifier(4, (3,), 2, T=2, encoding="rate")
+    counters = [accounting.count(net, dataflow=d) for d in accounting.DATAFLOWS]
+    for c in counters:
+        with c:
+            net(torch.rand(2, 4))
+    with pytest.raises(ValueError, match="one dataflow"):
+        accounting.compare(*counters)

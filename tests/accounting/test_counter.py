@@ -6,12 +6,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from neurotoken import accounting
+from neurotoken.layers import SpikingLinear
 from neurotoken.models import SNNClassifier
 from neurotoken.neurons import LIF, ResonateFire
 
 
-def counted(model, *args, profile="cmos45"):
-    with accounting.count(model, profile) as c:
+def counted(model, *args, profile="cmos45", dataflow="dense_state"):
+    with accounting.count(model, profile, dataflow) as c:
         model(*args)
     return c
 
@@ -188,3 +189,46 @@ def test_counter_rejects_non_module_and_reentry():
     c = accounting.count(nn.Linear(1, 1))
     with c, pytest.raises(RuntimeError, match="already active"):
         c.__enter__()
+
+
+def test_event_driven_real_input_reads_a_weight_and_an_input_per_mac():
+    row = counted(nn.Linear(3, 2), torch.full((4, 3), 0.5), dataflow="event_driven").layers["Linear"]
+    assert row["macs"] == 24
+    assert (row["weight_params"], row["weight_bytes"]) == (24 + 8, 32 * 4)  # per MAC + a bias per output
+    assert (row["act_values"], row["act_bytes"]) == (24 + 8, 32 * 4)  # an input per MAC + outputs written once
+    assert row["state_bytes"] == 0
+
+
+def test_event_driven_spikes_read_a_weight_and_update_an_accumulator_per_event():
+    x = torch.tensor([[1., 0., 1.], [0., 0., 0.], [0., 1., 0.]])
+    c = counted(nn.Linear(3, 2), x, dataflow="event_driven")
+    row = c.layers["Linear"]
+    assert row["acs"] == 6
+    assert (row["weight_params"], row["weight_bytes"]) == (6 + 6, 12 * 4)  # per event + a bias per output
+    assert row["state_bytes"] == 2 * 6 * 4  # read-modify-write of the target per event
+    assert (row["spike_bytes"], row["act_bytes"]) == (2, 0)  # input map read once, output never written
+    assert {k: v for k, v in c.event_totals.items() if v and not k.startswith("bytes")} == {
+        "acs": 6, "weight_params": 6, "weight_bytes": 24, "state_bytes": 48}
+
+
+def test_event_driven_lif_finds_its_input_in_the_membrane():
+    layer = SpikingLinear(2, 3, beta=0.5)
+    x = torch.tensor([[[1., 0.]], [[0., 0.]]])  # [T=2, B=1, 2]: one event of fan-out 3
+    c = counted(layer, x, dataflow="event_driven")
+    lif = c.layers["neuron"]
+    assert lif["act_bytes"] == 0 and lif["state_bytes"] == 2 * 6 * 4  # leak pass, no read of the current
+    assert c.layers["linear"]["state_bytes"] == 2 * 3 * 4
+    dense = counted(layer, torch.rand(2, 1, 2), dataflow="event_driven").layers["neuron"]  # real input current
+    assert dense["act_bytes"] == 6 * 4
+
+
+def test_dense_state_events_are_only_the_acs():
+    x = torch.tensor([[1., 0., 1.]])
+    c = counted(nn.Linear(3, 2), x)
+    assert c.event_totals["acs"] == 4 and c.event_totals["bytes"] == 0
+    assert c.to_dict()["dataflow"] == "dense_state"
+
+
+def test_unknown_dataflow_lists_options():
+    with pytest.raises(ValueError, match="dataflow must be one of 'dense_state', 'event_driven'"):
+        accounting.count(nn.Linear(1, 1), dataflow="weight_stationary")

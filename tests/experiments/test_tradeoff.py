@@ -10,16 +10,23 @@ def test_pareto_front_keeps_points_nobody_beats():
     assert pareto_front(energy, acc) == [True, True, False, False, True]
 
 
-def test_short_tradeoff_run_prices_every_model_and_batch():
+def test_short_tradeoff_run_prices_every_model_precision_and_batch():
     config = TradeoffSweep(Ts=(2,), encodings=("rate",), hidden=(16,), batch_sizes=(1, 8),
                            fit=FitConfig(epochs=1, lr=5e-3))
     rows, batching = run_tradeoff(config)
-    assert [(r["model"], r["profile"]) for r in rows] == [
-        ("twin", "cmos45"), ("twin", "loihi"), ("SNN", "cmos45"), ("SNN", "loihi")]
-    twin_loihi = rows[1]
-    assert twin_loihi["unpriced"] == "macs" and not twin_loihi["pareto"]  # Loihi has no MACs
-    snn = rows[2]
-    assert snn["acs"] > 0 and 0 < snn["sparsity"] < 1 and math.isfinite(snn["break_even_rate"])
+    keys = [(r["model"], r["precision"], r["profile"], r["dataflow"]) for r in rows]
+    assert keys[:6] == [("twin", p, *pricing) for pricing in config.pricings for p in ("fp32", "int8")]
+    assert len(keys) == 12 and keys[6] == ("SNN", "fp32", "cmos45", "dense_state")
+    twin_loihi = [r for r in rows if r["model"] == "twin" and r["profile"] == "loihi"]
+    assert [r["unpriced"] for r in twin_loihi] == ["macs", "macs_int8"] and not any(r["pareto"] for r in twin_loihi)
+    snn8 = [r for r in rows if r["model"] == "SNN" and r["precision"] == "int8"]
+    assert all(0 < r["test_accuracy"] <= 1 and r["acs"] > 0 and 0 < r["event_rate"] < 1 for r in snn8)
+    cmos = [r for r in snn8 if r["profile"] == "cmos45"]
+    assert all(math.isfinite(r["break_even_rate"]) and r["event_energy_j"] > 0 for r in cmos)
+    assert "break_even_rate" not in next(r for r in snn8 if r["profile"] == "loihi")  # the twin is unpriced there
+    dense, event = cmos  # per-event weight reads and membrane updates cost more than the ACs alone
+    assert event["event_energy_j"] > dense["event_energy_j"]
+    assert any(r["pareto"] for r in rows if r["profile"] == "cmos45" and r["dataflow"] == "dense_state")
     per_model = {}
     for r in batching:
         per_model.setdefault(r["model"], []).append(r["energy_j"])

@@ -19,14 +19,33 @@ after, also after an exception), so an uncounted model pays nothing. Counts are 
 * NPEs (any subclass of ``neurons._NPE``): ``neuron_updates`` = output elements (one per neuron per
   step), ``spikes`` = non-zero outputs (a multi-level spike counts once); sparsity = 1 - spikes /
   neuron_updates.
-* Bytes moved, each module reading its input and writing its output once (no fusion assumed):
-  ``weight_bytes`` (its parameters, once per forward, so per-inference weight traffic is
-  amortised over the batch; ``weight_params`` counts elements), ``state_bytes`` (an NPE reads and
-  writes its state once per step, at the state dtype: complex for resonate-and-fire),
-  ``act_bytes`` (real activations at their dtype; ``act_values`` counts elements), ``spike_bytes``
-  (discrete tensors at their bit width: the spike kind's ``bits`` for NPE outputs, ceil(log2(max -
-  min + 1)) of the observed values for discrete inputs). ``bytes`` is their sum and
-  ``bytes_<level>`` its split over the profile's memory levels (:func:`energy.level_bytes`).
+* Bytes moved, by class: ``weight_bytes`` (``weight_params`` counts the elements), ``state_bytes``
+  (at the state dtype: complex for resonate-and-fire), ``act_bytes`` (real activations at their
+  dtype; ``act_values`` counts elements), ``spike_bytes`` (discrete tensors at their bit width: the
+  spike kind's ``bits`` for NPE outputs, ceil(log2(max - min + 1)) of the observed values for
+  discrete inputs). ``bytes`` is their sum and ``bytes_<level>`` its split over the profile's memory
+  levels (:func:`energy.level_bytes`). Which bytes move depends on the ``dataflow``:
+
+**Dataflows** (``count(model, profile, dataflow=...)``): the two ends of data reuse. (Dampfhoffer et
+al., "Are SNNs really more energy-efficient than ANNs?", IEEE TETCI 7(3), 2023, count memory the
+same way, per synaptic event for the SNN and up to maximal reuse for the ANN; the rules below are
+derived from first principles, not copied from their model.)
+
+* ``"dense_state"`` (default; maximal reuse): every module reads its input and writes its output once
+  (no fusion) and its parameters once per forward, so weight traffic is amortised over the batch
+  and the time steps; an NPE reads and writes its state once per neuron per step, the synaptic
+  events of a step having been summed in a register first (an output-stationary SNN).
+* ``"event_driven"`` (no reuse across operations): a real-input layer is output-stationary, each MAC
+  reading its weight and its input value, the sum kept in a register and each output (started from
+  its bias, one read) written once; a discrete-input layer is event-driven, each synaptic event
+  reading one weight and read-modify-writing its target's accumulator (2 x the output element:
+  the membrane, when an NPE consumes the output as is, which then does not read it again), the
+  input spike map read once, biases read once per output element. An NPE still reads and writes
+  every state once per step (the leak and threshold pass of a leaky neuron).
+
+``Counter.event_totals`` holds the counts that scale with the number of synaptic events (the ACs,
+and under ``"event_driven"`` their weight reads and accumulator updates): what the break-even
+rate of :mod:`.baselines` extrapolates.
 
 **Mixer protocol.** Any module defining ``accounting(self, inputs: tuple, output) -> dict[str, int]``
 (``inputs`` the positional forward arguments, ``output`` what forward returned) has the returned
@@ -52,6 +71,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from .. import _checks
 from ..neurons import _NPE
 from . import energy as _energy
 
@@ -59,6 +79,7 @@ MAX_LEVEL = 15  # largest |k| read as a spike payload; wider integers are quanti
 # counts that describe rather than cost (a spike's cost is its spike_bytes, unless a profile prices it)
 INFO_KEYS = frozenset({"spikes", "ac_payload", "ac_capacity", "dense_ops", "weight_params", "act_values"})
 SYNAPTIC = (nn.Linear, nn.Conv2d)
+DATAFLOWS = ("dense_state", "event_driven")
 KEYS = ("macs", "acs", "spikes", "neuron_updates", "ac_payload", "ac_capacity", "dense_ops",
         "weight_params", "act_values", *_energy.BYTE_CLASSES)  # always present in a row
 
@@ -132,14 +153,32 @@ def conv2d_counts(m: nn.Conv2d, x: torch.Tensor, y: torch.Tensor) -> dict[str, i
     return _synaptic(x, conv_fan_out(m, *x.shape[-2:]), y.numel() * taps)
 
 
-def npe_counts(m: _NPE, x: torch.Tensor, s: torch.Tensor) -> dict[str, int]:
-    """An NPE over T steps: one update and one state read+write per neuron per step; spikes at spike.bits."""
+def synaptic_traffic(m: nn.Module, x: torch.Tensor, y: torch.Tensor, ops: dict[str, int],
+                     dataflow: str) -> tuple[dict[str, int], dict[str, int]]:
+    """(bytes moved, counts that scale with synaptic events) of one synaptic layer call under a
+    dataflow of the module docstring; ``ops`` are its :func:`linear_counts` / :func:`conv2d_counts`."""
+    n_acs = ops.get("acs", 0)
+    if dataflow == "dense_state":
+        return _add(_add(_weights(m), _read(x)), _read(y)), {"acs": n_acs}
+    w_size = m.weight.element_size()
+    bias = {} if m.bias is None else {"weight_params": y.numel(), "weight_bytes": y.numel() * m.bias.element_size()}
+    if not is_discrete(x):  # output-stationary: a weight and an input value per MAC, one output write
+        n = ops["macs"]
+        per_mac = {"weight_params": n, "weight_bytes": n * w_size, "act_values": n, "act_bytes": n * x.element_size()}
+        return _add(_add(per_mac, bias), _read(y)), {}
+    per_event = {"weight_params": n_acs, "weight_bytes": n_acs * w_size, "state_bytes": 2 * n_acs * y.element_size()}
+    return _add(_add(dict(per_event), bias), _read(x)), {"acs": n_acs, **per_event}
+
+
+def npe_counts(m: _NPE, x: torch.Tensor, s: torch.Tensor, read_input: bool = True) -> dict[str, int]:
+    """An NPE over T steps: one update and one state read+write per neuron per step; spikes at spike.bits;
+    its input current read once unless it already sits in the membrane (``read_input=False``)."""
     complex_state = torch.as_tensor(m.params().decay).is_complex()
     state_dtype = torch.promote_types(x.dtype, torch.complex64) if complex_state else x.dtype
     state_size = torch.empty((), dtype=state_dtype).element_size()
-    return {"neuron_updates": s.numel(), "spikes": int(torch.count_nonzero(s)),
-            "state_bytes": 2 * s.numel() * state_size, "spike_bytes": _spike_bytes(s.numel(), m.spike.bits),
-            "act_values": x.numel(), "act_bytes": x.numel() * x.element_size()}
+    counts = {"neuron_updates": s.numel(), "spikes": int(torch.count_nonzero(s)),
+              "state_bytes": 2 * s.numel() * state_size, "spike_bytes": _spike_bytes(s.numel(), m.spike.bits)}
+    return {**counts, "act_values": x.numel(), "act_bytes": x.numel() * x.element_size()} if read_input else counts
 
 
 def _mixer_counts(m: nn.Module, inputs: tuple, output) -> dict[str, int]:
@@ -150,19 +189,24 @@ def _mixer_counts(m: nn.Module, inputs: tuple, output) -> dict[str, int]:
     return counts
 
 
-def module_counts(m: nn.Module, inputs: tuple, output) -> dict[str, int]:
-    """Counts of one call of an observed module: its own parameters (read once), its ops and traffic."""
-    tally = _weights(m)
+def module_counts(m: nn.Module, inputs: tuple, output, dataflow: str = "dense_state",
+                  in_membrane: bool = False) -> tuple[dict[str, int], dict[str, int]]:
+    """(counts, the part that scales with synaptic events) of one call of an observed module under
+    ``dataflow``: its ops and traffic, its own parameters read once unless a synaptic layer reads
+    them per operation; ``in_membrane``: an NPE whose input current already sits in its membrane."""
     x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) else None
+    events: dict[str, int] = {}
     if isinstance(m, SYNAPTIC) and x is not None:
-        _add(tally, (linear_counts if isinstance(m, nn.Linear) else conv2d_counts)(m, x, output))
-        _add(tally, _read(x))
-        _add(tally, _read(output))
-    elif isinstance(m, _NPE) and x is not None:
-        _add(tally, npe_counts(m, x, output[0] if isinstance(output, tuple) else output))
+        ops = (linear_counts if isinstance(m, nn.Linear) else conv2d_counts)(m, x, output)
+        tally, events = synaptic_traffic(m, x, output, ops, dataflow)
+        _add(tally, ops)
+    else:
+        tally = _weights(m)
+        if isinstance(m, _NPE) and x is not None:
+            _add(tally, npe_counts(m, x, output[0] if isinstance(output, tuple) else output, not in_membrane))
     if callable(getattr(m, "accounting", None)):
         _add(tally, _mixer_counts(m, inputs, output))
-    return tally
+    return tally, events
 
 
 def _observed(m: nn.Module) -> bool:
@@ -181,14 +225,18 @@ def _tokens(x: torch.Tensor) -> int:
 class Counter:
     """Collects per-layer counts while active (see the module docstring); use through :func:`count`."""
 
-    def __init__(self, model: nn.Module, profile: str | Path | _energy.Profile = "cmos45"):
+    def __init__(self, model: nn.Module, profile: str | Path | _energy.Profile = "cmos45",
+                 dataflow: str = "dense_state"):
         if not isinstance(model, nn.Module):
             raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
         self.model = model
         self.profile = _energy.get_profile(profile)
+        self.dataflow = _checks.choice("dataflow", dataflow, DATAFLOWS)
         self.inferences = 0
         self.tokens = 0
         self._raw: dict[str, dict[str, int]] = {}
+        self._events: dict[str, dict[str, int]] = {}  # the part of _raw that scales with synaptic events
+        self._accumulated = None  # an event-driven layer's output, summed in its targets' membranes
         self._footprint: dict[str, dict[str, int]] = {}  # weights resident per observed layer
         self._handles: list = []
         self._busy = False  # True while a hook computes counts: replays inside it are not recorded
@@ -207,6 +255,7 @@ class Counter:
         for h in self._handles:
             h.remove()
         self._handles.clear()
+        self._accumulated = None
 
     def _on_root(self, module, args, kwargs):
         x = _first_tensor(args, kwargs)
@@ -219,12 +268,16 @@ class Counter:
             if self._busy:
                 return
             self._busy = True
+            in_membrane = self._accumulated is not None and bool(inputs) and inputs[0] is self._accumulated
             try:
                 with torch.no_grad():
-                    counts = module_counts(m, inputs, output)
+                    counts, events = module_counts(m, inputs, output, self.dataflow, in_membrane)
             finally:
                 self._busy = False
+            if self.dataflow == "event_driven" and isinstance(m, SYNAPTIC):
+                self._accumulated = output if events else None
             _add(self._raw.setdefault(name, {}), counts)
+            _add(self._events.setdefault(name, {}), events)
             self._footprint[name] = _weights(m)
         return hook
 
@@ -253,6 +306,11 @@ class Counter:
     def totals(self) -> dict[str, int]:
         """Counts summed over layers, with ``bytes`` and ``bytes_<level>``."""
         return self._row(functools.reduce(_add, self._raw.values(), {}))
+
+    @property
+    def event_totals(self) -> dict[str, int]:
+        """The part of :attr:`totals` that scales with the number of synaptic events (see Dataflows)."""
+        return self._row(functools.reduce(_add, self._events.values(), {}))
 
     def _per(self, n: int, what: str) -> dict[str, float]:
         if n == 0:
@@ -294,7 +352,8 @@ class Counter:
         """JSON-serialisable summary: totals, per inference/token, per-layer rows with energy."""
         energies = self.layer_energy_j
         return {
-            "profile": self.profile.name, "inferences": self.inferences, "tokens": self.tokens,
+            "profile": self.profile.name, "dataflow": self.dataflow, "inferences": self.inferences,
+            "tokens": self.tokens,
             "energy_j": self.energy_j,
             "energy_j_per_inference": self.energy_j / self.inferences if self.inferences else None,
             "sparsity": None if math.isnan(self.sparsity) else self.sparsity,
@@ -327,6 +386,8 @@ class Counter:
         return table
 
 
-def count(model: nn.Module, profile: str | Path | _energy.Profile = "cmos45") -> Counter:
-    """``with count(model, profile) as c: model(x)``; profile is a name, a .toml path or a Profile."""
-    return Counter(model, profile)
+def count(model: nn.Module, profile: str | Path | _energy.Profile = "cmos45",
+          dataflow: str = "dense_state") -> Counter:
+    """``with count(model, profile) as c: model(x)``; profile is a name, a .toml path or a Profile;
+    ``dataflow`` one of :data:`DATAFLOWS` (module docstring)."""
+    return Counter(model, profile, dataflow)

@@ -115,6 +115,9 @@ PROFILES.register("loihi")(Profile(
         "acs": 23.6,  # Davies 2018: synaptic spike op, 23.6 pJ
         "neuron_updates": 52.0,  # Davies 2018: neuron update, 52 pJ
         "spikes": 1.7,  # Davies 2018: within-tile spike energy, 1.7 pJ
+        # Loihi stores synaptic weights at 1 to 9 bits (Davies 2018): its per-op figures already are int8 prices
+        "acs_int8": 23.6,
+        "neuron_updates_int8": 52.0,
     },
     levels=(MemoryLevel("core", math.inf, 0.0),),  # included in the per-op figures (Davies 2018)
     local="core",

@@ -10,6 +10,7 @@ from .._registry import Registry
 from .demodulation import DemodulationSweep, run_demodulation
 from .digits import DigitsSweep, run_digits_sweep
 from .language import LanguageModels, run_language
+from .main_job import MainJob, run_main_job
 from .local_rules import STDPDigits, ThreeFactorDigits, run_stdp_digits, run_three_factor_digits
 from .tradeoff import TradeoffSweep, run_tradeoff
 from .zeroth_order import ZeroOrderDigits, run_zero_order_digits
@@ -25,6 +26,7 @@ class Experiment(NamedTuple):
 
 
 EXPERIMENTS: Registry[Experiment] = Registry("experiment")
+EXPERIMENTS.register("main")(Experiment(MainJob, run_main_job))
 EXPERIMENTS.register("demodulation")(Experiment(DemodulationSweep, run_demodulation))
 EXPERIMENTS.register("digits")(Experiment(DigitsSweep, run_digits_sweep))
 EXPERIMENTS.register("language")(Experiment(LanguageModels, run_language))
@@ -33,7 +35,7 @@ EXPERIMENTS.register("stdp-digits")(Experiment(STDPDigits, run_stdp_digits))
 EXPERIMENTS.register("three-factor-digits")(Experiment(ThreeFactorDigits, run_three_factor_digits))
 EXPERIMENTS.register("zeroth-order-digits")(Experiment(ZeroOrderDigits, run_zero_order_digits))
 
-__all__ = ["EXPERIMENTS", "Experiment", "DemodulationSweep", "run_demodulation", "DigitsSweep", "run_digits_sweep",
+__all__ = ["EXPERIMENTS", "Experiment", "MainJob", "run_main_job", "DemodulationSweep", "run_demodulation", "DigitsSweep", "run_digits_sweep",
            "TradeoffSweep", "run_tradeoff",
            "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits",
            "ZeroOrderDigits", "run_zero_order_digits", "LanguageModels", "run_language"]

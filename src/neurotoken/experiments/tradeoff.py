@@ -1,11 +1,16 @@
 """Accuracy vs energy on digits (the review's Figure 4 / Table I) and energy vs batch size.
 
 Each model (the ReLU twin, and the SNN per encoding and T) is trained as in
-:mod:`neurotoken.experiments.digits`, then counted on the whole test set under every profile:
-accuracy, energy per inference, ACs, MACs, sparsity and bytes moved, with the bit-matched int8
-prices and break-even rate of :func:`neurotoken.accounting.compare`. A second sweep counts one
-trained SNN and its twin at several batch sizes: weight traffic is read once per batch, so energy
-per inference falls with the batch while the wall-clock latency of a batch grows ("More than MACs").
+:mod:`neurotoken.experiments.digits` and post-training quantised to int8
+(:func:`neurotoken.accounting.quantised_copy`); both versions are evaluated on the test set and
+counted on it under every (profile, dataflow) pricing: accuracy, energy per inference, ACs, MACs,
+sparsity, firing and event rates, bytes moved. int8 rows are priced bit-matched
+(:func:`neurotoken.accounting.quantise_int8`); each int8 SNN row carries its break-even event rate
+against the int8 twin under the same pricing (:func:`neurotoken.accounting.compare`) and the energy
+of its event-scaled part, so E(r) = energy_j + (r / event_rate - 1) event_energy_j. A second sweep
+counts one trained SNN and its twin at several batch sizes: weight traffic is read once per batch
+(dense_state), so energy per inference falls with the batch while the wall-clock latency of a
+batch grows ("More than MACs").
 """
 
 from __future__ import annotations
@@ -17,7 +22,9 @@ from dataclasses import dataclass
 import torch
 
 from .. import _checks
-from ..accounting import compare, count
+from ..accounting import DATAFLOWS, compare, count, get_profile, quantise_int8, quantised_copy
+from ..accounting.baselines import rates
+from ..accounting.energy import energy_j, unpriced
 from ..data import load_digits
 from ..learning.bptt import FitConfig, accuracy, fit_classifier
 from ..models import SNNClassifier
@@ -25,12 +32,13 @@ from ..models import SNNClassifier
 
 @dataclass(frozen=True)
 class TradeoffSweep:
-    """SNN [64 -> hidden -> 10] per (encoding, T) and its twin, priced under ``profiles``."""
+    """SNN [64 -> hidden -> 10] per (encoding, T) and its twin, fp32 and int8, priced per (profile, dataflow)."""
 
     Ts: tuple[int, ...] = (1, 2, 4, 8, 16)
     encodings: tuple[str, ...] = ("direct", "rate")
     hidden: tuple[int, ...] = (256,)
-    profiles: tuple[str, ...] = ("cmos45", "loihi")
+    pricings: tuple[tuple[str, str], ...] = (("cmos45", "dense_state"), ("cmos45", "event_driven"),
+                                             ("loihi", "event_driven"))
     batch_sizes: tuple[int, ...] = (1, 4, 16, 64, 256)
     beta: float = 0.9
     threshold: float = 1.0
@@ -41,6 +49,9 @@ class TradeoffSweep:
         for name in ("Ts", "batch_sizes"):
             for i, n in enumerate(getattr(self, name)):
                 _checks.positive_int(f"{name}[{i}]", n)
+        for i, (profile, dataflow) in enumerate(self.pricings):
+            get_profile(profile)
+            _checks.choice(f"pricings[{i}] dataflow", dataflow, DATAFLOWS)
 
 
 def pareto_front(energy: Sequence[float], acc: Sequence[float]) -> list[bool]:
@@ -49,9 +60,9 @@ def pareto_front(energy: Sequence[float], acc: Sequence[float]) -> list[bool]:
     return [not any(e2 <= e and a2 >= a and (e2, a2) != (e, a) for e2, a2 in pts) for e, a in pts]
 
 
-def _counted(model, x, profile, batch_size):
+def _counted(model, x, batch_size, profile="cmos45", dataflow="dense_state"):
     model.eval()
-    with torch.no_grad(), count(model, profile) as c:
+    with torch.no_grad(), count(model, profile, dataflow) as c:
         for xb in x.split(batch_size):
             model(xb)
     return c
@@ -62,54 +73,69 @@ def _model(config: TradeoffSweep, encoding: str, T: int, spiking: bool) -> SNNCl
                          beta=config.beta, threshold=config.threshold)
 
 
+def _fp32_row(c) -> dict:
+    per = c.per_inference
+    return {"precision": "fp32", "energy_j": c.energy_j / c.inferences, "macs": per["macs"], "acs": per["acs"],
+            "sparsity": c.sparsity, "bytes": per["bytes"], **rates(c.totals), "unpriced": " ".join(c.unpriced)}
+
+
+def _int8_row(c) -> dict:
+    """An int8 row from the counter of a quantised model, priced bit-matched."""
+    q = quantise_int8(c.per_inference, c.profile, c.weight_footprint_params)
+    ops = [f"{k}_int8" for k in ("macs", "acs", "neuron_updates")]
+    return {"precision": "int8", "energy_j": energy_j(q, c.profile), "macs": q["macs_int8"], "acs": q["acs_int8"],
+            "sparsity": c.sparsity, "bytes": q["bytes"], **rates(c.totals),
+            "unpriced": " ".join(unpriced(q, c.profile, ops))}
+
+
 def run_tradeoff(config: TradeoffSweep = TradeoffSweep(),
                  on_result: Callable[[dict], None] | None = None) -> tuple[list[dict], list[dict]]:
-    """(trade-off rows, batching rows). One trade-off row per (model, profile), the test set counted
-    in batches of ``fit.batch_size``; ``pareto`` marks the front per profile. The batching sweep
-    uses the twin and the SNN of the last encoding at the median T."""
+    """(trade-off rows, batching rows). Per model, precision and pricing one trade-off row, the test
+    set counted in batches of ``fit.batch_size``; ``pareto`` marks the front per pricing (over fp32
+    and int8, twin and SNN). The batching sweep uses the twin and the SNN of the last encoding at
+    the median T."""
     data = load_digits(seed=config.split_seed)
     bs = config.fit.batch_size
-    twin = _model(config, "direct", 1, spiking=False)
-    fit_classifier(twin, data.x_train, data.y_train, config.fit)
-    twin_acc = accuracy(twin, data.x_test, data.y_test)
-    twins = {p: _counted(twin, data.x_test, p, bs) for p in config.profiles}
-    rows, snns = [], {}
-    for enc, T in [("-", None)] + [(e, T) for e in config.encodings for T in config.Ts]:
-        if T is None:
-            model, acc, counters = twin, twin_acc, twins
-        else:
-            model = _model(config, enc, T, spiking=True)
-            fit_classifier(model, data.x_train, data.y_train, config.fit)
-            acc = accuracy(model, data.x_test, data.y_test)
-            counters = {p: _counted(model, data.x_test, p, bs) for p in config.profiles}
-            snns[(enc, T)] = model
-        for p, c in counters.items():
-            per = c.per_inference
-            row = {"model": "twin" if T is None else "SNN", "encoding": enc, "T": T, "profile": p,
-                   "test_accuracy": acc, "energy_j": c.energy_j / c.inferences,
-                   "macs": per["macs"], "acs": per["acs"], "sparsity": c.sparsity, "bytes": per["bytes"],
-                   "unpriced": " ".join(c.unpriced)}
-            if T is not None and p == "cmos45":
-                row.update({k: v for k, v in compare(c, twins[p]).items() if k not in ("snn_j", "twin_j")})
-            rows.append(row)
-            if on_result is not None:
-                on_result(row)
-    for p in config.profiles:  # rows with unpriced ops (a twin on Loihi) have no honest energy
-        for r in rows:
-            r.setdefault("pareto", False)
-        mine = [r for r in rows if r["profile"] == p and not r["unpriced"]]
+    specs = [("twin", "-", None)] + [("SNN", e, T) for e in config.encodings for T in config.Ts]
+    rows, twin8, trained = [], {}, {}
+    for kind, enc, T in specs:
+        torch.manual_seed(config.fit.seed)  # the same initial draw in every run
+        model = _model(config, "direct" if T is None else enc, T or 1, spiking=T is not None)
+        fit_classifier(model, data.x_train, data.y_train, config.fit)
+        trained[(enc, T)] = model
+        quantised = quantised_copy(model, data.x_train)
+        acc = {"fp32": accuracy(model, data.x_test, data.y_test), "int8": accuracy(quantised, data.x_test, data.y_test)}
+        for profile, dataflow in config.pricings:
+            c8 = _counted(quantised, data.x_test, bs, profile, dataflow)
+            int8 = _int8_row(c8)
+            if T is None:
+                twin8[(profile, dataflow)] = c8, int8
+            elif c8.totals["acs"] and not (int8["unpriced"] or twin8[(profile, dataflow)][1]["unpriced"]):
+                r = compare(c8, twin8[(profile, dataflow)][0])
+                int8.update(break_even_rate=r["break_even_rate"], event_energy_j=r["snn_int8_event_j"])
+            for row in (_fp32_row(_counted(model, data.x_test, bs, profile, dataflow)), int8):
+                row = {"model": kind, "encoding": enc, "T": T, "profile": profile, "dataflow": dataflow,
+                       "test_accuracy": acc[row["precision"]], **row}
+                rows.append(row)
+                if on_result is not None:
+                    on_result(row)
+    for profile, dataflow in config.pricings:  # rows with unpriced ops (a twin on Loihi) have no honest energy
+        mine = [r for r in rows if (r["profile"], r["dataflow"]) == (profile, dataflow) and not r["unpriced"]]
         for r, front in zip(mine, pareto_front([r["energy_j"] for r in mine], [r["test_accuracy"] for r in mine])):
             r["pareto"] = front
+    for r in rows:
+        r.setdefault("pareto", False)
     enc, T = config.encodings[-1], sorted(config.Ts)[len(config.Ts) // 2]
-    return rows, run_batching({"twin": twin, f"SNN {enc} T={T}": snns[(enc, T)]}, data.x_test, config.batch_sizes)
+    return rows, run_batching({"twin": trained[("-", None)], f"SNN {enc} T={T}": trained[(enc, T)]},
+                              data.x_test, config.batch_sizes)
 
 
 def run_batching(models: dict, x: torch.Tensor, batch_sizes: Sequence[int], profile: str = "cmos45") -> list[dict]:
-    """Energy per inference and wall-clock latency per batch for each model and batch size."""
+    """Energy per inference and wall-clock latency per batch for each model and batch size (dense_state)."""
     rows = []
     for name, model in models.items():
         for b in batch_sizes:
-            c = _counted(model, x[:b], profile, b)
+            c = _counted(model, x[:b], b, profile)
             with torch.no_grad():
                 model(x[:b])  # warm-up
                 start = time.perf_counter()

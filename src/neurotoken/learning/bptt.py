@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,6 +54,30 @@ class FitConfig:
         _checks.positive_int("keep_last", self.keep_last)
 
 
+@dataclass
+class _Session:
+    root: Path
+    resume: bool
+    progress: bool
+    fits: int = 0
+
+
+_SESSION: ContextVar[_Session | None] = ContextVar("neurotoken_training_session", default=None)
+
+
+@contextmanager
+def session(root: str | Path, resume: bool = False, progress: bool = False) -> Iterator[Path]:
+    """Run a whole experiment as one resumable unit: every :class:`Trainer` built inside without
+    a ``run_dir`` of its own checkpoints under ``root/fit-NN`` (NN counts trainers in the order
+    they are built), shows a progress bar when ``progress``, and with ``resume`` continues from
+    its newest checkpoint (a finished fit reloads its final weights and trains no further)."""
+    token = _SESSION.set(_Session(Path(root), resume, progress))
+    try:
+        yield Path(root)
+    finally:
+        _SESSION.reset(token)
+
+
 def learning_rate(config: FitConfig, step: int, total_steps: int) -> float:
     """Linear warm-up to lr, then constant or cosine decay to 0 at total_steps."""
     if step < config.warmup_steps:
@@ -82,6 +108,10 @@ class Trainer:
                  on_epoch: Callable[[int, float], None] | None = None,
                  evaluate: Callable[[nn.Module], dict[str, float]] | None = None):
         self.model, self.config, self.loss_fn = model, config, loss_fn
+        active, self.resume_default = _SESSION.get(), False
+        if run_dir is None and active is not None:
+            run_dir, active.fits = active.root / f"fit-{active.fits:02d}", active.fits + 1
+            progress, self.resume_default = progress or active.progress, active.resume
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.progress, self.on_epoch, self.evaluate = progress, on_epoch, evaluate
         self.distributed = dist.is_available() and dist.is_initialized()
@@ -119,7 +149,8 @@ class Trainer:
 
     # -- training ----------------------------------------------------------------------------------
     def fit(self, x: torch.Tensor, y: torch.Tensor, resume: bool = False) -> list[float]:
-        """Train; returns the mean training loss of each epoch."""
+        """Train (from the newest checkpoint with ``resume``); returns the mean loss of each epoch."""
+        resume = resume or self.resume_default
         _checks.tensor("x", x, min_dim=1)
         _checks.tensor("y", y, min_dim=1)
         if len(x) != len(y):
@@ -132,7 +163,8 @@ class Trainer:
         if not resume and self.run_dir is not None and self.rank == 0:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
-        bar = _Bar(total, state["step"]) if self.progress and self.rank == 0 else None
+        label = "training" if self.run_dir is None else self.run_dir.name
+        bar = _Bar(total, state["step"], label) if self.progress and self.rank == 0 else None
         self.net.train()
         try:
             while state["step"] < total:
@@ -192,10 +224,10 @@ class Trainer:
 class _Bar:
     """A rich progress bar with ETA and the running loss (imported only when asked for)."""
 
-    def __init__(self, total: int, done: int):
+    def __init__(self, total: int, done: int, label: str):
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        self.progress = Progress(TextColumn("training"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+        self.progress = Progress(TextColumn(label), BarColumn(), TextColumn("{task.completed}/{task.total}"),
                                  TimeRemainingColumn(), TextColumn("loss {task.fields[loss]}"))
         self.task = self.progress.add_task("train", total=total, completed=done, loss="-")
         self.progress.start()
@@ -222,4 +254,4 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
     return correct / len(y)
 
 
-__all__ = ["FitConfig", "Trainer", "fit_classifier", "accuracy", "learning_rate", "cross_entropy"]
+__all__ = ["FitConfig", "Trainer", "session", "fit_classifier", "accuracy", "learning_rate", "cross_entropy"]

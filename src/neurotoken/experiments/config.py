@@ -1,0 +1,132 @@
+"""Experiment configs as data: frozen dataclasses <-> plain dicts <-> TOML, checked key by key.
+
+``from_dict`` rejects unknown keys and wrong types naming the dotted key (``fit.epochs``);
+``with_overrides`` applies ``key=value`` assignments (values in TOML syntax, bare words as
+strings), as ``neurotoken train --set`` does. TOML has no null: fields set to None are left out
+when dumping and keep their default when loading.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import tomli_w
+
+C = TypeVar("C")
+
+
+def to_dict(config) -> dict[str, Any]:
+    """The config as nested dicts of TOML values (tuples as lists, None fields left out)."""
+    def plain(v):
+        if dataclasses.is_dataclass(v):
+            return {f.name: plain(getattr(v, f.name)) for f in dataclasses.fields(v) if getattr(v, f.name) is not None}
+        return [plain(x) for x in v] if isinstance(v, (tuple, list)) else v
+    return plain(config)
+
+
+def _type_name(tp) -> str:
+    return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
+
+
+def _convert(tp, value, key: str):
+    """``value`` as type ``tp`` or a TypeError naming ``key``."""
+    origin, args = typing.get_origin(tp), typing.get_args(tp)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in (a for a in args if a is not type(None)):
+            try:
+                return _convert(arg, value, key)
+            except TypeError as e:
+                errors.append(e)
+        raise errors[0]
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise TypeError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+        if len(args) != len(value):
+            raise TypeError(f"{key}: expected {len(args)} items, got {len(value)}")
+        return tuple(_convert(a, v, f"{key}[{i}]") for i, (a, v) in enumerate(zip(args, value)))
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise TypeError(f"{key}: expected a table of {tp.__name__} fields, got {type(value).__name__}")
+        return from_dict(tp, value, prefix=f"{key}.")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp in (int, float, str, bool) and (type(value) is not tp):
+        raise TypeError(f"{key}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
+    """Build config class ``cls`` from ``data``; missing keys keep their defaults."""
+    if not isinstance(data, dict):
+        raise TypeError(f"{prefix or 'config'}: expected a table, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise ValueError(f"unknown key {prefix + unknown[0]!r} for {cls.__name__}; expected one of {', '.join(names)}")
+    return cls(**{k: _convert(hints[k], v, prefix + k) for k, v in data.items()})
+
+
+def dumps(config) -> str:
+    """TOML text of ``config``."""
+    return tomli_w.dumps(to_dict(config))
+
+
+def load(cls: type[C], path: str | Path) -> C:
+    """Config class ``cls`` from the TOML file at ``path``."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    return from_dict(cls, data)
+
+
+def parse_value(text: str):
+    """A TOML value (``3``, ``1e-3``, ``true``, ``[1, 2]``, ``"x"``); anything else is a string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def with_overrides(config: C, assignments: list[str]) -> C:
+    """``config`` with each ``dotted.key=value`` applied (e.g. ``fit.epochs=5``, ``Ts=[1, 2]``)."""
+    data = to_dict(config)
+    for assignment in assignments:
+        key, sep, text = assignment.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects key=value, got {assignment!r}")
+        *parents, leaf = key.strip().split(".")
+        node = data
+        for i, part in enumerate(parents):
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ValueError(f"unknown key {'.'.join(parents[:i + 1])!r}: it is not a table")
+        node[leaf] = parse_value(text.strip())
+    return from_dict(type(config), data)
+
+
+def field_type(cls: type, key: str):
+    """The declared type of dotted ``key`` in config class ``cls``."""
+    *parents, leaf = key.split(".")
+    for part in parents:
+        cls = typing.get_type_hints(cls).get(part)
+        if not dataclasses.is_dataclass(cls):
+            raise ValueError(f"unknown key {key!r}: {part!r} is not a table")
+    hints = typing.get_type_hints(cls)
+    if leaf not in hints:
+        raise ValueError(f"unknown key {key!r} for {cls.__name__}; expected one of {', '.join(hints)}")
+    return hints[leaf]

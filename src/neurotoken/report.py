@@ -1,0 +1,173 @@
+"""Reports of a main-job run: the comparison table (rich), PNG plots and one self-contained HTML page.
+
+Everything is drawn from ``results.json`` alone (``neurotoken report RUN_DIR`` redraws it):
+accuracy/quality vs energy per task with the Pareto front, per-layer energy bars and spike
+rasters of one input. Matplotlib is imported here only (``import neurotoken`` stays light).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+from pathlib import Path
+
+from rich.table import Table
+
+COLUMNS = ("task", "model", "quality", "energy", "ACs", "MACs", "sparsity", "bytes", "vs twin")
+
+
+def _si(value: float, unit: str = "") -> str:
+    """3 significant digits with an SI prefix: 1.23e-8 J -> '12.3 nJ', 45488 -> '45.5 k'."""
+    for scale, prefix in ((1e9, "G"), (1e6, "M"), (1e3, "k"), (1, ""), (1e-3, "m"), (1e-6, "u"), (1e-9, "n"),
+                          (1e-12, "p")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g} {prefix}{unit}".rstrip()
+    return f"{value:.3g} {unit}".rstrip()
+
+
+def cells(row: dict) -> tuple[str, ...]:
+    """One results row as the strings of :data:`COLUMNS`."""
+    quality = f"{100 * row['value']:.2f}%" if row["metric"] == "accuracy" else f"{row['value']:.4g}"
+    sparsity = "-" if row["sparsity"] != row["sparsity"] else f"{row['sparsity']:.2f}"  # nan: no NPE
+    return (row["task"], row["model"], f"{quality} {row['metric']}", f"{_si(row['energy_j'], 'J')}/{row['unit'][:3]}",
+            _si(row["acs"]), _si(row["macs"]), sparsity, _si(row["bytes"], "B"), f"{row['energy_vs_twin']:.2f}x")
+
+
+def table(results: dict) -> Table:
+    """The Table-II-style comparison, one line per model."""
+    t = Table(title=f"Conventional vs neuromorphic, energy under {results['profile']!r} (per inference or token)")
+    for col in COLUMNS:
+        t.add_column(col, justify="left" if col in ("task", "model", "quality") else "right")
+    for row in results["rows"]:
+        t.add_row(*cells(row))
+    return t
+
+
+def _tasks(rows: list[dict]) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for row in rows:
+        out.setdefault(row["task"], []).append(row)
+    return out
+
+
+def _front(rows: list[dict]) -> list[bool]:
+    """Pareto front over (energy, quality): no other model is as cheap and as good, one strictly."""
+    sign = 1 if rows[0]["higher_is_better"] else -1
+    pts = [(r["energy_j"], sign * r["value"]) for r in rows]
+    return [not any(e2 <= e and q2 >= q and (e2, q2) != (e, q) for e2, q2 in pts) for e, q in pts]
+
+
+def plot_pareto(results: dict, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import NullFormatter
+
+    groups = _tasks(results["rows"])
+    fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
+    for ax, (task, rows) in zip(axes[0], groups.items()):
+        front = _front(rows)
+        for r, on in zip(rows, front):
+            ax.scatter(r["energy_j"], r["value"], s=60, marker="o" if r["neuromorphic"] else "s",
+                       color="tab:orange" if r["neuromorphic"] else "tab:blue", edgecolor="k" if on else "none",
+                       label=r["model"] + (" (Pareto)" if on else ""))
+        pts = sorted((r["energy_j"], r["value"]) for r, on in zip(rows, front) if on)
+        ax.plot(*zip(*pts), "k--", lw=0.8)
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        ax.set_xlabel(f"energy per {rows[0]['unit']} (J, {results['profile']})")
+        ax.set_ylabel(rows[0]["metric"] + ("" if rows[0]["higher_is_better"] else " (lower is better)"))
+        ax.set_title(task, fontsize=9)
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_layer_energy(results: dict, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    rows = results["rows"]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.1 + 0.28 * sum(len(r["layer_energy_j"]) for r in rows)),
+                             squeeze=False, gridspec_kw={"height_ratios": [max(1, len(r["layer_energy_j"])) for r in rows]})
+    for ax, r in zip(axes[:, 0], rows):
+        names = list(r["layer_energy_j"]) or ["(none)"]
+        values = list(r["layer_energy_j"].values()) or [0.0]
+        ax.barh(names, [1e9 * v for v in values], color="tab:orange" if r["neuromorphic"] else "tab:blue")
+        ax.invert_yaxis()
+        ax.tick_params(labelsize=6)
+        ax.set_title(f"{r['task']}: {r['model']}", fontsize=8, loc="left")
+    axes[-1, 0].set_xlabel(f"energy per inference or token (nJ, {results['profile']})")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_rasters(results: dict, path: Path) -> Path:
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    rasters = {k: v for k, v in results["rasters"].items() if v}
+    fig, axes = plt.subplots(1, max(1, len(rasters)), figsize=(4.2 * max(1, len(rasters)), 3.4), squeeze=False)
+    for ax, (paradigm, r) in zip(axes[0], rasters.items()):
+        if r["events"]:
+            steps, neurons = zip(*r["events"])
+            ax.scatter(steps, neurons, s=4, c=r["values"], cmap="viridis", marker="|")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(-0.5, r["steps"] - 0.5)
+        ax.set_ylim(-0.5, r["neurons"] - 0.5)
+        ax.set_xlabel("step (virtual time or token)")
+        ax.set_ylabel("neuron")
+        ax.set_title(f"{paradigm}: {r['layer']}", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+PLOTS = {"pareto.png": plot_pareto, "layer_energy.png": plot_layer_energy, "rasters.png": plot_rasters}
+
+
+def write_html(results: dict, images: list[Path], path: Path) -> Path:
+    """One self-contained page: the table and every plot inline (base64 PNG)."""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r)) + "</tr>" for r in results["rows"])
+    figures = "".join(f'<figure><img alt="{p.name}" src="data:image/png;base64,'
+                      f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{p.name}</figcaption></figure>'
+                      for p in images)
+    path.write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>neurotoken run</title>
+<style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
+padding:4px 8px;text-align:right}}td:nth-child(-n+3){{text-align:left}}img{{max-width:100%}}</style></head><body>
+<h1>neurotoken: conventional vs neuromorphic</h1><p>Energy under the {html.escape(results['profile'])!s} profile,
+per inference (per token for the language model); ACs, MACs and bytes per the same unit.</p>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{figures}</body></html>
+""")
+    return path
+
+
+def write_report(results: dict, run_dir: str | Path) -> list[Path]:
+    """results.json, the PNG plots and report.html under ``run_dir``; returns the paths written."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    data = run_dir / "results.json"
+    data.write_text(json.dumps(results, indent=1))
+    images = [plot(results, run_dir / name) for name, plot in PLOTS.items()]
+    return [data, *images, write_html(results, images, run_dir / "report.html")]
+
+
+def load_results(run_dir: str | Path) -> dict:
+    """The results.json of a run folder, with a clear error when it is missing or not a run."""
+    path = Path(run_dir) / "results.json"
+    if not path.is_file():
+        raise FileNotFoundError(f"{str(run_dir)!r} has no results.json: not a `neurotoken run` folder")
+    try:
+        results = json.loads(path.read_text())
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{str(path)!r} is not valid JSON: {e}") from None
+    if not {"profile", "rows", "rasters"} <= set(results):
+        raise ValueError(f"{str(path)!r} lacks the keys profile, rows, rasters of a main-job result")
+    return results

@@ -1,0 +1,101 @@
+import tomllib
+from dataclasses import dataclass, field
+
+import pytest
+
+from neurotoken.experiments import EXPERIMENTS
+from neurotoken.experiments import config as cfg
+from neurotoken.learning.bptt import FitConfig
+
+
+@dataclass(frozen=True)
+class Inner:
+    n: int = 1
+    rate: float = 0.5
+
+
+@dataclass(frozen=True)
+class Outer:
+    name: str = "x"
+    flag: bool = False
+    Ts: tuple[int, ...] = (1, 2)
+    pair: tuple[int, str] = (0, "a")
+    maybe: float | None = None
+    inner: Inner = field(default_factory=Inner)
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS.names())
+def test_every_experiment_config_round_trips_through_toml(name):
+    config_class = EXPERIMENTS.get(name).config
+    default = config_class()
+    assert cfg.from_dict(config_class, tomllib.loads(cfg.dumps(default))) == default
+
+
+def test_nested_values_are_converted_and_defaults_kept():
+    got = cfg.from_dict(Outer, {"Ts": [4, 8], "inner": {"rate": 1}, "maybe": 2, "pair": [3, "b"]})
+    assert got == Outer(Ts=(4, 8), inner=Inner(n=1, rate=1.0), maybe=2.0, pair=(3, "b"))
+    assert isinstance(got.inner.rate, float)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"nope": 1}, "unknown key 'nope' for Outer"),
+    ({"inner": {"nope": 1}}, "unknown key 'inner.nope' for Inner"),
+])
+def test_unknown_keys_are_rejected_by_dotted_name(data, message):
+    with pytest.raises(ValueError, match=message):
+        cfg.from_dict(Outer, data)
+
+
+@pytest.mark.parametrize("data, message", [
+    ({"inner": {"n": "3"}}, r"inner.n: expected int, got str '3'"),
+    ({"inner": {"n": True}}, r"inner.n: expected int, got bool"),
+    ({"flag": 1}, r"flag: expected bool, got int"),
+    ({"Ts": 3}, r"Ts: expected a list, got int"),
+    ({"Ts": [1, "x"]}, r"Ts\[1\]: expected int, got str"),
+    ({"pair": [1]}, r"pair: expected 2 items, got 1"),
+    ({"inner": 3}, r"inner: expected a table of Inner fields"),
+    ({"maybe": "high"}, r"maybe: expected float, got str"),
+])
+def test_wrong_types_are_rejected_by_dotted_name(data, message):
+    with pytest.raises(TypeError, match=message):
+        cfg.from_dict(Outer, data)
+
+
+def test_checks_of_the_config_class_still_run():
+    with pytest.raises(ValueError, match="epochs"):
+        cfg.from_dict(FitConfig, {"epochs": 0})
+
+
+def test_overrides_take_toml_values_and_bare_words():
+    got = cfg.with_overrides(Outer(), ["inner.n=5", "Ts=[3]", "name=hello world", "flag=true", "maybe=1e-3"])
+    assert got == Outer(name="hello world", flag=True, Ts=(3,), maybe=1e-3, inner=Inner(n=5))
+
+
+@pytest.mark.parametrize("assignment, error, message", [
+    ("inner.n", ValueError, "key=value"),
+    ("=3", ValueError, "key=value"),
+    ("name.x=3", ValueError, "'name': it is not a table"),
+    ("inner.n=x", TypeError, "inner.n: expected int"),
+])
+def test_bad_overrides_are_named(assignment, error, message):
+    with pytest.raises(error, match=message):
+        cfg.with_overrides(Outer(), [assignment])
+
+
+def test_load_names_missing_and_malformed_files(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        cfg.load(Outer, tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("inner = [")
+    with pytest.raises(ValueError, match="not valid TOML"):
+        cfg.load(Outer, bad)
+    good = tmp_path / "good.toml"
+    good.write_text(cfg.dumps(Outer(Ts=(7,))))
+    assert cfg.load(Outer, good) == Outer(Ts=(7,))
+
+
+def test_field_type_follows_dotted_keys():
+    assert cfg.field_type(Outer, "inner.rate") is float
+    assert cfg.field_type(Outer, "Ts") == tuple[int, ...]
+    with pytest.raises(ValueError, match="unknown key 'inner.x'"):
+        cfg.field_type(Outer, "inner.x")

@@ -1,0 +1,152 @@
+import json
+import re
+
+import pytest
+from typer.testing import CliRunner
+
+from neurotoken.cli import app
+from neurotoken.experiments import EXPERIMENTS
+from neurotoken.learning import bptt
+
+runner = CliRunner()
+TINY_DIGITS = ["--set", "Ts=[2]", "--set", "encodings=['rate']", "--set", "hidden=[8]", "--set", "fit.epochs=2"]
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args])
+
+
+def only_run_dir(out):
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir()]
+    return run_dir
+
+
+@pytest.mark.parametrize("command", ["run", "list", "train", "sweep", "report", "export", "bench"])
+def test_every_command_has_help_with_an_example(command):
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "Example" in result.output or command == "list"
+
+
+def test_list_shows_every_experiment_with_its_description():
+    result = invoke("list")
+    assert result.exit_code == 0
+    for name in EXPERIMENTS.names():
+        assert name in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "nope"], "unknown experiment 'nope'"),
+    (["train", "digits", "--set", "fit.epochs=x"], "fit.epochs: expected int"),
+    (["train", "digits", "--set", "bogus=1"], "unknown key 'bogus'"),
+    (["run", "--set", "profile=tpu"], "tpu"),
+    (["run", "-p", "vision"], "vision"),
+    (["sweep", "digits", "--param", "Ts"], "KEY=v1,v2"),
+])
+def test_errors_are_one_line_without_traceback(args, message):
+    result = invoke(*args)
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_debug_shows_the_exception():
+    result = invoke("--debug", "train", "nope")
+    assert result.exit_code != 0 and isinstance(result.exception, ValueError)
+
+
+def test_dump_prints_toml_that_loads_back(tmp_path):
+    result = invoke("train", "digits", "--set", "fit.epochs=3", "--dump")
+    assert result.exit_code == 0
+    path = tmp_path / "digits.toml"
+    path.write_text(result.output)
+    again = invoke("train", "digits", "--config", path, "--dump")
+    assert again.output == result.output and "epochs = 3" in again.output
+
+
+def test_quick_run_writes_results_report_plots_and_models(tmp_path):
+    result = invoke("run", "--quick", "-p", "intra-token", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    run_dir = only_run_dir(tmp_path)
+    for name in ("results.json", "report.html", "pareto.png", "layer_energy.png", "rasters.png", "config.toml"):
+        assert (run_dir / name).is_file(), name
+    results = json.loads((run_dir / "results.json").read_text())
+    assert [r["neuromorphic"] for r in results["rows"]] == [False, True]
+    html = (run_dir / "report.html").read_text()
+    for png in ("pareto.png", "layer_energy.png", "rasters.png"):
+        assert re.search(rf'<img alt="{png}" src="data:image/png;base64,[A-Za-z0-9+/=]{{100,}}"', html)
+    assert "SNN (rate, T=2)" in result.output and "vs twin" in result.output
+    for row in results["rows"]:
+        assert (run_dir / "models" / row["model_file"].split("/")[-1]).is_file()
+
+    again = invoke("report", run_dir)
+    assert again.exit_code == 0 and "SNN (rate, T=2)" in again.output
+
+    import nir
+
+    exported = invoke("export", run_dir / "models" / "intra-token-neuromorphic.safetensors", "--out", tmp_path / "m.nir")
+    assert exported.exit_code == 0, exported.output
+    graph = nir.read(tmp_path / "m.nir")
+    assert any(type(node).__name__ == "LIF" for node in graph.nodes.values())
+    refused = invoke("export", run_dir / "models" / "intra-token-conventional.safetensors")
+    assert refused.exit_code == 1 and "spiking=False" in refused.output
+
+
+def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
+    result = invoke("report", tmp_path)
+    assert result.exit_code == 1 and "no results.json" in result.output
+
+
+def test_train_writes_config_and_results_and_resume_reuses_finished_fits(tmp_path):
+    result = invoke("train", "digits", *TINY_DIGITS, "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    run_dir = only_run_dir(tmp_path)
+    rows = json.loads((run_dir / "results.json").read_text())
+    assert [r["model"] for r in rows] == ["ReLU MLP (twin)", "SNN"]
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["fit-00", "fit-01"]
+    resumed = invoke("train", "digits", "--resume", run_dir)
+    assert resumed.exit_code == 0, resumed.output
+    again = json.loads((run_dir / "results.json").read_text())
+    assert [r["test_accuracy"] for r in again] == [r["test_accuracy"] for r in rows]
+
+
+def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch):
+    reference = invoke("train", "digits", *TINY_DIGITS, "--out", tmp_path / "ref")
+    expected = json.loads((only_run_dir(tmp_path / "ref") / "results.json").read_text())
+
+    original, calls = bptt.Trainer._train_step, []
+
+    def interrupted(self, *args):
+        calls.append(1)
+        if len(calls) == 60:  # 44 steps per fit: inside the second
+            raise KeyboardInterrupt
+        return original(self, *args)
+
+    monkeypatch.setattr(bptt.Trainer, "_train_step", interrupted)
+    result = invoke("train", "digits", *TINY_DIGITS, "--out", tmp_path / "cut")
+    assert result.exit_code == 130
+    run_dir = only_run_dir(tmp_path / "cut")
+    assert f"resume with: neurotoken train digits --resume {run_dir}" in result.output.replace("\n", " ")
+    assert any((run_dir / "checkpoints" / "fit-01" / "checkpoints").glob("ckpt-*.json"))
+    monkeypatch.setattr(bptt.Trainer, "_train_step", original)
+    resumed = invoke("train", "digits", "--resume", run_dir)
+    assert resumed.exit_code == 0, resumed.output
+    got = json.loads((run_dir / "results.json").read_text())
+    assert [r["test_accuracy"] for r in got] == [r["test_accuracy"] for r in expected]
+    assert [r["final_loss"] for r in got] == pytest.approx([r["final_loss"] for r in expected], rel=1e-6)
+
+
+def test_resume_refuses_new_settings(tmp_path):
+    result = invoke("train", "digits", "--resume", tmp_path, "--set", "fit.epochs=1")
+    assert result.exit_code == 1 and "--resume takes the run's own config.toml" in result.output
+
+
+def test_sweep_runs_each_value_and_tables_the_swept_key(tmp_path):
+    result = invoke("sweep", "digits", "--param", "Ts=1,2", *TINY_DIGITS[2:], "--set", "fit.epochs=1",
+                    "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    rows = json.loads((only_run_dir(tmp_path) / "results.json").read_text())
+    assert [(r["Ts"], r["model"]) for r in rows] == [("[1]", "ReLU MLP (twin)"), ("[1]", "SNN"),
+                                                      ("[2]", "ReLU MLP (twin)"), ("[2]", "SNN")]
+    assert [r["T"] for r in rows if r["model"] == "SNN"] == [1, 2]
