@@ -1,0 +1,62 @@
+import pytest
+import torch
+from torch import nn
+
+from neurotoken.experiments.main_job import PARADIGMS, MainJob, run_main_job, spike_raster
+from neurotoken.zoo import load_model
+
+
+class Replay(nn.Module):
+    """Emits a fixed tensor from a child module, whatever the input."""
+
+    def __init__(self, out: torch.Tensor):
+        super().__init__()
+        self.out, self.child = out, nn.Identity()
+
+    def forward(self, x):
+        return self.child(self.out)
+
+
+def test_raster_lists_the_events_of_the_first_discrete_layer_for_one_input():
+    spikes = torch.zeros(3, 1, 4)  # [T, B=1, N]
+    spikes[0, 0, 1] = spikes[2, 0, 3] = 1.0
+    spikes[1, 0, 0] = -1.0
+    raster = spike_raster(Replay(spikes), torch.zeros(1, 2))
+    assert raster == {"layer": "child", "steps": 3, "neurons": 4, "events": [[0, 1], [1, 0], [2, 3]],
+                      "values": [1.0, -1.0, 1.0]}
+
+
+def test_raster_is_none_without_discrete_outputs():
+    assert spike_raster(Replay(torch.rand(3, 1, 4) + 0.1), torch.zeros(1, 2)) is None
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"paradigms": ("vision",)}, "paradigms\\[0\\]"),
+    ({"profile": "tpu"}, "tpu"),
+    ({"count_batch": 0}, "count_batch"),
+])
+def test_config_rejects_bad_values(changes, message):
+    with pytest.raises(ValueError, match=message):
+        MainJob(**changes)
+
+
+def test_quick_intra_token_pair_is_counted_and_saved(tmp_path):
+    result = run_main_job(MainJob.quick(paradigms=("intra-token",)), models_dir=tmp_path)
+    twin, snn = result["rows"]
+    assert (twin["neuromorphic"], snn["neuromorphic"]) == (False, True)
+    assert twin["energy_vs_twin"] == 1.0
+    assert snn["energy_vs_twin"] == pytest.approx(snn["energy_j"] / twin["energy_j"])
+    assert twin["acs"] == 0 and twin["macs"] > 0  # real inputs: MACs
+    assert snn["macs"] == 0 and snn["acs"] > 0  # rate-coded spikes everywhere: ACs only
+    assert 0 <= snn["sparsity"] <= 1 and twin["sparsity"] != twin["sparsity"]  # nan: no NPE in the twin
+    assert sum(snn["layer_energy_j"].values()) == pytest.approx(snn["energy_j"])
+    assert result["rasters"]["intra-token"]["steps"] == 2  # T of the quick config
+    model, spec = load_model(snn["model_file"])
+    assert spec["kwargs"]["T"] == 2 and spec["kwargs"]["reset"] == "zero"
+
+
+@pytest.mark.slow
+def test_quick_job_covers_every_paradigm():
+    result = run_main_job(MainJob.quick())
+    assert [r["paradigm"] for r in result["rows"]] == [p for p in PARADIGMS for _ in range(2)]
+    assert all(r["energy_j"] > 0 for r in result["rows"])
