@@ -10,6 +10,7 @@ from .._registry import Registry
 from .demodulation import DemodulationSweep, run_demodulation
 from .digits import DigitsSweep, run_digits_sweep
 from .language import LanguageModels, run_language
+from .listops import ListOpsShort, run_listops
 from .main_job import MainJob, run_main_job
 from .local_rules import STDPDigits, ThreeFactorDigits, run_stdp_digits, run_three_factor_digits
 from .tradeoff import TradeoffSweep, run_tradeoff
@@ -30,6 +31,7 @@ EXPERIMENTS.register("main")(Experiment(MainJob, run_main_job))
 EXPERIMENTS.register("demodulation")(Experiment(DemodulationSweep, run_demodulation))
 EXPERIMENTS.register("digits")(Experiment(DigitsSweep, run_digits_sweep))
 EXPERIMENTS.register("language")(Experiment(LanguageModels, run_language))
+EXPERIMENTS.register("listops")(Experiment(ListOpsShort, run_listops))
 EXPERIMENTS.register("energy-tradeoff")(Experiment(TradeoffSweep, run_tradeoff))
 EXPERIMENTS.register("stdp-digits")(Experiment(STDPDigits, run_stdp_digits))
 EXPERIMENTS.register("three-factor-digits")(Experiment(ThreeFactorDigits, run_three_factor_digits))
@@ -38,4 +40,5 @@ EXPERIMENTS.register("zeroth-order-digits")(Experiment(ZeroOrderDigits, run_zero
 __all__ = ["EXPERIMENTS", "Experiment", "MainJob", "run_main_job", "DemodulationSweep", "run_demodulation", "DigitsSweep", "run_digits_sweep",
            "TradeoffSweep", "run_tradeoff",
            "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits",
-           "ZeroOrderDigits", "run_zero_order_digits", "LanguageModels", "run_language"]
+           "ZeroOrderDigits", "run_zero_order_digits", "LanguageModels", "run_language",
+           "ListOpsShort", "run_listops"]
