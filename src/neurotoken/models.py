@@ -14,7 +14,7 @@ from .data.text import decode, encode
 from .layers import SpikingLinear, SpikingMLP
 from .mixers.attention import SoftmaxAttention, SpikingAttention
 from .mixers.rwkv import Residual, RWKVBlock, SpikeGPTBlock
-from .mixers.spiking_ssm import SpikingSSM
+from .mixers.spiking_ssm import SpikingLRU, SpikingSSM
 from .mixers.ssm import check_tokens
 from .neurons import LIF
 from .spikes import DEFAULT_SURROGATE, resolve_spike
@@ -73,36 +73,44 @@ class SpikingMLPBlock(nn.Module):
 
 
 class SSMBlock(nn.Module):
-    """Pre-norm residual block: x + mixer(LN x), then + MLP(LN x)."""
+    """Pre-norm residual block: x + drop(mixer(LN x)), then + drop(MLP(LN x))."""
 
-    def __init__(self, d_model: int, mixer: nn.Module, mlp: nn.Module):
+    def __init__(self, d_model: int, mixer: nn.Module, mlp: nn.Module, dropout: float = 0.0):
         super().__init__()
         self.norm1, self.mixer, self.norm2, self.mlp = nn.LayerNorm(d_model), mixer, nn.LayerNorm(d_model), mlp
+        self.drop = nn.Dropout(dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.mixer(self.norm1(x))
-        return x + self.mlp(self.norm2(x))
+        x = x + self.drop(self.mixer(self.norm1(x)))
+        return x + self.drop(self.mlp(self.norm2(x)))
+
+
+SSM_MIXERS = ("selective", "lru")
 
 
 class SpikingSSMClassifier(nn.Module):
-    """Sequence classifier: embedding Linear(in -> D), ``layers`` blocks of :class:`SpikingSSM` +
-    residual + LayerNorm + channel MLP, mean over tokens, linear readout. ``spiking=False`` is the
-    conventional twin (real SSM readouts, GELU MLP). Further keyword arguments go to SpikingSSM.
+    """Sequence classifier: embedding Linear(in -> D), ``layers`` pre-norm residual blocks of a
+    spiking SSM mixer and a channel MLP (:class:`SSMBlock`, ``dropout`` on both branches), LayerNorm,
+    mean over tokens, linear readout. ``mixer``: "selective" (:class:`SpikingSSM`) or "lru"
+    (:class:`~neurotoken.mixers.spiking_ssm.SpikingLRU`, constant complex gains). ``spiking=False``
+    is the conventional twin (real SSM readouts, GELU MLP). Further keyword arguments go to the mixer.
     """
 
     def __init__(self, in_features: int = 1, d_model: int = 64, d_state: int = 16, layers: int = 2,
                  classes: int = 10, mlp_ratio: int = 2, spiking: bool = True, spike="bernoulli",
-                 threshold: float = 1.0, **mixer):
+                 threshold: float = 1.0, mixer: str = "selective", dropout: float = 0.0, **options):
         super().__init__()
         self.in_features = _checks.positive_int("in_features", in_features)
         d_model = _checks.positive_int("d_model", d_model)
         hidden = _checks.positive_int("mlp_ratio", mlp_ratio) * d_model
+        kind = SpikingLRU if _checks.choice("mixer", mixer, SSM_MIXERS) == "lru" else SpikingSSM
+        _checks.number("dropout", dropout, low=0.0, high=1.0, high_open=True)
         self.spiking = spiking
         self.embed = nn.Linear(in_features, d_model)
         nn.init.zeros_(self.embed.bias)  # blank pixels start as zero tokens (a random bias stalls training)
         self.blocks = nn.Sequential(*(
-            SSMBlock(d_model, SpikingSSM(d_model, d_state, spiking, spike, threshold, **mixer),
-                     SpikingMLPBlock(d_model, hidden, spiking, spike, threshold))
+            SSMBlock(d_model, kind(d_model, d_state, spiking, spike, threshold, **options),
+                     SpikingMLPBlock(d_model, hidden, spiking, spike, threshold), dropout)
             for _ in range(_checks.positive_int("layers", layers))))
         self.norm = nn.LayerNorm(d_model)
         self.readout = nn.Linear(d_model, _checks.positive_int("classes", classes))

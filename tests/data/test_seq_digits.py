@@ -1,11 +1,8 @@
-import time
-
 import pytest
 import torch
 
 from neurotoken.data.digits import load_digits
 from neurotoken.data.seq_digits import load_seq_digits
-from neurotoken.learning.bptt import FitConfig, accuracy, fit_classifier
 from neurotoken.models import SpikingSSMClassifier
 
 
@@ -34,21 +31,10 @@ def test_permuted_variant_uses_one_fixed_permutation(plain):
 def test_classifier_maps_sequences_to_logits_and_twin_shares_shapes(plain):
     x = plain.x_test[:5]
     for spiking in (True, False):
-        model = SpikingSSMClassifier(d_model=8, d_state=4, layers=2, spiking=spiking)
-        assert model(x).shape == (5, 10)
+        for mixer in ("selective", "lru"):
+            model = SpikingSSMClassifier(d_model=8, d_state=4, layers=2, spiking=spiking, mixer=mixer, dropout=0.1)
+            assert model(x).shape == (5, 10)
     with pytest.raises(ValueError, match="1 channels"):
         SpikingSSMClassifier()(torch.zeros(2, 64, 3))
-
-
-@pytest.mark.slow
-# Floors just under the measured 0.496 / 0.893 (217 s / 206 s on a shared 2-core CPU); issue 4's
-# targets, 0.93 spiking and 0.96 twin, are not reached yet.
-@pytest.mark.parametrize("spiking, target", [(True, 0.45), (False, 0.87)])
-def test_seq_digits_accuracy_targets(spiking, target):
-    data = load_seq_digits()
-    torch.manual_seed(0)
-    model = SpikingSSMClassifier(d_model=32, d_state=8, spiking=spiking, dt_range=(0.01, 0.5))
-    start = time.perf_counter()
-    fit_classifier(model, data.x_train, data.y_train, FitConfig(epochs=40, batch_size=32))
-    assert time.perf_counter() - start < 600
-    assert accuracy(model, data.x_test, data.y_test) >= target
+    with pytest.raises(ValueError, match="mixer must be one of"):
+        SpikingSSMClassifier(mixer="s4")

@@ -6,7 +6,7 @@ from torch.testing import assert_close
 
 import neurotoken as nt
 from neurotoken.accounting import count
-from neurotoken.mixers.spiking_ssm import SpikingSSM, SpikingSSMState, lif_fixed_point
+from neurotoken.mixers.spiking_ssm import SpikingLRU, SpikingSSM, SpikingSSMState, lif_fixed_point
 from neurotoken.mixers.ssm import SelectiveSSM, ssm_scan
 from neurotoken.neurons import NPEParams, NPEState, npe_multistep
 from neurotoken.spikes import Bernoulli, MultiLevel, resolve_spike
@@ -122,12 +122,22 @@ def test_reset_variant_fixed_point_equals_sequential_backend():
         assert_close(a, b)
 
 
-@pytest.mark.parametrize("kw", [dict(spike="binary", threshold=0.2),
-                                dict(spike="ternary", threshold=0.2, reset="subtract", beta=0.6),
-                                dict(spiking=False)])
-def test_step_from_saved_state_continues_the_sequence(kw):
-    mixer, _ = _pair(**kw)
-    x = 2 * torch.randn(2, 40, 6, dtype=F64)
+def _lru(**kw):
+    torch.manual_seed(0)
+    return SpikingLRU(5, d_state=7, **kw).double()
+
+
+STEPPERS = {"binary": lambda: _pair(spike="binary", threshold=0.2)[0],
+            "ternary_reset": lambda: _pair(spike="ternary", threshold=0.2, reset="subtract", beta=0.6)[0],
+            "twin": lambda: _pair(spiking=False)[0],
+            "lru_ternary": lambda: _lru(spike="ternary", threshold=0.3),
+            "lru_twin": lambda: _lru(spiking=False)}
+
+
+@pytest.mark.parametrize("name", STEPPERS)
+def test_step_from_saved_state_continues_the_sequence(name):
+    mixer = STEPPERS[name]()
+    x = 2 * torch.randn(2, 40, mixer.d_model, dtype=F64)
     full = mixer(x)
     head, state = mixer(x[:, :25], return_state=True)
     steps = []
@@ -174,3 +184,55 @@ def test_bad_arguments_raise():
         mixer(x, bad)
     with pytest.raises(ValueError, match="at least one token"):
         mixer(torch.zeros(2, 0, 4))
+
+
+def _lru_reference(mixer, x):
+    """The recurrence token by token: h = lambda h + gamma (B x), y = Re(C h) + d x."""
+    B, C = torch.view_as_complex(mixer.B), torch.view_as_complex(mixer.C)
+    h, ys = torch.zeros(x.shape[0], mixer.d_state, dtype=B.dtype), []
+    for x_t in x.unbind(1):
+        h = mixer.decay() * h + mixer.log_gamma.exp() * (x_t.to(B.dtype) @ B.T)
+        ys.append((h @ C.T).real + mixer.skip * x_t)
+    return torch.stack(ys, 1)
+
+
+@pytest.mark.parametrize("method", ["parallel", "sequential", "fft"])
+def test_lru_readout_is_the_complex_diagonal_recurrence(method):
+    mixer = _lru(method=method)
+    x = torch.randn(3, 63, 5, dtype=F64)
+    y, h = mixer.readout(x)
+    assert_close(y, _lru_reference(mixer, x))
+    spikes = mixer(x)
+    assert set(mixer.last_spikes.unique().tolist()) <= {0.0, 1.0}
+    assert_close(spikes, mixer.out(nt.spikes.binary(y, 1.0)))
+
+
+def test_lru_init_puts_decays_in_r_range_and_normalises_the_input():
+    mixer = SpikingLRU(4, d_state=500, r_range=(0.9, 0.99), max_phase=0.2)
+    lam = mixer.decay().detach()
+    assert lam.abs().min() >= 0.9 - 1e-6 and lam.abs().max() <= 0.99 + 1e-6
+    assert 0 < lam.angle().min() and lam.angle().max() <= 0.2
+    assert_close(mixer.log_gamma.exp().detach() ** 2, 1 - lam.abs() ** 2)
+
+
+def test_lru_accounting_counts_spikes_and_accumulates():
+    mixer, twin = SpikingLRU(4, d_state=3, threshold=0.1), SpikingLRU(4, d_state=3, spiking=False)
+    x = torch.randn(2, 5, 4)
+    macs = 2 * 5 * (4 * 3 * 4 + 6 * 3 + 4)
+    with count(mixer) as c:  # the output projection sees the spikes: n events x D fan-out
+        counts = mixer.accounting((x,), mixer(x))
+    n = int(torch.count_nonzero(mixer.last_spikes))
+    assert counts["spikes"] == n > 0 and counts["macs"] == macs
+    assert c.layers["out"]["acs"] == n * 4 and c.layers["out"]["macs"] == 0
+    assert twin.accounting((x,), twin(x)) == {"macs": macs, "state_updates": 2 * 5 * 3, "state_bytes": 2 * 2 * 3 * 4}
+
+
+def test_lru_bad_arguments_raise():
+    with pytest.raises(ValueError, match="r_range"):
+        SpikingLRU(4, r_range=(0.5, 1.0))
+    with pytest.raises(ValueError, match="max_phase"):
+        SpikingLRU(4, max_phase=0.0)
+    with pytest.raises(TypeError, match="state must be a complex tensor"):
+        SpikingLRU(4, d_state=2)(torch.zeros(1, 3, 4), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match=r"state must have shape \(1, 2\)"):
+        SpikingLRU(4, d_state=2)(torch.zeros(1, 3, 4), torch.zeros(1, 3, dtype=torch.cfloat))

@@ -2,8 +2,9 @@
 time in a numba kernel (:mod:`neurotoken.kernels.lif_numba`, imported lazily). Reference twin:
 :func:`neurotoken.neurons.npe_multistep` with ``backend="sequential"``.
 
-Backward saves only the inputs and recomputes the membranes block by block, so training moves
-x, s (forward) and x, dL/ds, dL/dx (backward) through memory once each.
+With gradients, forward keeps every state h_t and the spikes (the issue's limit: spikes and one
+state tensor per step); backward reads them once, with dL/ds, and writes dL/dx, in one reverse
+pass over time.
 """
 
 from __future__ import annotations
@@ -52,26 +53,20 @@ def unsupported(x: torch.Tensor, p) -> str | None:
     return None
 
 
-def _block(T: int) -> int:
-    """Columns per block: the backward's two [T + 1, block] buffers stay within ~256 KiB (L2) up to
-    T = 500; longer sequences keep 64 columns (256-byte rows) and spill to L3."""
-    return max(64, min(1024, (32768 // (T + 1)) // 16 * 16))
-
-
 def _flat(t: torch.Tensor, shape: torch.Size) -> np.ndarray:
     """t broadcast to `shape`, as a contiguous float32 array [M]."""
     return t.detach().to(torch.float32).expand(shape).reshape(-1).contiguous().numpy()
 
 
-def _kernels():
-    """The numba kernels, set to torch's thread count (OMP_NUM_THREADS / torch.set_num_threads), so
-    one setting governs both; numba's own default of every core oversubscribes a busy machine."""
+def _workers(columns: int) -> int:
+    """numba's thread count for a kernel over `columns` neurons: torch's (OMP_NUM_THREADS /
+    torch.set_num_threads), so one setting governs both (numba's own default of every core
+    oversubscribes a busy machine), and at most one thread per 1024 neurons."""
     import numba
 
-    from . import lif_numba
-
-    numba.set_num_threads(min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS))
-    return lif_numba
+    workers = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS, columns // 1024))
+    numba.set_num_threads(workers)
+    return workers
 
 
 def _rows(t: torch.Tensor) -> np.ndarray:
@@ -85,29 +80,34 @@ class _FusedLIF(torch.autograd.Function):
         T, shape = x.shape[0], x.shape[1:]
         code, levels = _spike_code(spike)
         kind, field = SURROGATES[type(surrogate)]
-        ctx.save_for_backward(x, beta, threshold, h0, s0)
-        ctx.codes = RESETS[reset], code, levels, kind, np.float32(getattr(surrogate, field))
-        ctx.set_materialize_grads(False)
+        grad = any(ctx.needs_input_grad[:5])
         s = torch.empty(x.shape, dtype=x.dtype)
-        h = torch.empty((T if all_states else 1, *shape), dtype=x.dtype)
-        _kernels().lif_forward(_rows(x), _flat(beta, shape), _flat(threshold, shape),
-                    _flat(h0, shape), _flat(s0, shape), RESETS[reset], code, levels, _block(T),
-                    _rows(s), _rows(h))
-        return s, h
+        h = torch.empty((T if all_states or grad else 1, *shape), dtype=x.dtype)
+        from .lif_numba import forward
+
+        forward(RESETS[reset], code, levels)(_rows(x), _flat(beta, shape), _flat(threshold, shape), _flat(h0, shape),
+                                             _flat(s0, shape), _workers(math.prod(shape)), _rows(s), _rows(h))
+        if grad:
+            ctx.save_for_backward(h, s, beta, threshold, h0, s0)
+            ctx.codes = RESETS[reset], code, levels, kind, np.float32(getattr(surrogate, field))
+        ctx.set_materialize_grads(False)
+        return s, h if all_states or not grad else h[-1:].clone()
 
     @staticmethod
     def backward(ctx, gs, gh):
-        x, beta, threshold, h0, s0 = ctx.saved_tensors
+        h, s, beta, threshold, h0, s0 = ctx.saved_tensors
         reset, code, levels, kind, width = ctx.codes
-        T, shape = x.shape[0], x.shape[1:]
-        gs = torch.zeros_like(x) if gs is None else gs
-        gh = x.new_zeros((1, *shape)) if gh is None else gh
-        dx = torch.empty(x.shape, dtype=x.dtype)
-        per_neuron = torch.empty((4, *shape), dtype=x.dtype)
+        shape = h.shape[1:]
+        gs = torch.zeros_like(h) if gs is None else gs
+        gh = h.new_zeros((0, *shape)) if gh is None else gh
+        dx = torch.empty(h.shape, dtype=h.dtype)
+        per_neuron = torch.empty((4, *shape), dtype=h.dtype)
         db, dth, dh0, ds0 = per_neuron.view(4, -1).numpy()
-        _kernels().lif_backward(_rows(x), _flat(beta, shape), _flat(threshold, shape), _flat(h0, shape),
-                     _flat(s0, shape), _rows(gs), _rows(gh), reset, code, levels, kind, width,
-                     _block(T), _rows(dx), db, dth, dh0, ds0)
+        from .lif_numba import backward
+
+        kernel = backward(reset, code, levels, kind, any(ctx.needs_input_grad[1:3]))
+        kernel(_rows(h), _rows(s), _flat(beta, shape), _flat(threshold, shape), _flat(h0, shape), _flat(s0, shape),
+               _rows(gs), _rows(gh), width, _workers(math.prod(shape)), _rows(dx), db, dth, dh0, ds0)
         grads = [g.sum_to_size(t.shape) for g, t in zip(per_neuron, (beta, threshold, h0, s0))]
         return (dx, *grads, None, None, None, None)
 

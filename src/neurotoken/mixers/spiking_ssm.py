@@ -9,16 +9,18 @@ sequential BPTT or in parallel by fixed-point iteration of the spike train.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
+from torch import nn
 
 from .. import _checks
 from ..neurons import NPEParams, NPEState, npe_multistep
-from ..scan import linear_scan
+from ..scan import METHODS, linear_scan
 from ..spikes import DEFAULT_SURROGATE, Bernoulli, resolve_spike
 from ..surrogate import Surrogate, resolve
-from .ssm import SelectiveSSM, check_tokens
+from .ssm import Mixer, SelectiveSSM, check_state, check_tokens
 
 RESET_BACKENDS = ("fixed_point", "sequential")
 
@@ -155,4 +157,83 @@ class SpikingSSM(SelectiveSSM):
             counts["acs"] += n
             counts["state_updates"] += B * L * D
             counts["state_bytes"] += B * D * x.element_size()
+        return counts
+
+
+class SpikingLRU(Mixer):
+    """P-SpikeSSM on a linear recurrent unit (LRU, Orvieto et al. 2023): constant complex diagonal gains,
+
+        h_t = lambda * h_{t-1} + gamma * (B x_t),   y_t = Re(C h_t) + d * x_t       (16)-(17), a = lambda
+
+    with h_t in C^N shared by the D channels, lambda = exp(-e^nu + i e^phi) (|lambda| uniform in
+    ``r_range`` on the squared scale, phase uniform in [0, ``max_phase``]) and gamma = (1 - |lambda|^2)^1/2
+    normalising the state. Spiking: s_t = spike(y_t - theta) (``spike`` as in :class:`SpikingSSM`),
+    output W_o s_t; ``spiking=False`` is the conventional twin (W_o y_t). State: h [B, N] complex.
+    ``method`` is the :func:`neurotoken.scan.linear_scan` method. Spikes of the last forward are
+    kept in ``last_spikes``.
+    """
+
+    def __init__(self, d_model: int, d_state: int = 32, spiking: bool = True, spike="binary",
+                 threshold: float = 1.0, surrogate: Surrogate | str = DEFAULT_SURROGATE,
+                 r_range: tuple[float, float] = (0.9, 0.999), max_phase: float = math.pi / 10,
+                 method: str = "auto"):
+        super().__init__()
+        self.d_model = _checks.positive_int("d_model", d_model)
+        self.d_state = N = _checks.positive_int("d_state", d_state)
+        lo, hi = _checks.increasing("r_range", r_range, min_len=2)
+        if len(r_range) != 2 or lo <= 0 or hi >= 1:
+            raise ValueError(f"r_range must be (low, high) with 0 < low < high < 1, got {tuple(r_range)}")
+        _checks.number("max_phase", max_phase, low=0.0, high=math.pi, low_open=True)
+        self.method = _checks.choice("method", method, METHODS.names())
+        self.spiking = bool(spiking)
+        self.spike, self.surrogate = resolve_spike(spike), resolve(surrogate)
+        self.threshold = _checks.number("threshold", threshold, low=0.0, low_open=True)
+        nu = -0.5 * torch.log(torch.empty(N).uniform_(lo ** 2, hi ** 2))
+        self.log_nu = nn.Parameter(nu.log())
+        self.log_phase = nn.Parameter(torch.log(max_phase * torch.rand(N).clamp_min(1e-4)))
+        self.log_gamma = nn.Parameter(0.5 * torch.log(-torch.expm1(-2 * nu)))
+        self.B = nn.Parameter(torch.randn(N, d_model, 2) / math.sqrt(2 * d_model))  # complex as (re, im)
+        self.C = nn.Parameter(torch.randn(d_model, N, 2) / math.sqrt(2 * N))
+        self.skip = nn.Parameter(torch.randn(d_model))
+        self.out = nn.Linear(d_model, d_model)
+        self.last_spikes: torch.Tensor | None = None
+
+    def decay(self) -> torch.Tensor:
+        """lambda [N] = exp(-e^nu + i e^phi)."""
+        return torch.exp(torch.complex(-self.log_nu.exp(), self.log_phase.exp()))
+
+    def readout(self, x: torch.Tensor, state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """y = Re(C h) + d x [B, L, D] before the spikes, and the last state h [B, N]."""
+        B, C = torch.view_as_complex(self.B), torch.view_as_complex(self.C)
+        u = (x.to(B.dtype) @ B.T) * self.log_gamma.exp()
+        h = linear_scan(self.decay(), u, state, dim=1, method=self.method)
+        return (h @ C.T).real + self.skip * x, h[:, -1]
+
+    def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
+        check_tokens(x, self.d_model)
+        if state is not None:
+            check_state("state", state, (x.shape[0], self.d_state))
+            if not state.is_complex():
+                raise TypeError(f"state must be a complex tensor, got {state.dtype}")
+        y, h = self.readout(x, state)
+        s = self.spike(y, self.threshold, self.surrogate) if self.spiking else y
+        self.last_spikes = s.detach() if self.spiking else None
+        out = self.out(s)
+        return (out, h) if return_state else out
+
+    def accounting(self, inputs: tuple, output) -> dict[str, int]:
+        """The mixer's own counts of one forward on x [B, L, D], N complex states (the output
+        projection is an nn.Linear child, counted on its own), in real multiply-accumulates:
+
+        macs = B L (2 N D + 2 N + 4 N + 2 D N + D)   B x, gamma, lambda h, Re(C h), skip d x
+        state_updates = B L N;  state_bytes = B N * 2 element sizes (complex h);
+        spiking: spikes = nonzero entries of the spike train (a multi-level spike is one event).
+        """
+        x = inputs[0]
+        B, L, D = x.shape
+        N = self.d_state
+        counts = {"macs": B * L * (4 * N * D + 6 * N + D), "state_updates": B * L * N,
+                  "state_bytes": 2 * B * N * x.element_size()}
+        if self.spiking:
+            counts.update(spikes=int(torch.count_nonzero(self.last_spikes)), acs=0)
         return counts
