@@ -69,7 +69,18 @@ class SpikingMLPBlock(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.fc1(x)
-        return self.fc2(self.spike(h, self.threshold, self.surrogate) if self.spiking else self.act(h))
+        if not self.spiking:
+            return self.fc2(self.act(h))
+        s = self.spike(h, self.threshold, self.surrogate)
+        self.last_spikes = s.detach()
+        return self.fc2(s)
+
+    def accounting(self, inputs: tuple, output) -> dict[str, int]:
+        """The hidden spike function's own work: one neuron update per hidden unit and token,
+        spikes = the nonzero ones (fc1 and fc2 are counted as Linear layers)."""
+        if not self.spiking:
+            return {}
+        return {"neuron_updates": self.last_spikes.numel(), "spikes": int(torch.count_nonzero(self.last_spikes))}
 
 
 class SSMBlock(nn.Module):

@@ -205,6 +205,8 @@ def test_lru_readout_is_the_complex_diagonal_recurrence(method):
     spikes = mixer(x)
     assert set(mixer.last_spikes.unique().tolist()) <= {0.0, 1.0}
     assert_close(spikes, mixer.out(nt.spikes.binary(y, 1.0)))
+    twin = _lru(method=method, spiking=False)  # same weights; the spike's place holds GELU
+    assert_close(twin(x), twin.out(torch.nn.functional.gelu(y)))
 
 
 def test_lru_init_puts_decays_in_r_range_and_normalises_the_input():

@@ -25,6 +25,7 @@ from ..data.text import load_text
 from ..learning.bptt import FitConfig, Trainer, accuracy
 from ..zoo import build, save_model
 from .language import bits_per_byte
+from .seq_digits import SeqDigits, seq_digits_kwargs
 
 PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language")
 
@@ -38,17 +39,6 @@ class IntraToken:
     hidden: tuple[int, ...] = (256,)
     reset: str = "zero"  # exact in NIR (`neurotoken export`); "subtract" has no exact NIR node
     fit: FitConfig = FitConfig(epochs=30, batch_size=64, lr=5e-3)
-
-
-@dataclass(frozen=True)
-class InterTokenSSM:
-    """Spiking SSM classifier on digits read as 64-step pixel sequences vs its conventional twin."""
-
-    d_model: int = 64
-    d_state: int = 16
-    layers: int = 2
-    permuted: bool = False
-    fit: FitConfig = FitConfig(epochs=20, batch_size=64, lr=3e-3)
 
 
 @dataclass(frozen=True)
@@ -89,7 +79,7 @@ class MainJob:
     count_batch: int = 64  # inputs (sequences) counted per model
     seed: int = 0
     intra: IntraToken = field(default_factory=IntraToken)
-    ssm: InterTokenSSM = field(default_factory=InterTokenSSM)
+    ssm: SeqDigits = field(default_factory=SeqDigits)
     attention: InterTokenAttention = field(default_factory=InterTokenAttention)
     language: Language = field(default_factory=Language)
 
@@ -103,7 +93,7 @@ class MainJob:
     def quick(cls, **changes) -> MainJob:
         """Tiny sizes and one epoch each: checks the machinery in seconds, figures mean little."""
         one = FitConfig(epochs=1, batch_size=64, lr=3e-3)
-        return cls(intra=IntraToken(T=2, hidden=(32,), fit=one), ssm=InterTokenSSM(d_model=16, layers=1, fit=one),
+        return cls(intra=IntraToken(T=2, hidden=(32,), fit=one), ssm=SeqDigits(d_model=16, d_state=8, layers=1, fit=one),
                    attention=InterTokenAttention(T=2, d_model=16, layers=1, n_train=640, n_test=200, fit=one),
                    language=Language(d_model=32, layers=1, L=32, train_windows=128, val_windows=32,
                                      fit=replace(Language.fit, batch_size=32)),
@@ -143,13 +133,12 @@ def _intra(c: IntraToken, n: int) -> Task:
                 data.x_test[:n], ("ReLU MLP", f"SNN ({c.encoding}, T={c.T})"))
 
 
-def _ssm(c: InterTokenSSM, n: int) -> Task:
-    data = load_seq_digits(permuted=c.permuted)
+def _ssm(c: SeqDigits, n: int) -> Task:
+    data = load_seq_digits(c.permuted, c.permutation_seed, seed=c.split_seed)
     return Task("seq. digits (SSM)", "accuracy", True, "inference",
-                "SpikingSSMClassifier", lambda spiking: dict(in_features=1, d_model=c.d_model, d_state=c.d_state,
-                                                             layers=c.layers, spiking=spiking),
+                "SpikingSSMClassifier", lambda spiking: seq_digits_kwargs(c, spiking),
                 _fit(c.fit, data.x_train, data.y_train), lambda m: accuracy(m, data.x_test, data.y_test),
-                data.x_test[:n], ("SSM", "spiking SSM"))
+                data.x_test[:n], ("LRU SSM", f"spiking LRU SSM ({c.spike})"))
 
 
 def _attention(c: InterTokenAttention, n: int) -> Task:
@@ -191,14 +180,16 @@ def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
 
 
 def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> dict | None:
-    """Spikes of the first module of ``model`` to emit discrete values, for the single input
-    ``x[:1]``: events [[step, neuron], ...] along its leading non-batch axis (virtual time or tokens)."""
+    """Spikes of the first module of ``model`` to emit discrete values (or to keep its spike train
+    in ``last_spikes``, as spiking mixers do), for the single input ``x[:1]``: events
+    [[step, neuron], ...] along its leading non-batch axis (virtual time or tokens)."""
     seen: list[tuple[str, torch.Tensor]] = []
 
     def hook(name):
         def record(m, inputs, out):
-            if not seen and isinstance(out, torch.Tensor) and out.is_floating_point() and is_discrete(out) and out.any():
-                seen.append((name, out))
+            for s in (out, getattr(m, "last_spikes", None)):
+                if not seen and isinstance(s, torch.Tensor) and s.is_floating_point() and is_discrete(s) and s.any():
+                    seen.append((name, s))
         return record
 
     handles = [m.register_forward_hook(hook(name)) for name, m in model.named_modules() if name]

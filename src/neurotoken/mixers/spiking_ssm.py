@@ -13,6 +13,7 @@ import math
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks
@@ -168,7 +169,8 @@ class SpikingLRU(Mixer):
     with h_t in C^N shared by the D channels, lambda = exp(-e^nu + i e^phi) (|lambda| uniform in
     ``r_range`` on the squared scale, phase uniform in [0, ``max_phase``]) and gamma = (1 - |lambda|^2)^1/2
     normalising the state. Spiking: s_t = spike(y_t - theta) (``spike`` as in :class:`SpikingSSM`),
-    output W_o s_t; ``spiking=False`` is the conventional twin (W_o y_t). State: h [B, N] complex.
+    output W_o s_t; ``spiking=False`` is the conventional twin, W_o GELU(y_t) (the smooth activation
+    in place of the spike, as in the LRU block and :class:`~neurotoken.models.SpikingMLPBlock`). State: h [B, N] complex.
     ``method`` is the :func:`neurotoken.scan.linear_scan` method. Spikes of the last forward are
     kept in ``last_spikes``.
     """
@@ -176,7 +178,7 @@ class SpikingLRU(Mixer):
     def __init__(self, d_model: int, d_state: int = 32, spiking: bool = True, spike="binary",
                  threshold: float = 1.0, surrogate: Surrogate | str = DEFAULT_SURROGATE,
                  r_range: tuple[float, float] = (0.9, 0.999), max_phase: float = math.pi / 10,
-                 method: str = "auto"):
+                 method: str = "parallel"):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
         self.d_state = N = _checks.positive_int("d_state", d_state)
@@ -216,7 +218,7 @@ class SpikingLRU(Mixer):
             if not state.is_complex():
                 raise TypeError(f"state must be a complex tensor, got {state.dtype}")
         y, h = self.readout(x, state)
-        s = self.spike(y, self.threshold, self.surrogate) if self.spiking else y
+        s = self.spike(y, self.threshold, self.surrogate) if self.spiking else F.gelu(y)
         self.last_spikes = s.detach() if self.spiking else None
         out = self.out(s)
         return (out, h) if return_state else out
@@ -227,7 +229,8 @@ class SpikingLRU(Mixer):
 
         macs = B L (2 N D + 2 N + 4 N + 2 D N + D)   B x, gamma, lambda h, Re(C h), skip d x
         state_updates = B L N;  state_bytes = B N * 2 element sizes (complex h);
-        spiking: spikes = nonzero entries of the spike train (a multi-level spike is one event).
+        spiking: neuron_updates = the spike slots B L D, spikes = their nonzero entries (a
+        multi-level spike is one event).
         """
         x = inputs[0]
         B, L, D = x.shape
@@ -235,5 +238,5 @@ class SpikingLRU(Mixer):
         counts = {"macs": B * L * (4 * N * D + 6 * N + D), "state_updates": B * L * N,
                   "state_bytes": 2 * B * N * x.element_size()}
         if self.spiking:
-            counts.update(spikes=int(torch.count_nonzero(self.last_spikes)), acs=0)
+            counts.update(spikes=int(torch.count_nonzero(self.last_spikes)), neuron_updates=self.last_spikes.numel())
         return counts
