@@ -1,5 +1,6 @@
-"""Multi-step LIF (fused / sequential / snnTorch / SpikingJelly / Norse) and reset-free scan
-benchmarks of issue 8; the same as `neurotoken bench`. Timings mean something only on an idle machine.
+"""Every case of `neurotoken bench` (issue 8): multi-step LIF (fused / sequential / snnTorch /
+SpikingJelly / Norse), the reset-free spiking SSM at L = 4096 and 64, the subtract-reset LIF, AND
+attention scores and sparse attention. Timings mean something only on an idle machine.
 
     .venv/bin/python benchmarks/bench_lif.py --threads 2 --out runs/bench
 """

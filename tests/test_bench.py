@@ -28,7 +28,12 @@ def test_summarise_ratios_and_bound_fractions():
 def test_quick_run_writes_json_and_png(tmp_path):
     results = bench.run_all(quick=True, repeats=1, peers=False)
     impls = {r["impl"] for r in results["rows"]}
-    assert {"neurotoken fused", "neurotoken sequential", "linear_scan parallel", "linear_scan sequential"} <= impls
+    assert {"neurotoken fused", "neurotoken sequential", "linear_scan parallel + spike",
+            "linear_scan sequential + spike", "linear_scan fused + spike", "torch float32 matmul", "neurotoken bitpack popcount kernel",
+            "torch dense masked softmax", "neurotoken event-driven"} <= impls
+    assert any(i.startswith("linear_scan auto (picks ") for i in impls)
+    cases = {r["case"] for r in results["rows"]}
+    assert any(c.startswith("AND scores") for c in cases) and any(c.startswith("sparse attention") for c in cases)
     json_path, png_path = bench.save(results, tmp_path)
     assert json.loads(json_path.read_text())["rows"][0]["median_s"] > 0
     assert png_path.read_bytes()[:4] == b"\x89PNG"

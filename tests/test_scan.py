@@ -6,9 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
+from neurotoken.kernels import scan as fused_scan
 from neurotoken.scan import METHODS, linear_scan
 
-FAST = ("parallel", "chunked", "fft")
+FAST = ("parallel", "chunked", "fft", "fused")
 ALL = ("sequential",) + FAST
 
 
@@ -57,8 +58,8 @@ def problems(draw, constant_gains=False):
 
 
 @settings(deadline=None, max_examples=150)
-@given(problems(), st.sampled_from(["parallel", "chunked", "auto"]))
-def test_parallel_and_chunked_scan_match_sequential(problem, method):
+@given(problems(), st.sampled_from(["parallel", "chunked", "fused", "auto"]))
+def test_parallel_chunked_and_fused_scans_match_sequential(problem, method):
     a, b, h0, dim, chunk = problem
     ref = linear_scan(a, b, h0, dim, method="sequential")
     out = linear_scan(a, b, h0, dim, method=method, chunk_size=chunk)
@@ -73,7 +74,7 @@ def test_fft_scan_matches_sequential_for_constant_gains(problem):
     _close_to(linear_scan(a, b, h0, dim, method="fft"), linear_scan(a, b, h0, dim, method="sequential"))
 
 
-@pytest.mark.parametrize("method", ["parallel", "chunked", "fft", "auto"])
+@pytest.mark.parametrize("method", ["parallel", "chunked", "fft", "fused", "auto"])
 def test_long_sequence_with_gain_near_one_matches_float64_reference(method):
     g = torch.Generator().manual_seed(0)
     b = torch.randn(4096, 3, generator=g)
@@ -99,7 +100,7 @@ def test_zero_gain_returns_inputs(method):
     assert_close(linear_scan(0.0, b, torch.randn(4), method=method, chunk_size=8), b)
 
 
-@pytest.mark.parametrize("method", ["parallel", "chunked", "auto"])
+@pytest.mark.parametrize("method", ["parallel", "chunked", "fused", "auto"])
 def test_zero_negative_and_complex_per_step_gains_match_sequential(method):
     g = torch.Generator().manual_seed(2)
     b = torch.randn(70, 5, generator=g)
@@ -180,7 +181,7 @@ def test_complex_gradients_match_sequential():
         (dict(h0=torch.ones(5)), ValueError, r"h0 of shape \(5,\) must broadcast to b without dim"),
         (dict(h0=torch.ones(2, 3)), ValueError, "h0 of shape"),
         (dict(h0=0.0), TypeError, "h0 must be a torch.Tensor"),
-        (dict(method="magic"), ValueError, "scan method 'magic'.*sequential, parallel, chunked, fft, auto"),
+        (dict(method="magic"), ValueError, "scan method 'magic'.*sequential, parallel, chunked, fft, fused, auto"),
         (dict(method="fft", a=torch.rand(5, 3)), ValueError, "a of shape .*constant along dim"),
         (dict(method="fft", a=torch.rand(3), dim=-1), ValueError, "a of shape .*constant along dim"),
         (dict(dim=2), ValueError, r"dim must be in \[-2, 1\]"),
@@ -195,3 +196,36 @@ def test_bad_input_names_the_argument(kwargs, error, match):
     args = dict(a=0.5, b=torch.randn(5, 3), h0=None, dim=0, method="auto") | kwargs
     with pytest.raises(error, match=match):
         linear_scan(**args)
+
+
+@pytest.mark.parametrize("shape, dim", [((63, 5), 0), ((2, 63, 3), 1), ((3, 2, 63), -1), ((63,), 0)])
+def test_fused_scan_gradients_match_sequential_at_awkward_lengths(shape, dim):
+    g = torch.Generator().manual_seed(5)
+    b = torch.randn(shape, generator=g, requires_grad=True)
+    gains = list(shape)
+    gains[dim] = 1
+    a = (0.5 + 0.5 * torch.rand(gains[1:] if dim != 0 else gains, generator=g)).requires_grad_()
+    h0 = torch.randn(shape[:dim % len(shape)] + shape[dim % len(shape) + 1:], generator=g, requires_grad=True)
+    w = torch.randn(shape, generator=g)
+    grads = {}
+    for m in ("sequential", "fused"):
+        out = linear_scan(a, b, h0, dim, method=m)
+        grads[m] = (out.detach(), *torch.autograd.grad((out * w).sum(), (a, b, h0)))
+    for fused, ref in zip(grads["fused"], grads["sequential"]):
+        assert_close(fused, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_auto_picks_fused_where_it_runs_and_the_torch_scans_elsewhere(monkeypatch):
+    from neurotoken.scan import _auto
+
+    b = torch.zeros(2, 4096, 8)
+    expected = "fused" if fused_scan.unsupported(b) is None else "parallel"
+    assert _auto(b, 1) == expected
+    monkeypatch.setattr(fused_scan, "unsupported", lambda b: "numba is not installed")
+    assert _auto(b, 1) == "parallel" and _auto(torch.zeros(2, 63, 8), 1) == "sequential"
+    assert _auto(torch.zeros(4096, 1024), 0) == "sequential"  # too many channels for the prefix scan
+
+
+def test_fused_refuses_what_its_kernel_cannot_run():
+    with pytest.raises(ValueError, match="method 'fused' cannot run: .*float16"):
+        linear_scan(0.5, torch.ones(5, 3, dtype=torch.float16), method="fused")

@@ -1,8 +1,10 @@
 """Speed benchmarks behind ``neurotoken bench``: our paths and the peers' on the same inputs, in one
 process. Each case reports the median time, the ratio to the best peer, and the fraction of the
-memory-bandwidth bound: (bytes that must move) / (copy bandwidth measured here). Peers (snnTorch,
-SpikingJelly, Norse) and matplotlib are imported lazily; a peer that fails to import is skipped
-with a note.
+memory-bandwidth bound: (bytes that must move) / (copy bandwidth measured here). A peer row is what
+a case compares against: another library (snnTorch, SpikingJelly, Norse), or our readable
+reference where no library exists (the sequential scan loop, the float32 matmul, dense masked
+attention). Peers and matplotlib are imported lazily; a peer that fails to import is skipped with
+a note.
 """
 
 from __future__ import annotations
@@ -17,7 +19,8 @@ from pathlib import Path
 import torch
 
 from .neurons import LIF, NPEParams, npe_multistep
-from .scan import linear_scan
+from .scan import METHODS, linear_scan
+from .spikes import DEFAULT_SURROGATE, Binary
 
 F32 = 4  # bytes per float32
 
@@ -126,30 +129,66 @@ def lif_cases(T: int = 64, B: int = 32, N: int = 2048, repeats: int = 7, peers: 
     return rows, skipped
 
 
-def scan_cases(L: int = 4096, B: int = 8, D: int = 256, repeats: int = 5) -> list[dict]:
-    """Reset-free LIF / SSM layer h_t = a h_{t-1} + b_t along L of b [B, L, D] (a per channel),
-    forward+backward, for each scan method and the fused reset-free LIF. Must move: b in, h out,
-    dL/dh in, dL/db out (4 B L D floats)."""
+def scan_cases(L: int = 4096, B: int = 8, D: int = 256, repeats: int = 5,
+               methods=("sequential", "parallel", "fused", "auto")) -> list[dict]:
+    """Reset-free spiking SSM layer, s = spike(h) with h_t = a h_{t-1} + b_t along L (a per channel),
+    forward+backward: linear_scan by each method on tokens b [B, L, D], then the torch spike function
+    (the sequential loop is the peer; the auto row names the method it picked), and the whole layer
+    in the fused LIF kernel (reset none) on the same values time-leading [L, B, D], its layout.
+    Must move: b in, s out, dL/ds in, dL/db out (4 B L D floats)."""
     g = torch.Generator().manual_seed(0)
     b = torch.randn(B, L, D, generator=g).requires_grad_()
+    b_time = b.detach().transpose(0, 1).contiguous().requires_grad_()
     a = 0.5 + 0.5 * torch.rand(D, generator=g)
-    case = f"reset-free scan fwd+bwd L={L} B={B} D={D}"
+    spike, case = Binary(), f"reset-free spiking SSM fwd+bwd L={L} B={B} D={D}"
 
     def scan(method):
         def run():
             b.grad = None
-            linear_scan(a, b, dim=1, method=method).sum().backward()
+            spike(linear_scan(a, b, dim=1, method=method), 1.0, DEFAULT_SURROGATE).sum().backward()
         return run
 
     def fused():
-        b.grad = None
-        p = NPEParams(a, 1.0, "none")
-        _, h = npe_multistep(b.transpose(0, 1), p, None, "fused")
-        h.sum().backward()
-    runs = {f"linear_scan {m}": scan(m) for m in ("sequential", "parallel", "chunked", "auto")}
-    runs["neurotoken fused (reset none)"] = fused
-    return [{"case": case, "impl": name, "peer": False, "median_s": time_fn(run, repeats),
-             "bytes": 4 * B * L * D * F32} for name, run in runs.items()]
+        b_time.grad = None
+        npe_multistep(b_time, NPEParams(a, 1.0, "none"), None, "fused", all_states=False)[0].sum().backward()
+    auto = METHODS.get("auto")(b, 1)
+    runs = {f"linear_scan {m}" + (f" (picks {auto})" if m == "auto" else "") + " + spike": scan(m) for m in methods}
+    runs["neurotoken fused LIF (reset none)"] = fused
+    return [{"case": case, "impl": name, "peer": name == "linear_scan sequential + spike",
+             "median_s": time_fn(run, repeats), "bytes": 4 * B * L * D * F32} for name, run in runs.items()]
+
+
+def attention_cases(B: int = 8, H: int = 4, L: int = 512, bits: int = 256, sparse_L: int = 4096, d: int = 64,
+                    density: float = 0.01, repeats: int = 5) -> list[dict]:
+    """Binary AND attention scores of q, k [B, H, L, bits] (bits = tau x d_head): bit-packed popcount
+    kernel (packed inputs, and with packing) vs the float32 matmul; must move: packed q, k in, float32
+    scores out. Softmax attention at one head over a causal local window of ~density L keys per
+    query: event-driven gather/scatter vs dense masked; must move: q, k, v in, out, one index per pair."""
+    import numpy as np
+
+    from .kernels import bitpack
+    from .kernels._popcount_numba import popcount_scores
+    from .mixers import attention, sparse
+
+    g = torch.Generator().manual_seed(0)
+    q, k = ((torch.rand(B, H, L, bits, generator=g) < 0.2).float() for _ in range(2))
+    packed, packed_t = bitpack.pack_bits(q), np.ascontiguousarray(bitpack.pack_bits(k).transpose(0, 2, 1))
+    out = np.empty((B * H, L, L), dtype=np.float32)
+    case = f"AND scores B={B} H={H} L={L} bits={bits}"
+    score_bytes = B * H * (L * L * F32 + 2 * L * bits // 8)
+    runs = {"torch float32 matmul": lambda: q @ k.transpose(-1, -2),
+            "neurotoken bitpack popcount kernel": lambda: popcount_scores(packed, packed_t, False, bits, out),
+            "neurotoken bitpack (with packing)": lambda: bitpack.packed_scores(q, k)}
+    rows = [{"case": case, "impl": name, "peer": name.startswith("torch"), "median_s": time_fn(run, repeats),
+             "bytes": score_bytes} for name, run in runs.items()]
+    mask = sparse.local(sparse_L, max(1, round(density * sparse_L)))
+    pattern = sparse.to_csr(mask)
+    qs, ks, vs = torch.randn(3, 1, sparse_L, d, generator=g).unbind(0)
+    case = f"sparse attention L={sparse_L} d={d} pairs={pattern.nnz}"
+    runs = {"torch dense masked softmax": lambda: attention.softmax_attention(qs, ks, vs, mask),
+            "neurotoken event-driven": lambda: sparse.sparse_attention(qs, ks, vs, pattern)}
+    return rows + [{"case": case, "impl": name, "peer": name.startswith("torch"), "median_s": time_fn(run, repeats),
+                    "bytes": 4 * sparse_L * d * F32 + pattern.nnz * 8} for name, run in runs.items()]
 
 
 def reset_cases(T: int = 64, B: int = 32, N: int = 256, repeats: int = 5) -> list[dict]:
@@ -190,12 +229,14 @@ def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
 def run_all(quick: bool = False, repeats: int = 7, peers: bool = True) -> dict:
     """Every case at the issue's sizes (``quick``: tiny sizes, for tests); results as a dict."""
     sizes = dict(T=8, B=2, N=64) if quick else dict(T=64, B=32, N=2048)
-    scan_sizes = dict(L=128, B=2, D=16) if quick else dict(L=4096, B=8, D=256)
     bandwidth = copy_bandwidth(2**20 if quick else 64 * 2**20, repeats)
     lif_rows, skipped = lif_cases(**sizes, repeats=repeats, peers=peers)
+    scans = [dict(L=128, B=2, D=16)] if quick else [dict(L=4096, B=8, D=256), dict(L=64, B=8, D=256)]
     reset_sizes = dict(T=8, B=2, N=16) if quick else dict(T=64, B=32, N=256)
-    rows = summarise(lif_rows + scan_cases(**scan_sizes, repeats=repeats)
-                     + reset_cases(**reset_sizes, repeats=repeats), bandwidth)
+    attention_sizes = (dict(B=1, H=1, L=32, bits=64, sparse_L=128, d=8, density=0.1) if quick else {})
+    rows = summarise(lif_rows + [row for size in scans for row in scan_cases(**size, repeats=repeats)]
+                     + reset_cases(**reset_sizes, repeats=repeats)
+                     + attention_cases(**attention_sizes, repeats=repeats), bandwidth)
     return {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "load_avg": os.getloadavg(), "copy_bandwidth_Bps": bandwidth},
             "skipped_peers": skipped, "rows": rows}

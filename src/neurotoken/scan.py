@@ -1,8 +1,10 @@
 """Linear recurrence, eq. (24): h_t = a_t h_{t-1} + b_t along one dim, h_{-1} = h0.
 
 `sequential` is the readable definition; `parallel` (prefix scan), `chunked` (matmul within
-chunks) and `fft` (convolution, constant gains) are fast paths tested against it. The method
-functions work on time-last tensors with h0 already folded into b_0 (h_0 = a_0 h0 + b_0).
+chunks), `fft` (convolution, constant gains) and `fused` (a compiled CPU kernel,
+:mod:`neurotoken.kernels.scan`) are fast paths tested against it. The torch method functions work
+on time-last tensors with h0 already folded into b_0 (h_0 = a_0 h0 + b_0); `fused` takes b's own
+layout.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import torch.nn.functional as F
 
 from . import _checks
 from ._registry import Registry
+from .kernels import scan as fused_scan
 
 METHODS: Registry = Registry("scan method")
 
@@ -72,15 +75,28 @@ def _fft(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return h[..., :length].to(dtype)
 
 
-@METHODS.register("auto")
-def _auto(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Parallel when L >= 64 and b has at most 512 channels (numel / L), else sequential.
+@METHODS.register("fused")
+def _fused(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, dim: int) -> torch.Tensor:
+    """Eq. (24) in one compiled pass over `dim` of b in its own layout, forward and backward."""
+    why = fused_scan.unsupported(b)
+    if why is not None:
+        raise ValueError(f"method 'fused' cannot run: {why}; use method='sequential' or 'parallel'")
+    return fused_scan.linear_scan(a, b, h0, dim)
 
-    Measured on a 2-core CPU: the parallel scan's O(L log L) work beats the sequential loop's
-    per-step overhead only for few channels; chunked and fft won no case there.
+
+@METHODS.register("auto")
+def _auto(b: torch.Tensor, dim: int) -> str:
+    """The method for b: fused when its kernel can run, else parallel when L >= 64 and b has at
+    most 512 channels (numel / L), else sequential.
+
+    Measured on a 2-core CPU: the fused kernel beats the sequential loop from L = 8 up (the loop
+    pays per-step overhead) and the torch scans at every size; without it, the parallel scan's
+    O(L log L) work beats the loop only for few channels; chunked and fft won no case there.
     """
-    length = b.shape[-1]
-    return (_parallel if length >= 64 and b.numel() // length <= 512 else _sequential)(a, b)
+    if fused_scan.unsupported(b) is None:
+        return "fused"
+    length = b.shape[dim]
+    return "parallel" if length >= 64 and b.numel() // length <= 512 else "sequential"
 
 
 def linear_scan(a, b: torch.Tensor, h0: torch.Tensor | None = None, dim: int = 0,
@@ -90,9 +106,9 @@ def linear_scan(a, b: torch.Tensor, h0: torch.Tensor | None = None, dim: int = 0
     a is a number or a tensor broadcastable to b (constant along `dim` when its size there is 1);
     h0 broadcasts to b's shape without `dim`. Returns a tensor of b's shape (dtype promoted).
     method: "sequential" (reference), "parallel", "chunked" (uses chunk_size), "fft" (a constant
-    along `dim` only) or "auto" (see `_auto`).
+    along `dim` only), "fused" (numba, CPU) or "auto" (see `_auto`).
     """
-    scan = METHODS.get(method)
+    METHODS.get(method)
     _checks.tensor("b", b, min_dim=1)
     if not (b.is_floating_point() or b.is_complex()):
         raise TypeError(f"b must be a floating-point or complex tensor, got {b.dtype}")
@@ -117,14 +133,18 @@ def linear_scan(a, b: torch.Tensor, h0: torch.Tensor | None = None, dim: int = 0
     if method == "fft" and a.shape[dim] != 1:
         raise ValueError(f"a of shape {shape} varies along dim {dim} of b; "
                          "method 'fft' needs gains constant along dim")
+    if h0 is not None:
+        _checks.tensor("h0", h0)
+        _broadcastable("h0", h0, b.shape[:dim % b.dim()] + b.shape[dim % b.dim() + 1:], "b without dim")
+    method = _auto(b, dim) if method == "auto" else method
+    if method == "fused":
+        return _fused(a, b, h0, dim)
     a = a.movedim(dim, -1)
     b = b.to(a.dtype).movedim(dim, -1)
     if h0 is not None:
-        _checks.tensor("h0", h0)
-        _broadcastable("h0", h0, b.shape[:-1], "b without dim")
         b = torch.cat([b[..., :1] + a[..., :1] * h0.unsqueeze(-1), b[..., 1:]], -1)
     a = a.to(b.dtype)
-    h = _chunked(a, b, chunk_size) if method == "chunked" else scan(a, b)
+    h = _chunked(a, b, chunk_size) if method == "chunked" else METHODS.get(method)(a, b)
     return h.movedim(-1, dim)
 
 

@@ -50,6 +50,22 @@ def inputs(T, shape, seed):
 @needs_numba
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
 @pytest.mark.parametrize("spike", SPIKES, ids=["binary", "ternary", "multilevel"])
+def test_fused_matches_sequential_for_every_reset_and_spike(reset, spike):
+    x, beta, threshold, state = inputs(17, (3, 63), seed=0)
+    assert_fused_matches_sequential(x, reset, spike, Atan(2.0), beta, threshold, state)
+
+
+@needs_numba
+@pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
+def test_fused_matches_sequential_for_every_surrogate(surrogate):
+    x, beta, threshold, state = inputs(17, (3, 63), seed=0)
+    assert_fused_matches_sequential(x, "subtract", "binary", surrogate, beta, threshold, state)
+
+
+@needs_numba
+@pytest.mark.slow  # each combination compiles its own kernels (seconds each without numba's disk cache)
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("spike", SPIKES, ids=["binary", "ternary", "multilevel"])
 @pytest.mark.parametrize("surrogate", SURROGATES, ids=lambda s: type(s).__name__)
 def test_fused_matches_sequential_for_every_reset_spike_and_surrogate(reset, spike, surrogate):
     x, beta, threshold, state = inputs(17, (3, 63), seed=0)
@@ -60,12 +76,12 @@ def test_fused_matches_sequential_for_every_reset_spike_and_surrogate(reset, spi
 @settings(max_examples=20, deadline=None)
 @given(T=st.sampled_from([1, 2, 17, 40]), shape=st.sampled_from([(1,), (63,), (2, 5), (2, 3, 17), (1100,)]),
        reset=st.sampled_from(["subtract", "zero", "none"]), spike=st.sampled_from(SPIKES),
-       surrogate=st.sampled_from(SURROGATES), scalar=st.booleans(), seed=st.integers(0, 99))
-def test_fused_matches_sequential_over_random_shapes(T, shape, reset, spike, surrogate, scalar, seed):
+       scalar=st.booleans(), seed=st.integers(0, 99))
+def test_fused_matches_sequential_over_random_shapes(T, shape, reset, spike, scalar, seed):
     x, beta, threshold, state = inputs(T, shape, seed)
     if scalar:  # one learnable beta and threshold shared by every neuron
         beta, threshold = beta[0], threshold[0]
-    assert_fused_matches_sequential(x, reset, spike, surrogate, beta, threshold, state)
+    assert_fused_matches_sequential(x, reset, spike, Atan(2.0), beta, threshold, state)
 
 
 @needs_numba

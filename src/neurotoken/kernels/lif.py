@@ -17,6 +17,7 @@ import torch
 
 from ..spikes import Binary, MultiLevel, Ternary
 from ..surrogate import Atan, FastSigmoid, Sigmoid, StraightThrough, Triangle
+from . import numba_threads, workspace
 
 RESETS = {"subtract": 0, "zero": 1, "none": 2}
 SURROGATES = {Sigmoid: (0, "slope"), Atan: (1, "alpha"), Triangle: (2, "width"),
@@ -58,15 +59,9 @@ def _flat(t: torch.Tensor, shape: torch.Size) -> np.ndarray:
     return t.detach().to(torch.float32).expand(shape).reshape(-1).contiguous().numpy()
 
 
-def _workers(columns: int) -> int:
-    """numba's thread count for a kernel over `columns` neurons: torch's (OMP_NUM_THREADS /
-    torch.set_num_threads), so one setting governs both (numba's own default of every core
-    oversubscribes a busy machine), and at most one thread per 1024 neurons."""
-    import numba
-
-    workers = max(1, min(torch.get_num_threads(), numba.config.NUMBA_NUM_THREADS, columns // 1024))
-    numba.set_num_threads(workers)
-    return workers
+def _threads(shape: torch.Size) -> int:
+    """numba threads for a kernel over the neurons of `shape`: at most one per 1024."""
+    return numba_threads(math.prod(shape) // 1024)
 
 
 def _rows(t: torch.Tensor) -> np.ndarray:
@@ -77,17 +72,16 @@ def _rows(t: torch.Tensor) -> np.ndarray:
 class _FusedLIF(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, beta, threshold, h0, s0, reset, spike, surrogate, all_states):
-        T, shape = x.shape[0], x.shape[1:]
-        code, levels = _spike_code(spike)
-        kind, field = SURROGATES[type(surrogate)]
-        grad = any(ctx.needs_input_grad[:5])
-        s = torch.empty(x.shape, dtype=x.dtype)
-        h = torch.empty((T if all_states or grad else 1, *shape), dtype=x.dtype)
         from .lif_numba import forward
 
-        forward(RESETS[reset], code, levels)(_rows(x), _flat(beta, shape), _flat(threshold, shape), _flat(h0, shape),
-                                             _flat(s0, shape), _workers(math.prod(shape)), _rows(s), _rows(h))
+        T, shape = x.shape[0], x.shape[1:]
+        code, levels = _spike_code(spike)
+        grad = any(ctx.needs_input_grad[:5])
+        s, h = workspace.empty(x.shape), workspace.empty((T if all_states or grad else 1, *shape))
+        kernel = forward(RESETS[reset], code, levels)
+        kernel(_rows(x), *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _threads(shape), _rows(s), _rows(h))
         if grad:
+            kind, field = SURROGATES[type(surrogate)]
             ctx.save_for_backward(h, s, beta, threshold, h0, s0)
             ctx.codes = RESETS[reset], code, levels, kind, np.float32(getattr(surrogate, field))
         ctx.set_materialize_grads(False)
@@ -95,19 +89,17 @@ class _FusedLIF(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, gs, gh):
+        from .lif_numba import backward
+
         h, s, beta, threshold, h0, s0 = ctx.saved_tensors
         reset, code, levels, kind, width = ctx.codes
         shape = h.shape[1:]
         gs = torch.zeros_like(h) if gs is None else gs
         gh = h.new_zeros((0, *shape)) if gh is None else gh
-        dx = torch.empty(h.shape, dtype=h.dtype)
-        per_neuron = torch.empty((4, *shape), dtype=h.dtype)
-        db, dth, dh0, ds0 = per_neuron.view(4, -1).numpy()
-        from .lif_numba import backward
-
+        dx, per_neuron = workspace.empty(h.shape), torch.empty((4, *shape), dtype=h.dtype)
         kernel = backward(reset, code, levels, kind, any(ctx.needs_input_grad[1:3]))
-        kernel(_rows(h), _rows(s), _flat(beta, shape), _flat(threshold, shape), _flat(h0, shape), _flat(s0, shape),
-               _rows(gs), _rows(gh), width, _workers(math.prod(shape)), _rows(dx), db, dth, dh0, ds0)
+        kernel(_rows(h), _rows(s), *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _rows(gs), _rows(gh), width,
+               _threads(shape), _rows(dx), *per_neuron.view(4, -1).numpy())
         grads = [g.sum_to_size(t.shape) for g, t in zip(per_neuron, (beta, threshold, h0, s0))]
         return (dx, *grads, None, None, None, None)
 
