@@ -176,10 +176,25 @@ def test_bad_constructor_arguments_are_rejected(make, match):
         make()
 
 
+@pytest.mark.parametrize("backend", ["sequential", "fused", "scan"])
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("beta", [0.0, 0.9])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_input_anywhere_is_rejected(backend, reset, beta, bad):
+    if backend == "scan" and reset != "none":
+        return
+    x = torch.rand(7, 3, 5)
+    x[2, 1, 4] = bad  # early in time: the check sits on the final membrane (the scan checks its input)
+    with pytest.raises(ValueError, match="must hold finite values"):
+        LIF(beta=beta, reset=reset, backend=backend)(x)
+
+
 def test_bad_inputs_are_rejected():
     lif = LIF()
     with pytest.raises(ValueError, match="x must hold finite"):
         lif(torch.tensor([[float("inf")]]))
+    with pytest.raises(ValueError, match="at least one time step"):
+        lif(torch.zeros(0, 3))
     with pytest.raises(ValueError, match="x must have at least 1"):
         lif(torch.tensor(1.0))
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
