@@ -14,3 +14,11 @@ def test_readme_python_blocks_run():
     assert blocks
     for block in blocks:
         exec(compile(block, str(README), "exec"), {})
+
+
+def test_readme_command_lines_name_real_commands():
+    from neurotoken.cli import app
+
+    commands = {c.name or c.callback.__name__ for c in app.registered_commands}
+    used = re.findall(r"^neurotoken (\w+)", README.read_text(), re.M)
+    assert used and set(used) <= commands
