@@ -31,7 +31,7 @@ class _Heaviside(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_out):
         (x,) = ctx.saved_tensors
-        return grad_out * ctx.surrogate.grad(x), None, None
+        return ctx.surrogate.grad(x).mul_(grad_out), None, None
 
 
 def _step(x: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:

@@ -25,6 +25,8 @@ class Surrogate:
         raise NotImplementedError
 
     def grad(self, x: torch.Tensor) -> torch.Tensor:
+        """dH/dx := the surrogate's derivative, a fresh tensor (built in place: one allocation,
+        which matters on CPU where every large fresh tensor pays its page faults)."""
         raise NotImplementedError
 
     def _positive(self, field: str) -> None:
@@ -63,7 +65,7 @@ class Sigmoid(Surrogate):
 
     def grad(self, x):
         s = torch.sigmoid(self.slope * x)
-        return self.slope * s * (1 - s)
+        return s.sub_(s.square()).mul_(self.slope)
 
 
 @SURROGATES.register("atan")
@@ -80,7 +82,7 @@ class Atan(Surrogate):
         return 0.5 + torch.atan(0.5 * math.pi * self.alpha * x) / math.pi
 
     def grad(self, x):
-        return (0.5 * self.alpha) / (1 + (0.5 * math.pi * self.alpha * x) ** 2)
+        return (x * (0.5 * math.pi * self.alpha)).square_().add_(1).reciprocal_().mul_(0.5 * self.alpha)
 
 
 @SURROGATES.register("triangle")
@@ -98,7 +100,7 @@ class Triangle(Surrogate):
         return torch.where(u < 0, 0.5 * (1 + u) ** 2, 1 - 0.5 * (1 - u) ** 2)
 
     def grad(self, x):
-        return (1 - x.abs() / self.width).clamp_min(0.0) / self.width
+        return x.abs().div_(-self.width).add_(1).clamp_min_(0.0).div_(self.width)
 
 
 @SURROGATES.register("fast_sigmoid")
@@ -115,7 +117,7 @@ class FastSigmoid(Surrogate):
         return x / (1 + self.slope * x.abs())
 
     def grad(self, x):
-        return 1 / (1 + self.slope * x.abs()) ** 2
+        return x.abs().mul_(self.slope).add_(1).square_().reciprocal_()
 
 
 def resolve(surrogate: Surrogate | str) -> Surrogate:
