@@ -88,7 +88,7 @@ class SpikingSSM(SelectiveSSM):
 
     def __init__(self, d_model: int, d_state: int = 16, spiking: bool = True, spike="bernoulli",
                  threshold: float = 1.0, surrogate: Surrogate | str = DEFAULT_SURROGATE, reset: str = "none",
-                 beta: float = 0.9, reset_backend: str = "fixed_point", method: str = "parallel",
+                 beta: float = 0.9, reset_backend: str = "fixed_point", method: str = "auto",
                  max_iter: int | None = None, dt_range: tuple[float, float] = (1e-3, 1e-1)):
         super().__init__(d_model, d_state, method, dt_range)
         self.spiking = bool(spiking)
@@ -178,7 +178,7 @@ class SpikingLRU(Mixer):
     def __init__(self, d_model: int, d_state: int = 32, spiking: bool = True, spike="binary",
                  threshold: float = 1.0, surrogate: Surrogate | str = DEFAULT_SURROGATE,
                  r_range: tuple[float, float] = (0.9, 0.999), max_phase: float = math.pi / 10,
-                 method: str = "parallel"):
+                 method: str = "auto"):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
         self.d_state = N = _checks.positive_int("d_state", d_state)
