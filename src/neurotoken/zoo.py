@@ -16,7 +16,7 @@ from safetensors.torch import save
 from torch import nn
 
 from ._registry import Registry
-from .learning.checkpoint import _atomic_write
+from .learning.checkpoint import atomic_write
 from .models import SNNClassifier, SpikingLM, SpikingSSMClassifier, SpikingTransformer
 
 MODELS: Registry[type[nn.Module]] = Registry("model class")
@@ -36,7 +36,7 @@ def save_model(path: str | Path, name: str, kwargs: dict, model: nn.Module) -> P
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    _atomic_write(path, save(state, metadata={KEY: json.dumps({"class": name, "kwargs": kwargs})}))
+    atomic_write(path, save(state, metadata={KEY: json.dumps({"class": name, "kwargs": kwargs})}))
     return path
 
 

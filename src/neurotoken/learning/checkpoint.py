@@ -24,7 +24,7 @@ class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated or corrupt."""
 
 
-def _atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes) -> None:
     """Write bytes to path via temp file + fsync + rename, then fsync the directory."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -81,10 +81,10 @@ def save_checkpoint(directory: str | os.PathLike, step: int, model: torch.nn.Mod
         tensors.update({k: v.contiguous() for k, v in optim_tensors.items()})
     blob = save(tensors)
     stem = directory / f"{PREFIX}{step:08d}"
-    _atomic_write(stem.with_suffix(".safetensors"), blob)
+    atomic_write(stem.with_suffix(".safetensors"), blob)
     record = {"step": step, "sha256": hashlib.sha256(blob).hexdigest(), "optimizer": optim_meta,
               "trainer": trainer_state or {}}
-    _atomic_write(stem.with_suffix(".json"), json.dumps(record, indent=1).encode())
+    atomic_write(stem.with_suffix(".json"), json.dumps(record, indent=1).encode())
     for old in list_checkpoints(directory)[:-keep_last]:
         old.with_suffix(".safetensors").unlink(missing_ok=True)
         old.unlink(missing_ok=True)
