@@ -48,6 +48,20 @@ def friendly(command):
     return wrapper
 
 
+def _set_threads(threads: int) -> None:
+    """torch (and numba) threads; 0 leaves the defaults."""
+    if threads < 0:
+        raise ValueError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+
+
+THREADS_HELP = "torch and numba threads (0: their default)"
+
+
 def _new_run_dir(out: Path, name: str) -> Path:
     path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
     suffix = itertools.count(1)
@@ -124,6 +138,7 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
         assignments: list[str] = typer.Option([], "--set", help="override a config key, e.g. --set intra.T=4"),
         out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
         resume: Path = typer.Option(None, help="continue an interrupted run folder"),
+        threads: int = typer.Option(1, help=THREADS_HELP + "; one is fastest for these small models"),
         dump: bool = typer.Option(False, help="print the config as TOML and exit")) -> None:
     """The main job: every paradigm's conventional model and neuromorphic twin, one comparison table.
 
@@ -154,6 +169,7 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
     if dump:
         console.print(cfg.dumps(config), markup=False, highlight=False)
         return
+    _set_threads(threads)
     run_dir = resume or _new_run_dir(out, "main")
     (run_dir / "config.toml").write_text(cfg.dumps(config))
     console.print(f"run folder: {run_dir}")
@@ -184,6 +200,7 @@ def train(experiment: str = typer.Argument(..., help="an experiment name from `n
           assignments: list[str] = typer.Option([], "--set", help="override one key, e.g. --set fit.epochs=5"),
           out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
           resume: Path = typer.Option(None, help="continue an interrupted run folder"),
+          threads: int = typer.Option(0, help=THREADS_HELP),
           dump: bool = typer.Option(False, help="print the resolved config as TOML and exit")) -> None:
     """Train one experiment; writes runs/<timestamp>-<experiment>/ (config.toml, results.json, checkpoints).
 
@@ -201,6 +218,7 @@ def train(experiment: str = typer.Argument(..., help="an experiment name from `n
     if dump:
         console.print(cfg.dumps(config), markup=False, highlight=False)
         return
+    _set_threads(threads)
     run_dir = resume or _new_run_dir(out, experiment)
     (run_dir / "config.toml").write_text(cfg.dumps(config))
     console.print(f"run folder: {run_dir}")
@@ -215,7 +233,8 @@ def sweep(experiment: str = typer.Argument(..., help="an experiment name from `n
           param: list[str] = typer.Option(..., "--param", help="KEY=v1,v2,... (repeat for a grid)"),
           config_file: Path = typer.Option(None, "--config", help="TOML file overriding the defaults"),
           assignments: list[str] = typer.Option([], "--set", help="fixed overrides, e.g. --set fit.epochs=5"),
-          out: Path = typer.Option(Path("runs"), help="parent folder of the run folder")) -> None:
+          out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
+          threads: int = typer.Option(0, help=THREADS_HELP)) -> None:
     """Run an experiment once per value (grid over several --param); one table with the swept keys.
 
     A tuple-valued key (such as the digits sweep's Ts) takes each value as a one-element tuple.
@@ -239,6 +258,7 @@ def sweep(experiment: str = typer.Argument(..., help="an experiment name from `n
         tuple_valued = typing.get_origin(cfg.field_type(exp.config, key.strip())) is tuple
         grid.append([(key.strip(), f"[{v.strip()}]" if tuple_valued else v.strip()) for v in values.split(",")])
     points = list(itertools.product(*grid))
+    _set_threads(threads)
     run_dir = _new_run_dir(out, f"{experiment}-sweep")
     (run_dir / "config.toml").write_text(cfg.dumps(base))
     console.print(f"run folder: {run_dir} ({len(points)} points)")
@@ -302,7 +322,7 @@ def export(model: Path = typer.Argument(..., help="a model file, e.g. runs/<run>
 @friendly
 def bench(out: str = typer.Option("runs/bench", help="folder for results.json and results.png"),
           repeats: int = typer.Option(7, help="timed calls per case (median reported)"),
-          threads: int = typer.Option(0, help="torch and numba threads (0: leave as is)"),
+          threads: int = typer.Option(0, help=THREADS_HELP),
           peers: bool = typer.Option(True, help="include snnTorch, SpikingJelly, Norse when installed"),
           quick: bool = typer.Option(False, help="tiny sizes: checks the machinery, times mean nothing")) -> None:
     """Time the fused/scan paths against sequential loops and the peers, on the same inputs.
@@ -311,11 +331,7 @@ def bench(out: str = typer.Option("runs/bench", help="folder for results.json an
     """
     from . import bench as b
 
-    if threads:
-        import torch
-
-        torch.set_num_threads(threads)
-        os.environ["NUMBA_NUM_THREADS"] = str(threads)
+    _set_threads(threads)
     results = b.run_all(quick=quick, repeats=repeats, peers=peers)
     m = results["machine"]
     console.print(f"copy bandwidth {m['copy_bandwidth_Bps'] / 1e9:.1f} GB/s, {m['torch_threads']} torch threads, "
