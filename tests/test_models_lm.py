@@ -44,7 +44,7 @@ def test_text_prompt_gives_text_and_training_flows_gradients():
     logits = lm(torch.randint(0, 256, (3, 17)))
     assert logits.shape == (3, 17, 256)
     logits.logsumexp(-1).sum().backward()
-    assert lm.blocks[0].sublayers[0].mixer.key.weight.grad.abs().sum() > 0
+    assert lm.blocks[0].sublayers[0].key.weight.grad.abs().sum() > 0
 
 
 @pytest.mark.parametrize("call, match", [

@@ -98,9 +98,13 @@ def _train(run_dir: Path, resume: bool, command: str, work):
         raise typer.Exit(130) from None
 
 
+def _short(value) -> bool:
+    """A value worth a table cell: a scalar of at most 40 characters (not a generated sample)."""
+    return isinstance(value, (int, float, str, bool, type(None))) and len(str(value)) <= 40
+
+
 def _scalar_table(title: str, rows: list[dict]) -> Table:
-    keys = [k for k in dict.fromkeys(k for r in rows for k in r)
-            if all(isinstance(r.get(k), (int, float, str, bool, type(None))) and len(str(r.get(k))) <= 40 for r in rows)]
+    keys = [k for k in dict.fromkeys(k for r in rows for k in r) if all(_short(r.get(k)) for r in rows)]
     table = Table(title=title)
     for k in keys:
         table.add_column(k, justify="right")
@@ -111,8 +115,7 @@ def _scalar_table(title: str, rows: list[dict]) -> Table:
 
 
 def _line(row: dict) -> str:
-    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items()
-                     if isinstance(v, (int, float, str)) and len(str(v)) <= 40)
+    return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if _short(v))
 
 
 def _finish(run_dir: Path, result) -> None:
@@ -289,11 +292,13 @@ def report(run_dir: Path = typer.Argument(..., help="a folder written by `neurot
 
 @app.command()
 @friendly
-def export(model: Path = typer.Argument(..., help="a model file, e.g. runs/<run>/models/intra-token-neuromorphic.safetensors"),
+def export(model: Path = typer.Argument(..., help="a model file, e.g. "
+                                       "runs/<run>/models/intra-token-neuromorphic.safetensors"),
            fmt: str = typer.Option("nir", "--format", help="export format: nir"),
            output: Path = typer.Option(None, "--out", help="output file (default: MODEL with the format's suffix)"),
-           approximate_subtract: bool = typer.Option(False, help="write subtract-reset LIFs as reset-to-zero "
-                                                     "(NIR has no exact node; spikes differ after overshoots)")) -> None:
+           approximate_subtract: bool = typer.Option(
+               False, help="write subtract-reset LIFs as reset-to-zero (NIR has no exact node; spikes differ "
+                           "after overshoots)")) -> None:
     """Export a saved SNN classifier (written by `neurotoken run`) as a NIR graph for other frameworks.
 
     The graph holds the network body and readout; the input encoder, T and dt go in its metadata.

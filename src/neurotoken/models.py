@@ -212,8 +212,9 @@ class SpikingLM(nn.Module):
     ``backbone="spikegpt"``: :class:`~neurotoken.mixers.SpikeGPTBlock` (twin: RWKVBlock);
     ``"pspikessm"``: pre-norm residual of :class:`SpikingSSM` and :class:`SpikingMLPBlock` (twin:
     real SSM readouts, GELU MLP). ``spiking=False`` builds the conventional twin and ignores
-    ``options``, which otherwise go to the LIFs (spikegpt) or to SpikingSSM (pspikessm; ``spike``
-    and ``threshold`` also to the MLP). State: one block state per layer.
+    ``options``, which otherwise go to SpikeGPTBlock (spikegpt: thresholds, spike kinds, LIF
+    arguments) or to SpikingSSM (pspikessm; ``spike`` and ``threshold`` also to the MLP).
+    State: one block state per layer.
     """
 
     def __init__(self, vocab: int = 256, d_model: int = 128, layers: int = 2, backbone: str = "spikegpt",

@@ -7,8 +7,9 @@ from hypothesis import strategies as st
 from torch.testing import assert_close
 
 from neurotoken.accounting import count
-from neurotoken.mixers.rwkv import (RWKVBlock, RWKVChannelMix, RWKVTimeMix, SpikeGPTBlock, TimeMixState, WKVState,
-                                    wkv_parallel, wkv_sequential)
+from neurotoken.mixers.rwkv import (RWKVBlock, RWKVChannelMix, RWKVTimeMix, SpikeGPTBlock, SpikingOutput,
+                                    TimeMixState, WKVState, wkv_parallel, wkv_sequential)
+from neurotoken.neurons import LIF
 
 F64 = torch.float64
 
@@ -83,7 +84,8 @@ def test_wkv_is_stable_where_naive_exp_overflows(f):
 def _modules():
     return {"timemix": lambda m: RWKVTimeMix(6, 1, 3, method=m), "channelmix": lambda m: RWKVChannelMix(6, 2, 1, 3),
             "block": lambda m: RWKVBlock(6, 0, 2, 2, method=m),
-            "spikegpt": lambda m: SpikeGPTBlock(6, 1, 2, 2, method=m, threshold=0.3)}  # spikes fire
+            "spikegpt": lambda m: SpikeGPTBlock(6, 1, 2, 2, method=m, threshold=0.3),  # spikes fire
+            "spikingoutput": lambda m: SpikingOutput(RWKVTimeMix(6, method=m), LIF(0.5, 0.3, reset="zero"))}
 
 
 @pytest.mark.parametrize("name", list(_modules()))
@@ -115,15 +117,22 @@ def test_module_recurrent_method_equals_parallel_with_gradients(name):
         assert_close(a, b)
 
 
-def test_spikegpt_block_adds_binary_spikes_to_the_residual():
+def test_spikegpt_block_feeds_spikes_to_its_output_projections():
     torch.manual_seed(0)
     block = SpikeGPTBlock(8, threshold=0.2)
-    x = torch.randn(2, 17, 8)
-    branch = block.sublayers[0](block.norms[0](x))
-    assert set(branch.unique().tolist()) <= {0.0, 1.0}
+    tm, cm = block.sublayers
+    seen = {}
+    for name, layer in (("timemix", tm.output), ("channelmix", cm.value)):
+        layer.register_forward_pre_hook(lambda m, inputs, name=name: seen.__setitem__(name, inputs[0]))
     with count(block) as c:
-        block(x)
-    assert c.totals["spikes"] > 0 and c.totals["neuron_updates"] == 2 * 2 * 17 * 8
+        block(torch.randn(2, 17, 8))
+    assert set(seen["timemix"].unique().tolist()) == {-1.0, 0.0, 1.0}  # ternary
+    assert set(seen["channelmix"].unique().tolist()) <= {0.0, 1.0, 2.0, 3.0}  # 4 levels
+    assert seen["channelmix"].max() > 0
+    B, L, D, H = 2, 17, 8, 32
+    assert c.totals["spikes"] > 0 and c.totals["neuron_updates"] == B * L * (D + H)
+    # thresholds are learned by default, and the twin is the same block without the spikes
+    assert sum(p.numel() for p in block.parameters()) == sum(p.numel() for p in RWKVBlock(8).parameters()) + 2
 
 
 def test_accounting_reports_own_work():
@@ -144,6 +153,8 @@ def test_accounting_reports_own_work():
     (lambda: RWKVTimeMix(4)(torch.randn(2, 3, 4), TimeMixState(torch.zeros(3, 4), None)), r"state.shift"),
     (lambda: RWKVChannelMix(4)(torch.randn(2, 3, 4), torch.zeros(2, 5)), "state must have shape"),
     (lambda: RWKVTimeMix(4, method="fast"), "method"),
+    (lambda: RWKVTimeMix(4, neuron=LIF(beta=0.5)), "memoryless"),
+    (lambda: RWKVChannelMix(4, neuron=torch.nn.ReLU()), "memoryless"),
     (lambda: RWKVBlock(4, layer=2, layers=2), "layer must be < layers"),
     (lambda: RWKVBlock(4)(torch.randn(1, 3, 4), (None,)), "tuple of 2"),
     (lambda: wkv_parallel(-torch.ones(2), torch.zeros(2), torch.zeros(1, 3, 2), torch.zeros(1, 3, 2)), "w"),

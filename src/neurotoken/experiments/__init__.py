@@ -39,7 +39,8 @@ EXPERIMENTS.register("stdp-digits")(Experiment(STDPDigits, run_stdp_digits))
 EXPERIMENTS.register("three-factor-digits")(Experiment(ThreeFactorDigits, run_three_factor_digits))
 EXPERIMENTS.register("zeroth-order-digits")(Experiment(ZeroOrderDigits, run_zero_order_digits))
 
-__all__ = ["EXPERIMENTS", "Experiment", "MainJob", "run_main_job", "DemodulationSweep", "run_demodulation", "DigitsSweep", "run_digits_sweep",
+__all__ = ["EXPERIMENTS", "Experiment", "MainJob", "run_main_job", "DemodulationSweep", "run_demodulation",
+           "DigitsSweep", "run_digits_sweep",
            "TradeoffSweep", "run_tradeoff",
            "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits",
            "ZeroOrderDigits", "run_zero_order_digits", "LanguageModels", "run_language",

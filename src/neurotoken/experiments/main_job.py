@@ -59,7 +59,7 @@ class InterTokenAttention:
 
 @dataclass(frozen=True)
 class Language:
-    """SpikeGPT-style byte LM (RWKV + LIF) vs its RWKV twin on the standard-library docstrings."""
+    """SpikeGPT-style byte LM (RWKV reading spikes) vs its RWKV twin on the standard-library docstrings."""
 
     d_model: int = 64
     layers: int = 2
@@ -93,7 +93,8 @@ class MainJob:
     def quick(cls, **changes) -> MainJob:
         """Tiny sizes and one epoch each: checks the machinery in seconds, figures mean little."""
         one = FitConfig(epochs=1, batch_size=64, lr=3e-3)
-        return cls(intra=IntraToken(T=2, hidden=(32,), fit=one), ssm=SeqDigits(d_model=16, d_state=8, layers=1, fit=one),
+        return cls(intra=IntraToken(T=2, hidden=(32,), fit=one),
+                   ssm=SeqDigits(d_model=16, d_state=8, layers=1, fit=one),
                    attention=InterTokenAttention(T=2, d_model=16, layers=1, n_train=640, n_test=200, fit=one),
                    language=Language(d_model=32, layers=1, L=32, train_windows=128, val_windows=32,
                                      fit=replace(Language.fit, batch_size=32)),
@@ -168,7 +169,7 @@ def _language(c: Language, n: int) -> Task:
                 "SpikingLM", lambda spiking: dict(d_model=c.d_model, layers=c.layers, backbone="spikegpt",
                                                   spiking=spiking),
                 _fit(c.fit, data.x_train[pick], data.y_train[pick]), lambda m: bits_per_byte(m, x_val, y_val),
-                x_val[:n], ("RWKV", "SpikeGPT (RWKV + LIF)"))
+                x_val[:n], ("RWKV", "SpikeGPT-style (spiking projections)"))
 
 
 def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
