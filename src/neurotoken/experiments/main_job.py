@@ -61,13 +61,13 @@ class InterTokenAttention:
 class Language:
     """SpikeGPT-style byte LM (RWKV reading spikes) vs its RWKV twin on the standard-library docstrings."""
 
-    d_model: int = 64
+    d_model: int = 128
     layers: int = 2
     L: int = 64
-    train_windows: int = 4_096
+    train_windows: int = 12_800  # one epoch of 400 steps: a short run of the `language` experiment's recipe
     val_windows: int = 512
     path: str | None = None
-    fit: FitConfig = FitConfig(epochs=1, batch_size=32, lr=3e-3, weight_decay=0.0, warmup_steps=10, grad_clip=1.0)
+    fit: FitConfig = FitConfig(epochs=1, batch_size=32, lr=3e-3, weight_decay=0.0, warmup_steps=20, grad_clip=1.0)
 
 
 @dataclass(frozen=True)
