@@ -60,21 +60,26 @@ def _front(rows: list[dict]) -> list[bool]:
 
 def plot_pareto(results: dict, path: Path) -> Path:
     import matplotlib.pyplot as plt
-    from matplotlib.ticker import NullFormatter
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     groups = _tasks(results["rows"])
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
     for ax, (task, rows) in zip(axes[0], groups.items()):
         front = _front(rows)
         for r, on in zip(rows, front):
-            ax.scatter(r["energy_j"], r["value"], s=60, marker="o" if r["neuromorphic"] else "s",
+            ax.scatter(1e9 * r["energy_j"], r["value"], s=60, marker="o" if r["neuromorphic"] else "s",
                        color="tab:orange" if r["neuromorphic"] else "tab:blue", edgecolor="k" if on else "none",
                        label=r["model"] + (" (Pareto)" if on else ""))
-        pts = sorted((r["energy_j"], r["value"]) for r, on in zip(rows, front) if on)
+        pts = sorted((1e9 * r["energy_j"], r["value"]) for r, on in zip(rows, front) if on)
         ax.plot(*zip(*pts), "k--", lw=0.8)
+        energies = [1e9 * r["energy_j"] for r in rows]
         ax.set_xscale("log")
-        ax.xaxis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(f"energy per {rows[0]['unit']} (J, {results['profile']})")
+        ax.set_xlim(min(energies) / 1.5, max(energies) * 1.5)
+        ax.xaxis.set_minor_locator(LogLocator(subs=(2, 3, 5)))
+        for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
+            axis(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.margins(y=0.25)
+        ax.set_xlabel(f"energy per {rows[0]['unit']} (nJ, {results['profile']}, log scale)")
         ax.set_ylabel(rows[0]["metric"] + ("" if rows[0]["higher_is_better"] else " (lower is better)"))
         ax.set_title(task, fontsize=9)
         ax.legend(fontsize=7)
