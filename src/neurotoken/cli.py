@@ -49,17 +49,16 @@ def friendly(command):
 
 
 def _set_threads(threads: int) -> None:
-    """torch (and numba) threads; 0 leaves the defaults."""
+    """torch threads (numba kernels follow torch's count); 0 leaves the default."""
     if threads < 0:
         raise ValueError(f"--threads must be >= 0, got {threads}")
     if threads:
         import torch
 
         torch.set_num_threads(threads)
-        os.environ["NUMBA_NUM_THREADS"] = str(threads)
 
 
-THREADS_HELP = "torch and numba threads (0: their default)"
+THREADS_HELP = "torch threads, numba kernels follow (0: the default)"
 
 
 def _new_run_dir(out: Path, name: str) -> Path:
