@@ -35,7 +35,10 @@ def assert_fused_matches_sequential(x, reset, spike, surrogate, beta, threshold,
     torch.testing.assert_close(h, h_ref)
     for name, a, b in zip(("x", "beta", "threshold", "h0", "s0"), g, g_ref):
         b = torch.zeros_like(a) if b is None else b  # the zero reset does not differentiate s0
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4, msg=lambda m: f"d/d{name}: {m}")
+        # a scalar beta/theta gradient sums T x N float32 terms in another order: its error grows
+        # like sqrt(T N) ulps (seen: 7e-4 relative at T N = 44,000)
+        tol = 1e-4 * max(1.0, (x.numel() / a.numel()) ** 0.5 / 10)
+        torch.testing.assert_close(a, b, rtol=tol, atol=tol, msg=lambda m: f"d/d{name}: {m}")
 
 
 def inputs(T, shape, seed):
