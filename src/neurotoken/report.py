@@ -29,9 +29,18 @@ def _si(value: float, unit: str = "") -> str:
 def cells(row: dict) -> tuple[str, ...]:
     """One results row as the strings of :data:`COLUMNS`."""
     quality = f"{100 * row['value']:.2f}%" if row["metric"] == "accuracy" else f"{row['value']:.4g}"
-    sparsity = "-" if row["sparsity"] != row["sparsity"] else f"{row['sparsity']:.2f}"  # nan: no NPE
-    return (row["task"], row["model"], f"{quality} {row['metric']}", f"{_si(row['energy_j'], 'J')}/{row['unit'][:3]}",
-            _si(row["acs"]), _si(row["macs"]), sparsity, _si(row["bytes"], "B"), f"{row['energy_vs_twin']:.2f}x")
+    nan = lambda v: v != v  # noqa: E731
+    sparsity = "-" if nan(row["sparsity"]) else f"{row['sparsity']:.2f}"  # nan: no NPE
+    energy = f"{_si(row['energy_j'], 'J')}/{row['unit'][:3]}" + ("*" if row.get("unpriced") else "")
+    return (row["task"], row["model"], f"{quality} {row['metric']}", energy, _si(row["acs"]), _si(row["macs"]),
+            sparsity, _si(row["bytes"], "B"), "-" if nan(row["energy_vs_twin"]) else f"{row['energy_vs_twin']:.2f}x")
+
+
+def unpriced_note(results: dict) -> str | None:
+    """The footnote for energies marked *: operations the profile does not price."""
+    keys = sorted({k for r in results["rows"] for k in r.get("unpriced", [])})
+    return None if not keys else (f"* leaves out operations the {results['profile']!r} profile does not price: "
+                                  f"{', '.join(keys)}")
 
 
 def table(results: dict) -> Table:
@@ -41,6 +50,7 @@ def table(results: dict) -> Table:
         t.add_column(col, justify="left" if col in ("task", "model", "quality") else "right")
     for row in results["rows"]:
         t.add_row(*cells(row))
+    t.caption = unpriced_note(results)
     return t
 
 
@@ -146,7 +156,8 @@ def write_html(results: dict, images: list[Path], path: Path) -> Path:
 padding:4px 8px;text-align:right}}td:nth-child(-n+3){{text-align:left}}img{{max-width:100%}}</style></head><body>
 <h1>neurotoken: conventional vs neuromorphic</h1><p>Energy under the {html.escape(results['profile'])!s} profile,
 per inference (per token for the language model); ACs, MACs and bytes per the same unit.</p>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{figures}</body></html>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{html.escape(unpriced_note(results) or "")}</p>
+{figures}</body></html>
 """)
     return path
 

@@ -60,3 +60,14 @@ def test_quick_job_covers_every_paradigm():
     result = run_main_job(MainJob.quick())
     assert [r["paradigm"] for r in result["rows"]] == [p for p in PARADIGMS for _ in range(2)]
     assert all(r["energy_j"] > 0 for r in result["rows"])
+
+
+def test_a_profile_without_mac_prices_marks_energies_instead_of_dividing_by_zero():
+    from neurotoken import report
+
+    result = run_main_job(MainJob.quick(paradigms=("intra-token",), profile="loihi"))
+    twin, snn = result["rows"]
+    assert "macs" in twin["unpriced"] and twin["energy_j"] == 0
+    assert snn["energy_vs_twin"] != snn["energy_vs_twin"]  # nan: no ratio to a zero
+    assert report.cells(twin)[3].endswith("*") and report.cells(snn)[8] == "-"
+    assert "does not price: macs" in report.unpriced_note(result)

@@ -219,7 +219,7 @@ def _measure(task: Task, model: nn.Module, profile: str) -> dict:
     per = c.per_token if task.unit == "token" else c.per_inference
     return {"energy_j": c.energy_j / units, "acs": per.get("acs", 0), "macs": per.get("macs", 0),
             "sparsity": c.sparsity, "bytes": per.get("bytes", 0), "spikes": per.get("spikes", 0),
-            "layer_energy_j": {k: v / units for k, v in c.layer_energy_j.items()}}
+            "layer_energy_j": {k: v / units for k, v in c.layer_energy_j.items()}, "unpriced": c.unpriced}
 
 
 def run_main_job(config: MainJob = MainJob(), on_result: Callable[[dict], None] | None = None,
@@ -227,7 +227,8 @@ def run_main_job(config: MainJob = MainJob(), on_result: Callable[[dict], None] 
     """Train and count every paradigm of ``config``; returns {"profile", "rows", "rasters"}.
 
     Rows (one per model): paradigm, task, model, neuromorphic, metric, value, higher_is_better,
-    unit, energy_j, acs, macs, sparsity, bytes, spikes, layer_energy_j, energy_vs_twin,
+    unit, energy_j, acs, macs, sparsity, bytes, spikes, layer_energy_j, unpriced (operations the
+    profile gives no energy for, left out of energy_j), energy_vs_twin (nan if the twin's is 0),
     train_seconds (and model_file, the weights saved with :func:`neurotoken.zoo.save_model`,
     when ``models_dir`` is given).
     """
@@ -236,7 +237,6 @@ def run_main_job(config: MainJob = MainJob(), on_result: Callable[[dict], None] 
         if on_start is not None:
             on_start(name)
         task = thunks[name]()
-        twin_energy = None
         for spiking, label in zip((False, True), task.names):
             torch.manual_seed(config.seed)
             kwargs = task.kwargs(spiking)
@@ -247,8 +247,9 @@ def run_main_job(config: MainJob = MainJob(), on_result: Callable[[dict], None] 
             row = {"paradigm": name, "task": task.name, "model": label, "neuromorphic": spiking,
                    "metric": task.metric, "value": task.quality(model), "higher_is_better": task.higher_is_better,
                    "unit": task.unit, **_measure(task, model, config.profile), "train_seconds": seconds}
-            twin_energy = twin_energy or row["energy_j"]
-            row["energy_vs_twin"] = row["energy_j"] / twin_energy
+            if not spiking:
+                twin_energy = row["energy_j"]
+            row["energy_vs_twin"] = row["energy_j"] / twin_energy if twin_energy else float("nan")
             if spiking:
                 rasters[name] = spike_raster(model, task.count_input)
             if models_dir is not None:
