@@ -2,7 +2,7 @@ import pytest
 import torch
 from torch import nn
 
-from neurotoken.experiments.main_job import PARADIGMS, MainJob, run_main_job, spike_raster
+from neurotoken.experiments.main_job import PARADIGMS, IntraToken, MainJob, run_main_job, spike_raster
 from neurotoken.zoo import load_model
 
 
@@ -38,6 +38,13 @@ def test_raster_is_none_without_discrete_outputs():
 def test_config_rejects_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
         MainJob(**changes)
+
+
+@pytest.mark.parametrize("changes, message", [({"reset": "soft"}, "reset"), ({"encoding": "morse"}, "morse"),
+                                              ({"T": 0}, "T")])
+def test_paradigm_config_rejects_bad_values(changes, message):
+    with pytest.raises(ValueError, match=message):
+        IntraToken(**changes)
 
 
 def test_quick_intra_token_pair_is_counted_and_saved(tmp_path):

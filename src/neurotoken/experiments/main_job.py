@@ -20,9 +20,11 @@ from torch import nn
 from .. import _checks
 from ..accounting import count, get_profile, is_discrete
 from ..data import load_digits, load_seq_digits
+from ..encoding import ENCODERS
 from ..data.qam import constellation, demodulation, symbol_error_rate
 from ..data.text import load_text
 from ..learning.bptt import FitConfig, Trainer, accuracy
+from ..neurons import RESETS
 from ..zoo import build, save_model
 from .language import bits_per_byte
 from .seq_digits import SeqDigits, seq_digits_kwargs
@@ -39,6 +41,11 @@ class IntraToken:
     hidden: tuple[int, ...] = (256,)
     reset: str = "zero"  # exact in NIR (`neurotoken export`); "subtract" has no exact NIR node
     fit: FitConfig = FitConfig(epochs=30, batch_size=64, lr=5e-3)
+
+    def __post_init__(self):
+        _checks.positive_int("T", self.T)
+        ENCODERS.get(self.encoding)
+        _checks.choice("reset", self.reset, RESETS)
 
 
 @dataclass(frozen=True)
