@@ -186,7 +186,10 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
 @app.command("list")
 @friendly
 def list_experiments() -> None:
-    """List the experiments and what each does (train one with `neurotoken train NAME`)."""
+    """List the experiments and what each does (train one with `neurotoken train NAME`).
+
+    Example: neurotoken list
+    """
     from .experiments import EXPERIMENTS
 
     table = Table(show_header=False, box=None)
