@@ -143,3 +143,13 @@ def test_importing_neurons_does_not_import_numba():
     code = "import sys, neurotoken.neurons; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+@needs_numba
+def test_a_fused_kernel_leaves_torch_thread_count_alone():
+    # numba's OpenMP pool start (first kernel in a process) resets the process-wide OpenMP thread
+    # count that torch reads; a fresh interpreter sees that first start
+    code = ("import torch, neurotoken as nt; torch.set_num_threads(1); "
+            "nt.LIF(backend='fused')(torch.rand(4, 2, 4096)); print(torch.get_num_threads())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "1"
