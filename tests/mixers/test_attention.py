@@ -5,6 +5,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from mixer_checks import step_outputs
 from neurotoken.accounting import count
 from neurotoken.mixers import sparse
 from neurotoken.mixers.attention import (KVCache, SoftmaxAttention, SpikingAttention, and_scores, causal_mask,
@@ -53,11 +54,8 @@ def test_kv_cache_generation_equals_full_causal_pass(make):
     model = make()
     x = torch.randn(2, 7, 8)
     full = model(x)
-    state, steps = None, []
-    for t in range(7):
-        y_t, state = model.step(x[:, t], state)
-        steps.append(y_t)
-    torch.testing.assert_close(torch.stack(steps, 1), full)
+    steps, state = step_outputs(model, x)
+    torch.testing.assert_close(steps, full)
     torch.testing.assert_close(_generate(model, x, [3, 1, 3])[0], full)  # chunked prefill
     assert isinstance(state, KVCache) and state.k.shape[-2] == 7
 

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from numpy.polynomial import legendre
 from torch.testing import assert_close
 
+from mixer_checks import step_outputs
 from neurotoken.accounting import count
 from neurotoken.mixers import HiPPOSSM
 from neurotoken.mixers.hippo import DISCRETIZATIONS, discretize, hippo_ssm, krylov, legs
@@ -125,11 +126,8 @@ def test_module_step_loop_equals_forward_and_methods_agree(discretization, share
     m = HiPPOSSM(5, 8, discretization, shared_dt=shared_dt).double()
     x = torch.randn(2, 17, 5, dtype=F64)
     y, S = m(x, return_state=True)
-    state, ys = None, []
-    for x_t in x.unbind(1):
-        y_t, state = m.step(x_t, state)
-        ys.append(y_t)
-    assert_close(torch.stack(ys, 1), y)
+    ys, state = step_outputs(m, x)
+    assert_close(ys, y)
     assert_close(state, S)
     m.method = "sequential"
     assert_close(m(x), y)

@@ -6,19 +6,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
+from mixer_checks import random_grads, step_outputs
 from neurotoken.accounting import count
 from neurotoken.mixers.rwkv import (RWKVBlock, RWKVChannelMix, RWKVTimeMix, SpikeGPTBlock, SpikingOutput,
                                     TimeMixState, WKVState, wkv_parallel, wkv_sequential)
 from neurotoken.neurons import LIF
 
 F64 = torch.float64
-
-
-def _grads(out, inputs, seed=1):
-    """Gradients of a random projection of the outputs (so every output element matters)."""
-    g = torch.Generator().manual_seed(seed)
-    loss = sum((o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() for o in out)
-    return torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
 
 
 def test_wkv_matches_hand_computation():
@@ -63,7 +57,7 @@ def test_wkv_parallel_equals_sequential_with_gradients(problem, method):
                      (ref[1].den * ref[1].max.exp(), out[1].den * out[1].max.exp())):
         assert_close(y, y_ref)
     flat = lambda r: (r[0], r[1].num * r[1].max.exp(), r[1].den * r[1].max.exp())  # noqa: E731
-    for a, b in zip(_grads(flat(out), inputs), _grads(flat(ref), inputs)):
+    for a, b in zip(random_grads(flat(out), inputs), random_grads(flat(ref), inputs)):
         assert_close(a, b)
 
 
@@ -94,11 +88,7 @@ def test_module_forward_equals_step_loop_and_split_sequence(name):
     module = _modules()[name]("parallel").double()
     x = 2 * torch.randn(2, 63, 6, dtype=F64)
     y, state = module(x, return_state=True)
-    s, ys = None, []
-    for x_t in x.unbind(1):
-        y_t, s = module.step(x_t, s)
-        ys.append(y_t)
-    assert_close(torch.stack(ys, 1), y)
+    assert_close(step_outputs(module, x)[0], y)
     first, mid = module(x[:, :20], return_state=True)
     assert_close(torch.cat([first, module(x[:, 20:], mid)], 1), y)
 
@@ -112,7 +102,7 @@ def test_module_recurrent_method_equals_parallel_with_gradients(name):
     x = torch.randn(3, 63, 6, dtype=F64, requires_grad=True)
     outs = [m(x) for m in (par, rec)]
     assert_close(outs[0], outs[1])
-    grads = [_grads([o], [x, *m.parameters()]) for o, m in zip(outs, (par, rec))]
+    grads = [random_grads([o], [x, *m.parameters()]) for o, m in zip(outs, (par, rec))]
     for a, b in zip(*grads):
         assert_close(a, b)
 

@@ -5,6 +5,7 @@ from hypothesis import strategies as st
 from torch.testing import assert_close
 
 import neurotoken as nt
+from mixer_checks import random_grads, step_outputs
 from neurotoken.accounting import count
 from neurotoken.mixers.spiking_ssm import SpikingLRU, SpikingSSM, SpikingSSMState, lif_fixed_point
 from neurotoken.mixers.ssm import SelectiveSSM, ssm_scan
@@ -12,12 +13,6 @@ from neurotoken.neurons import NPEParams, NPEState, npe_multistep
 from neurotoken.spikes import Bernoulli, MultiLevel, resolve_spike
 
 F64 = torch.float64
-
-
-def _grads(out, inputs, seed=1):
-    g = torch.Generator().manual_seed(seed)
-    loss = sum((o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() for o in out)
-    return torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
 
 
 def test_reset_free_lif_is_ssm_eq_16_with_beta_a_input_kv():
@@ -53,7 +48,7 @@ def test_fixed_point_reset_equals_sequential_bptt(T, B, D, kind, with_state, see
     assert 1 <= iterations <= T + 1
     assert torch.equal(s, s_ref)
     assert_close(h, h_ref)
-    for a, b in zip(_grads((s, h), [x, beta, theta]), _grads((s_ref, h_ref), [x, beta, theta])):
+    for a, b in zip(random_grads((s, h), [x, beta, theta]), random_grads((s_ref, h_ref), [x, beta, theta])):
         assert_close(a, b)
 
 
@@ -118,7 +113,7 @@ def test_reset_variant_fixed_point_equals_sequential_backend():
     out_f, out_s = fixed(x), sequential(x)
     assert_close(out_f, out_s)
     assert fixed.last_iterations > 1 and fixed.last_spikes.sum() > 0
-    for a, b in zip(_grads((out_f,), list(fixed.parameters())), _grads((out_s,), list(sequential.parameters()))):
+    for a, b in zip(random_grads((out_f,), list(fixed.parameters())), random_grads((out_s,), list(sequential.parameters()))):
         assert_close(a, b)
 
 
@@ -140,11 +135,8 @@ def test_step_from_saved_state_continues_the_sequence(name):
     x = 2 * torch.randn(2, 40, mixer.d_model, dtype=F64)
     full = mixer(x)
     head, state = mixer(x[:, :25], return_state=True)
-    steps = []
-    for t in range(25, 40):
-        y, state = mixer.step(x[:, t], state)
-        steps.append(y)
-    assert_close(torch.cat([head, torch.stack(steps, 1)], 1), full)
+    tail, _ = step_outputs(mixer, x[:, 25:], state)
+    assert_close(torch.cat([head, tail], 1), full)
 
 
 def test_accounting_counts_spikes_and_accumulates():

@@ -4,18 +4,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
+from mixer_checks import random_grads, step_outputs
 from neurotoken.accounting import count
 from neurotoken.mixers.ssm import (LINEAR_ATTENTION_METHODS, LinearAttention, SelectiveSSM, linear_attention,
                                    selective_scan, ssm_scan)
 
 F64 = torch.float64
-
-
-def _grads(out, inputs, seed=1):
-    """Gradients of a random projection of the outputs (so every output element matters)."""
-    g = torch.Generator().manual_seed(seed)
-    loss = sum((o * torch.randn(o.shape, generator=g, dtype=o.dtype)).sum() for o in out)
-    return torch.autograd.grad(loss, inputs, allow_unused=True, materialize_grads=True)
 
 
 @pytest.mark.parametrize("method", LINEAR_ATTENTION_METHODS)
@@ -46,12 +40,12 @@ def test_linear_attention_forms_are_equal_with_gradients(problem):
     q, k, v, state, chunk = problem
     inputs = [t for t in (q, k, v, state) if t is not None]
     ref = linear_attention(q, k, v, state, method="recurrent")
-    ref_grads = _grads(ref, inputs)
+    ref_grads = random_grads(ref, inputs)
     for method in ("quadratic", "chunked", "scan"):
         out = linear_attention(q, k, v, state, method=method, chunk_size=chunk)
         for a, b in zip(out, ref):
             assert_close(a, b)
-        for a, b in zip(_grads(out, inputs), ref_grads):
+        for a, b in zip(random_grads(out, inputs), ref_grads):
             assert_close(a, b)
 
 
@@ -87,7 +81,7 @@ def test_selective_scan_matches_token_loop_with_gradients(B, L, D, N, method, se
     out, ref = selective_scan(*inputs, method=method), _mamba_loop(*inputs)
     for a, b in zip(out, ref):
         assert_close(a, b)
-    for a, b in zip(_grads(out, inputs), _grads(ref, inputs)):
+    for a, b in zip(random_grads(out, inputs), random_grads(ref, inputs)):
         assert_close(a, b)
 
 
@@ -104,11 +98,8 @@ def test_step_from_saved_state_continues_the_sequence(name):
     x = torch.randn(2, 63, 6, dtype=F64)
     full, last = mixer(x, return_state=True)
     head, state = mixer(x[:, :40], return_state=True)
-    steps = []
-    for t in range(40, 63):
-        y, state = mixer.step(x[:, t], state)
-        steps.append(y)
-    assert_close(torch.cat([head, torch.stack(steps, 1)], 1), full)
+    tail, state = step_outputs(mixer, x[:, 40:], state)
+    assert_close(torch.cat([head, tail], 1), full)
     assert_close(state, last)
 
 
@@ -117,11 +108,7 @@ def test_loop_of_step_equals_forward(name):
     torch.manual_seed(1)
     mixer = MIXERS[name]().double()
     x = torch.randn(3, 17, 6, dtype=F64)
-    state, ys = None, []
-    for x_t in x.unbind(1):
-        y, state = mixer.step(x_t, state)
-        ys.append(y)
-    assert_close(torch.stack(ys, 1), mixer(x))
+    assert_close(step_outputs(mixer, x)[0], mixer(x))
 
 
 def test_linear_attention_module_forms_are_equal():
