@@ -14,6 +14,8 @@ from pathlib import Path
 
 from rich.table import Table
 
+from .experiments.tradeoff import pareto_front
+
 COLUMNS = ("task", "model", "quality", "energy", "ACs", "MACs", "sparsity", "bytes", "vs twin")
 
 
@@ -64,8 +66,7 @@ def _tasks(rows: list[dict]) -> dict[str, list[dict]]:
 def _front(rows: list[dict]) -> list[bool]:
     """Pareto front over (energy, quality): no other model is as cheap and as good, one strictly."""
     sign = 1 if rows[0]["higher_is_better"] else -1
-    pts = [(r["energy_j"], sign * r["value"]) for r in rows]
-    return [not any(e2 <= e and q2 >= q and (e2, q2) != (e, q) for e2, q2 in pts) for e, q in pts]
+    return pareto_front([r["energy_j"] for r in rows], [sign * r["value"] for r in rows])
 
 
 def plot_pareto(results: dict, path: Path) -> Path:

@@ -49,10 +49,10 @@ class DemodulationSweep:
             _checks.positive_int(f"Ts[{i}]", T)
 
 
-def _train_set(config: DemodulationSweep) -> tuple[torch.Tensor, torch.Tensor]:
-    per = config.n_train // len(config.train_snrs_db)
-    parts = [demodulation(per, config.pilots, snr, config.scheme, seed=1 + i)
-             for i, snr in enumerate(config.train_snrs_db)]
+def train_set(n_train: int, pilots: int, snrs_db, scheme: str = "qpsk") -> tuple[torch.Tensor, torch.Tensor]:
+    """(tokens, labels) of ``n_train`` sequences drawn in equal parts at each SNR of ``snrs_db``."""
+    per = n_train // len(snrs_db)
+    parts = [demodulation(per, pilots, snr, scheme, seed=1 + i) for i, snr in enumerate(snrs_db)]
     return torch.cat([p.tokens for p in parts]), torch.cat([p.labels for p in parts])
 
 
@@ -80,7 +80,7 @@ def run_demodulation(config: DemodulationSweep = DemodulationSweep(),
 
     emit("LS detector", None, [ls_detect(t) for t in tests])
     emit("ML, known channel", None, [ml_detect(t.received[:, -1], t.gain, t.scheme) for t in tests])
-    x, y = _train_set(config)
+    x, y = train_set(config.n_train, config.pilots, config.train_snrs_db, config.scheme)
     classes = len(constellation(config.scheme))
     for T, spiking in [(None, False)] + [(T, True) for T in config.Ts]:
         torch.manual_seed(config.fit.seed)  # same init whatever ran before

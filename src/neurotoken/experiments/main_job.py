@@ -26,6 +26,7 @@ from ..data.text import load_text
 from ..learning.bptt import FitConfig, Trainer, accuracy
 from ..neurons import RESETS
 from ..zoo import build, save_model
+from .demodulation import train_set
 from .language import bits_per_byte
 from .seq_digits import SeqDigits, seq_digits_kwargs
 
@@ -150,9 +151,7 @@ def _ssm(c: SeqDigits, n: int) -> Task:
 
 
 def _attention(c: InterTokenAttention, n: int) -> Task:
-    per = c.n_train // len(c.train_snrs_db)
-    parts = [demodulation(per, c.pilots, snr, seed=1 + i) for i, snr in enumerate(c.train_snrs_db)]
-    x, y = torch.cat([p.tokens for p in parts]), torch.cat([p.labels for p in parts])
+    x, y = train_set(c.n_train, c.pilots, c.train_snrs_db)
     test = demodulation(c.n_test, c.pilots, c.test_snr_db, seed=1000)
 
     @torch.no_grad()
