@@ -1,8 +1,8 @@
 """neurotoken: neuromorphic processing elements for intra- and inter-token processing."""
 
 from . import accounting, encoding, export, mixers, models, scan, spikes, surrogate, zoo
-from .neurons import LIF, ResonateFire
+from .neurons import LIF, NPE, ResonateFire
 
 __version__ = "0.1.0"
-__all__ = ["spikes", "surrogate", "scan", "encoding", "export", "models", "mixers", "accounting", "zoo", "LIF",
+__all__ = ["spikes", "surrogate", "scan", "encoding", "export", "models", "mixers", "accounting", "zoo", "LIF", "NPE",
            "ResonateFire"]

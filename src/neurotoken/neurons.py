@@ -114,8 +114,9 @@ def _as_param(name: str, value, learn: bool, low: float, high: float | None, low
     return nn.Parameter(t.clone()) if learn else t.clone()
 
 
-class _NPE(nn.Module):
-    """Shared module shell: holds threshold, reset, spike kind, surrogate, backend; runs the core."""
+class NPE(nn.Module):
+    """Public base of every neuromorphic processing element (the counter observes its subclasses):
+    holds threshold, reset, spike kind, surrogate, backend; runs the core. Subclasses define ``params``."""
 
     def __init__(self, threshold, reset, spike, surrogate, backend, learn_threshold):
         super().__init__()
@@ -174,7 +175,7 @@ class _NPE(nn.Module):
         return s[0], state
 
 
-class LIF(_NPE):
+class LIF(NPE):
     """Leaky integrate-and-fire NPE, eq. (9)-(10): h_t = beta h_{t-1} + x_t - R s_{t-1}.
 
     beta in [0, 1] and threshold > 0 are floats or per-channel 1-D tensors, fixed or learnable
@@ -201,7 +202,7 @@ class LIF(_NPE):
         return NPEParams(beta, self._threshold(), self.reset, self.spike, self.surrogate, self.feedback)
 
 
-class ResonateFire(_NPE):
+class ResonateFire(NPE):
     """Resonate-and-fire NPE: a complex state z_t = lambda z_{t-1} + x_t - R s_{t-1}, s_t = spike(Re z_t).
 
     lambda = exp(dt (-1/tau + i 2 pi f)): a damped rotation of two state variables (Re z, Im z)

@@ -16,7 +16,7 @@ after, also after an exception), so an uncounted model pays nothing. Counts are 
   ``ac_capacity`` is the AC count if every input fired. Any other input is real: ``macs`` = the
   dense products (output elements x fan-in, padding included). ``dense_ops`` is the dense count
   in both cases. Biases are not counted.
-* NPEs (any subclass of ``neurons._NPE``): ``neuron_updates`` = output elements (one per neuron per
+* NPEs (any subclass of ``neurons.NPE``): ``neuron_updates`` = output elements (one per neuron per
   step), ``spikes`` = non-zero outputs (a multi-level spike counts once); sparsity = 1 - spikes /
   neuron_updates.
 * Bytes moved, by class: ``weight_bytes`` (``weight_params`` counts the elements), ``state_bytes``
@@ -72,7 +72,7 @@ import torch
 from torch import nn
 
 from .. import _checks
-from ..neurons import _NPE
+from ..neurons import NPE
 from . import energy as _energy
 
 MAX_LEVEL = 15  # largest |k| read as a spike payload; wider integers are quantised reals (MACs)
@@ -170,7 +170,7 @@ def synaptic_traffic(m: nn.Module, x: torch.Tensor, y: torch.Tensor, ops: dict[s
     return _add(_add(dict(per_event), bias), _read(x)), {"acs": n_acs, **per_event}
 
 
-def npe_counts(m: _NPE, x: torch.Tensor, s: torch.Tensor, read_input: bool = True) -> dict[str, int]:
+def npe_counts(m: NPE, x: torch.Tensor, s: torch.Tensor, read_input: bool = True) -> dict[str, int]:
     """An NPE over T steps: one update and one state read+write per neuron per step; spikes at spike.bits;
     its input current read once unless it already sits in the membrane (``read_input=False``)."""
     complex_state = torch.as_tensor(m.params().decay).is_complex()
@@ -202,7 +202,7 @@ def module_counts(m: nn.Module, inputs: tuple, output, dataflow: str = "dense_st
         _add(tally, ops)
     else:
         tally = _weights(m)
-        if isinstance(m, _NPE) and x is not None:
+        if isinstance(m, NPE) and x is not None:
             _add(tally, npe_counts(m, x, output[0] if isinstance(output, tuple) else output, not in_membrane))
     if callable(getattr(m, "accounting", None)):
         _add(tally, _mixer_counts(m, inputs, output))
@@ -210,7 +210,7 @@ def module_counts(m: nn.Module, inputs: tuple, output, dataflow: str = "dense_st
 
 
 def _observed(m: nn.Module) -> bool:
-    return isinstance(m, (*SYNAPTIC, _NPE)) or callable(getattr(m, "accounting", None))
+    return isinstance(m, (*SYNAPTIC, NPE)) or callable(getattr(m, "accounting", None))
 
 
 def _first_tensor(args: tuple, kwargs: dict) -> torch.Tensor | None:
