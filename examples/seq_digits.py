@@ -10,7 +10,7 @@ from neurotoken.experiments.seq_digits import SeqDigits, run_seq_digits
 
 
 def show(row):
-    rate = "" if row["spike_rate"] is None else f", spike rate {row['spike_rate']:.3f}"
+    rate = f", spike rate {row['spike_rate']:.3f}" if row["spike_rate"] else ""
     print(f"{row['model']} ({row['spike']} spikes{', permuted' if row['permuted'] else ''}): "
           f"test accuracy {row['test_accuracy']:.3f}, {row['train_seconds']:.0f} s{rate}", flush=True)
 

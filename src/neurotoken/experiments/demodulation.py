@@ -15,8 +15,9 @@ from dataclasses import dataclass
 import torch
 
 from .. import _checks
-from ..data.qam import constellation, demodulation, ls_detect, ml_detect, symbol_error_rate
+from ..data.qam import constellation, demodulation, ls_detect, ml_detect
 from ..learning.bptt import FitConfig, fit_classifier
+from ..metrics import predict, symbol_error_rate
 from ..models import SpikingTransformer
 
 
@@ -56,12 +57,6 @@ def train_set(n_train: int, pilots: int, snrs_db, scheme: str = "qpsk") -> tuple
     return torch.cat([p.tokens for p in parts]), torch.cat([p.labels for p in parts])
 
 
-@torch.no_grad()
-def _predict(model: torch.nn.Module, tokens: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    model.eval()
-    return torch.cat([model(xb).argmax(-1) for xb in tokens.split(batch_size)])
-
-
 def run_demodulation(config: DemodulationSweep = DemodulationSweep(),
                      on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """Rows {"model", "T", "snr_db", "ser", "train_seconds"}: the LS detector (pilots known) and
@@ -89,5 +84,5 @@ def run_demodulation(config: DemodulationSweep = DemodulationSweep(),
         start = time.perf_counter()
         fit_classifier(model, x, y, config.fit)
         emit("spiking transformer" if spiking else "softmax twin", T,
-             [_predict(model, t.tokens) for t in tests], time.perf_counter() - start)
+             [predict(model, t.tokens, 1000) for t in tests], time.perf_counter() - start)
     return rows

@@ -10,7 +10,8 @@ import torch
 
 from .. import _checks
 from ..data import load_digits
-from ..learning.bptt import FitConfig, accuracy, fit_classifier
+from ..learning.bptt import FitConfig, fit_classifier
+from ..metrics import accuracy
 from ..models import SNNClassifier
 
 

@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 
 from .. import _checks
-from ..accounting import count
 from ..data.text import load_text
 from ..learning.bptt import FitConfig, Trainer
+from ..metrics import bits_per_byte, spike_rate
 from ..models import LM_BACKBONES, SpikingLM
 
 
@@ -37,26 +35,6 @@ class LanguageModels:
         _checks.choice("backbone", self.backbone, LM_BACKBONES)
         _checks.positive_int("L", self.L)
         _checks.positive_int("sample_bytes", self.sample_bytes)
-
-
-@torch.no_grad()
-def bits_per_byte(model: SpikingLM, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> float:
-    """Mean next-byte cross-entropy in bits: sum of -log2 p(y | x) over all positions / their count."""
-    model.eval()
-    nats = sum(F.cross_entropy(model(xb).flatten(0, 1), yb.flatten(), reduction="sum").item()
-               for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
-    model.train()
-    return nats / y.numel() / math.log(2)
-
-
-@torch.no_grad()
-def spike_rate(model: SpikingLM, x: torch.Tensor) -> float:
-    """Fraction of neuron updates that emit a (nonzero) spike over the tokens x [B, L] (0 for the twin)."""
-    model.eval()
-    with count(model) as c:
-        model(x)
-    model.train()
-    return c.totals.get("spikes", 0) / max(1, c.totals.get("neuron_updates", 0))
 
 
 def run_language(config: LanguageModels = LanguageModels(),

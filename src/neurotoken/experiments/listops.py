@@ -14,7 +14,8 @@ from torch import nn
 
 from .. import _checks
 from ..data.listops import VOCAB, load_listops, majority_accuracy
-from ..learning.bptt import FitConfig, accuracy, fit_classifier
+from ..learning.bptt import FitConfig, fit_classifier
+from ..metrics import accuracy
 from ..models import SpikingSSMClassifier
 from ..spikes import SPIKES
 

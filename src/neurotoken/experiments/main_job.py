@@ -21,13 +21,13 @@ from .. import _checks
 from ..accounting import count, get_profile, is_discrete
 from ..data import load_digits, load_seq_digits
 from ..encoding import ENCODERS
-from ..data.qam import constellation, demodulation, symbol_error_rate
+from ..data.qam import constellation, demodulation
 from ..data.text import load_text
-from ..learning.bptt import FitConfig, Trainer, accuracy
+from ..learning.bptt import FitConfig, Trainer
+from ..metrics import accuracy, bits_per_byte, predict, symbol_error_rate
 from ..neurons import RESETS
 from ..zoo import build, save_model
 from .demodulation import train_set
-from .language import bits_per_byte
 from .seq_digits import SeqDigits, seq_digits_kwargs
 
 PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language")
@@ -154,10 +154,8 @@ def _attention(c: InterTokenAttention, n: int) -> Task:
     x, y = train_set(c.n_train, c.pilots, c.train_snrs_db)
     test = demodulation(c.n_test, c.pilots, c.test_snr_db, seed=1000)
 
-    @torch.no_grad()
     def ser(model: nn.Module) -> float:
-        model.eval()
-        return symbol_error_rate(torch.cat([model(t).argmax(-1) for t in test.tokens.split(500)]), test.labels)
+        return symbol_error_rate(predict(model, test.tokens, 500), test.labels)
 
     return Task("QPSK demod. (attention)", f"SER @ {c.test_snr_db:g} dB", False,
                 "inference",

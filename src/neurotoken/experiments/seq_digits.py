@@ -10,7 +10,8 @@ import torch
 
 from .. import _checks
 from ..data import load_seq_digits
-from ..learning.bptt import FitConfig, accuracy, fit_classifier
+from ..learning.bptt import FitConfig, fit_classifier
+from ..metrics import accuracy, spike_rate
 from ..models import SpikingSSMClassifier
 
 
@@ -49,15 +50,6 @@ def seq_digits_kwargs(config: SeqDigits, spiking: bool) -> dict:
                 spiking=spiking, spike=config.spike, threshold=config.threshold, mixer="lru", dropout=config.dropout)
 
 
-def spike_rate(model: SpikingSSMClassifier, x: torch.Tensor) -> float:
-    """Fraction of nonzero entries in the spike trains of the SSM readouts over one forward on x."""
-    model.eval()
-    with torch.no_grad():
-        model(x)
-    spikes = [block.mixer.last_spikes for block in model.blocks]
-    return sum(int(torch.count_nonzero(s)) for s in spikes) / sum(s.numel() for s in spikes)
-
-
 def run_seq_digits(config: SeqDigits = SeqDigits(), on_result: Callable[[dict], None] | None = None) -> list[dict]:
     """Train the spiking classifier and its twin (same init seed) on seq_digits; one row per model."""
     data = load_seq_digits(config.permuted, config.permutation_seed, seed=config.split_seed)
@@ -71,7 +63,7 @@ def run_seq_digits(config: SeqDigits = SeqDigits(), on_result: Callable[[dict], 
         row = {"model": "P-SpikeSSM (LRU)" if spiking else "LRU SSM (twin)", "spike": config.spike if spiking else "-",
                "permuted": config.permuted, "test_accuracy": accuracy(model, data.x_test, data.y_test),
                "final_loss": losses[-1], "train_seconds": seconds,
-               "spike_rate": spike_rate(model, data.x_test) if spiking else None}
+               "spike_rate": spike_rate(model, data.x_test)}
         rows.append(row)
         if on_result is not None:
             on_result(row)

@@ -26,7 +26,8 @@ from ..accounting import DATAFLOWS, compare, count, get_profile, quantise_int8, 
 from ..accounting.baselines import rates
 from ..accounting.energy import energy_j, unpriced
 from ..data import load_digits
-from ..learning.bptt import FitConfig, accuracy, fit_classifier
+from ..learning.bptt import FitConfig, fit_classifier
+from ..metrics import accuracy
 from ..models import SNNClassifier
 
 

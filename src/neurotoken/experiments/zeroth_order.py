@@ -12,7 +12,8 @@ import torch
 
 from .. import _checks
 from ..data import load_digits
-from ..learning.bptt import FitConfig, Trainer, accuracy
+from ..learning.bptt import FitConfig, Trainer
+from ..metrics import accuracy
 from ..learning.zeroth_order import ZOConfig, fit_zeroth_order
 from ..models import SNNClassifier
 
