@@ -298,29 +298,23 @@ def export(model: Path = typer.Argument(..., help="a model file, e.g. "
                                        "runs/<run>/models/intra-token-neuromorphic.safetensors"),
            fmt: str = typer.Option("nir", "--format", help="export format: nir"),
            output: Path = typer.Option(None, "--out", help="output file (default: MODEL with the format's suffix)"),
+           force: bool = typer.Option(False, "--force", help="overwrite an existing output file (never the model)"),
            approximate_subtract: bool = typer.Option(
                False, help="write subtract-reset LIFs as reset-to-zero (NIR has no exact node; spikes differ "
                            "after overshoots)")) -> None:
-    """Export a saved SNN classifier (written by `neurotoken run`) as a NIR graph for other frameworks.
+    """Export a saved model (written by `neurotoken run` or `train`) as a NIR graph for other frameworks.
 
-    The graph holds the network body and readout; the input encoder, T and dt go in its metadata.
-    It loads in snnTorch (snntorch.import_from_nir) with the same spike trains.
+    NIR holds spiking SNN classifiers: the graph holds the network body and readout; the input
+    encoder, T and dt go in its metadata. It loads in snnTorch (snntorch.import_from_nir) with the
+    same spike trains. Other models are refused, naming the layer that has no NIR node.
 
     Example: neurotoken export runs/<run>/models/intra-token-neuromorphic.safetensors --format nir
     """
-    import torch
-
     from .export import export_model
-    from .zoo import load_model
 
     if fmt != "nir":
         raise ValueError(f"unknown --format {fmt!r}; expected one of: nir")
-    net, spec = load_model(model)
-    if spec["class"] != "SNNClassifier" or not spec["kwargs"].get("spiking", True):
-        raise ValueError(f"NIR export takes a spiking SNNClassifier (an intra-token SNN); {str(model)!r} holds a "
-                         f"{spec['class']} with spiking={spec['kwargs'].get('spiking', True)}")
-    sample = torch.zeros(1, spec["kwargs"]["in_features"])
-    path = export_model(net, output or model.with_suffix(".nir"), sample, format=fmt,
+    path = export_model(model, output or model.with_suffix(".nir"), format=fmt, force=force,
                         approximate_subtract=approximate_subtract)
     console.print(f"wrote {path}")
 

@@ -44,6 +44,8 @@ Peers (both import NIR through nirtorch; see tests/conformance/test_nir_peers.py
 
 from __future__ import annotations
 
+import io
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +55,7 @@ from torch import nn
 
 from .. import _checks
 from ..layers import SpikingConv2d, SpikingLinear
+from ..learning.checkpoint import atomic_write
 from ..models import SNNClassifier
 from ..neurons import LIF
 from ..spikes import Binary
@@ -63,8 +66,13 @@ SUPPORTED = ("Linear", "SpikingLinear", "SpikingConv2d", "LIF", "Flatten(start_d
 FORMATS = ("nir",)
 
 
+LEAVES = (nn.Linear, LIF, SpikingConv2d, nn.Flatten)  # the layers that map onto NIR nodes
+CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
+
+
 def _layers(module: nn.Module, name: str) -> Iterator[tuple[str, nn.Module]]:
-    """The leaves of a sequential model in execution order, with their qualified names."""
+    """The leaves of a sequential model in execution order, with their qualified names; a module
+    this exporter does not know is yielded whole (:func:`_refusal` then names its culprit)."""
     join = (lambda child: f"{name}.{child}" if name else child)
     if isinstance(module, SNNClassifier):
         yield from _layers(module.body, join("body"))
@@ -75,11 +83,27 @@ def _layers(module: nn.Module, name: str) -> Iterator[tuple[str, nn.Module]]:
     elif isinstance(module, nn.Sequential):
         for child, sub in module.named_children():
             yield from _layers(sub, join(child))
-    elif isinstance(module, (nn.Linear, LIF, SpikingConv2d, nn.Flatten)):
-        yield name, module
     else:
-        raise ValueError(f"cannot export layer {name or '<model>'!r} ({type(module).__name__}) to NIR; "
-                         f"supported layers: {', '.join(SUPPORTED)}")
+        yield name, module
+
+
+def _without_node(module: nn.Module, name: str) -> tuple[str, nn.Module]:
+    """The first layer of ``module`` (pre-order, entering containers) that no NIR node represents,
+    else ``module`` itself."""
+    join = (lambda child: f"{name}.{child}" if name else child)
+    for child, sub in module.named_children():
+        found = _without_node(sub, join(child)) if isinstance(sub, CONTAINERS) else (join(child), sub)
+        if not isinstance(found[1], (*LEAVES, SpikingLinear, *CONTAINERS)):
+            return found
+    return name, module
+
+
+def _refusal(model: nn.Module, name: str, layer: nn.Module) -> str:
+    """One line naming the layer of ``model`` (qualified name and class) that has no NIR node."""
+    name, layer = _without_node(layer, name)
+    twin = " (the conventional twin, spiking=False)" if getattr(model, "spiking", None) is False else ""
+    return (f"cannot export {type(model).__name__}{twin} to NIR: layer {name or '<model>'!r} "
+            f"({type(layer).__name__}) has no NIR node; supported layers: {', '.join(SUPPORTED)}")
 
 
 def _image_order(h: int, w: int, c: int) -> torch.Tensor:
@@ -140,7 +164,13 @@ def _conv_node(nir, name: str, conv: nn.Conv2d, shape) -> object:
 
 
 def _check_sample(model: nn.Module, sample) -> torch.Tensor:
-    """The sample as [T, B, ...] (an SNNClassifier's [B, D] input gains a leading time axis)."""
+    """The sample as [T, B, ...] (an SNNClassifier's [B, D] input gains a leading time axis); ``None``
+    is one zero input of an SNNClassifier, on the device and dtype of its first layer."""
+    if sample is None and isinstance(model, SNNClassifier):
+        first = next(m for m in model.modules() if isinstance(m, nn.Linear))
+        sample = first.weight.new_zeros(1, first.in_features)
+    elif sample is None:
+        raise ValueError(f"sample is required to export a {type(model).__name__} (an input fixes its shapes)")
     _checks.tensor("sample", sample)
     if isinstance(model, SNNClassifier):
         if sample.dim() != 2:
@@ -152,18 +182,22 @@ def _check_sample(model: nn.Module, sample) -> torch.Tensor:
     return sample
 
 
-def to_nir(model: nn.Module, sample: torch.Tensor, *, dt: float = DT, approximate_subtract: bool = False):
+def to_nir(model: nn.Module, sample: torch.Tensor | None = None, *, dt: float = DT,
+           approximate_subtract: bool = False):
     """Export a sequential SNN as a ``nir.NIRGraph`` acting on one time step of one sample.
 
     ``sample`` is an input of ``model`` ([T, B, D], [T, B, H, W, C], or [B, D] for an
-    SNNClassifier); it fixes the shapes. ``dt`` is the Euler step of the discretisation
+    SNNClassifier, where it may be omitted); it fixes the shapes. ``dt`` is the Euler step of the discretisation
     (module docstring). Raises ValueError naming the layer that has no exact NIR node.
     """
     import nir
 
     dt = _checks.number("dt", dt, low=0.0, low_open=True)
+    layers = list(_layers(model, ""))
+    for name, layer in layers:  # refuse an unsupported layer before anything else
+        if not isinstance(layer, LEAVES):
+            raise ValueError(_refusal(model, name, layer))
     x = _check_sample(model, sample).detach().float()
-    layers = list(_layers(model, ""))  # refuse an unsupported layer before anything else
     nodes, order = {"input": nir.Input(np.array(_nir_shape(x)))}, None
     for name, layer in layers:
         shape = _nir_shape(x)
@@ -343,11 +377,43 @@ def _assemble(pieces: list[tuple[str, object]]) -> Iterator[nn.Module]:
         i += 1
 
 
-def export_model(model: nn.Module, path: str | Path, sample: torch.Tensor, format: str = "nir", **options) -> Path:
-    """Write ``model`` to ``path`` (CLI entry point); ``options`` go to :func:`to_nir`. Returns the path."""
+def _target(path, sources: list[Path], force: bool) -> Path:
+    """``path`` checked as an export's output: never one of ``sources``, and new unless ``force``."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
+    path = Path(path)
+    for source in sources:
+        if path.resolve() == source.resolve() or (path.exists() and os.path.samefile(path, source)):
+            raise ValueError(f"refusing to overwrite the input {str(source)!r} with the export {str(path)!r}; "
+                             f"choose another output path")
+    if path.is_dir():
+        raise ValueError(f"path {str(path)!r} is a directory; expected a file path")
+    if path.exists() and not force:
+        raise FileExistsError(f"{str(path)!r} already exists; pass force=True (--force on the command line) "
+                              f"to overwrite it")
+    return path
+
+
+def export_model(model: nn.Module | str | os.PathLike, path: str | os.PathLike, sample: torch.Tensor | None = None,
+                 format: str = "nir", *, force: bool = False, **options) -> Path:
+    """Write ``model`` (a module, or a file of :func:`neurotoken.zoo.save_model`) to ``path``; returns it.
+
+    ``sample`` and ``options`` go to :func:`to_nir`. The file is written atomically (temp file, fsync,
+    rename); an existing ``path`` is refused unless ``force``, and the model file always.
+    """
     import nir
 
+    from ..zoo import load_model
+
     _checks.choice("format", format, FORMATS)
-    path = Path(path)
-    nir.write(path, to_nir(model, sample, **options))
+    sources = [Path(model)] if isinstance(model, (str, os.PathLike)) else []
+    path = _target(path, sources, force)
+    if sources:
+        model, _ = load_model(sources[0])
+    elif not isinstance(model, nn.Module):
+        raise TypeError(f"model must be an nn.Module or a model file path, got {type(model).__name__}")
+    buffer = io.BytesIO()
+    nir.write(buffer, to_nir(model, sample, **options))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write(path, buffer.getvalue())
     return path
