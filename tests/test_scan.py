@@ -169,14 +169,12 @@ def test_complex_gradients_match_sequential():
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        (dict(b=torch.tensor([1.0, float("nan")])), ValueError, "b must hold finite"),
         (dict(b=[1.0, 2.0]), TypeError, "b must be a torch.Tensor"),
         (dict(b=torch.tensor(1.0)), ValueError, "b must have at least 1"),
         (dict(b=torch.arange(3)), TypeError, "b must be a floating-point"),
         (dict(a=torch.ones(4)), ValueError, r"a of shape \(4,\) must broadcast to b of shape \(5, 3\)"),
         (dict(a=torch.ones(1, 5, 3)), ValueError, "a of shape"),
         (dict(a=float("inf")), ValueError, "a must be finite"),
-        (dict(a=torch.tensor([0.5, float("nan"), 0.5])), ValueError, "a must hold finite"),
         (dict(a="0.5"), TypeError, "a must be a number"),
         (dict(h0=torch.ones(5)), ValueError, r"h0 of shape \(5,\) must broadcast to b without dim"),
         (dict(h0=torch.ones(2, 3)), ValueError, "h0 of shape"),

@@ -95,7 +95,6 @@ def test_spike_kinds_scale_with_one_threshold():
 
 @pytest.mark.parametrize("call, match", [
     (lambda: spikes.binary([1.0]), "h must be a torch.Tensor"),
-    (lambda: spikes.binary(torch.tensor([float("nan")])), "h must hold finite"),
     (lambda: spikes.ternary(H, (1.0, -1.0)), "thresholds must be strictly increasing"),
     (lambda: spikes.ternary(H, (1.0,)), r"thresholds must be \(theta_minus, theta_plus\)"),
     (lambda: spikes.multilevel(H, (2.0, 1.0)), "thresholds must be strictly increasing"),
@@ -107,3 +106,13 @@ def test_spike_kinds_scale_with_one_threshold():
 def test_bad_input_is_rejected_with_argument_name(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+@pytest.mark.parametrize("fn", [spikes.binary, spikes.bernoulli, spikes.ternary, spikes.multilevel,
+                                lambda h: spikes.bernoulli(h, grad="mean")])
+def test_a_nan_membrane_spikes_nan_not_a_silent_zero(fn):
+    h = torch.tensor([float("nan"), -5.0, 5.0, float("inf")], requires_grad=True)
+    s = fn(h)
+    assert s[0].isnan() and not s[1:].isnan().any()
+    s.sum().backward()
+    assert h.grad[1:3].isfinite().all()

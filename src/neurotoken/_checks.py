@@ -8,8 +8,9 @@ from collections.abc import Iterable, Sequence
 import torch
 
 
-def tensor(name: str, x, *, min_dim: int = 0, max_dim: int | None = None, finite: bool = True) -> torch.Tensor:
-    """Require a tensor of rank in [min_dim, max_dim] (and finite values unless told otherwise)."""
+def tensor(name: str, x, *, min_dim: int = 0, max_dim: int | None = None, finite: bool = False) -> torch.Tensor:
+    """Require a tensor of rank in [min_dim, max_dim]; with ``finite`` also finite values (a host sync:
+    for data given once, such as weights or a calibration set, never in a forward pass)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor, got {type(x).__name__}")
     if x.dim() < min_dim or (max_dim is not None and x.dim() > max_dim):

@@ -38,7 +38,7 @@ def _steps(T: int, x: torch.Tensor, start: int = 0) -> torch.Tensor:
 
 
 def _check_x(x, clip: bool, *, unit: bool = True) -> torch.Tensor:
-    x = _float(_checks.tensor("x", x))
+    x = _float(_checks.tensor("x", x, finite=True))
     if not unit:
         return x
     if not isinstance(clip, bool):

@@ -156,17 +156,12 @@ class NPE(nn.Module):
 
     def forward(self, x: torch.Tensor, state: NPEState | None = None, return_state: bool = False):
         """Spikes [T, ...] for input currents x [T, ...] (time leading); optionally the final state.
-
-        Non-finite inputs are caught on the final membrane, not by an extra pass over x: a NaN or
-        inf in x_t makes h_t non-finite, and IEEE arithmetic keeps it so to the end (beta * NaN,
-        0 * inf and inf - inf are all NaN, whatever the reset)."""
+        Values are not checked: a NaN membrane spikes NaN (``neurotoken.debug`` names the module)."""
         _checks.tensor("x", x, min_dim=1, finite=False)
         if x.shape[0] == 0:
             raise ValueError("x must hold at least one time step (got T = 0)")
         p = self.params()
         s, h = npe_multistep(x, p, state, self._backend(x, p), all_states=False)
-        if not bool(torch.isfinite(h[-1]).all()):
-            raise ValueError("x must hold finite values (found NaN or inf, or the membrane overflowed)")
         return (s, NPEState(h[-1], s[-1])) if return_state else s
 
     def step(self, x_t: torch.Tensor, state: NPEState | None = None) -> tuple[torch.Tensor, NPEState]:

@@ -19,14 +19,15 @@ DEFAULT_SURROGATE = Atan()
 
 
 class _Heaviside(torch.autograd.Function):
-    """Forward H(x) (or the Bernoulli sample 1[u < sigma(x)] when u is given); backward surrogate'(x)."""
+    """Forward H(x) (or the Bernoulli sample 1[u < sigma(x)] when u is given), NaN where x is NaN;
+    backward surrogate'(x)."""
 
     @staticmethod
     def forward(ctx, x, u, surrogate):
         ctx.save_for_backward(x)
         ctx.surrogate = surrogate
         fired = x >= 0 if u is None else u < torch.sigmoid(x)
-        return fired.to(x.dtype)
+        return torch.where(x.isnan(), x, fired.to(x.dtype))
 
     @staticmethod
     def backward(ctx, grad_out):

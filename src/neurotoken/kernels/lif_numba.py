@@ -33,13 +33,14 @@ from numba import njit, prange
 
 @njit(inline="always")
 def _spike(h, th, neg, levels):
-    """s_t of the module docstring, in the reference's float32 comparisons (h - k theta >= 0)."""
+    """s_t of the module docstring, in the reference's float32 comparisons (h - k theta >= 0); NaN
+    where h is NaN, as the reference."""
     s = np.float32(h - th >= 0)
     for k in range(2, levels):
         s += np.float32(h - np.float32(k) * th >= 0)
     if neg:
         s -= np.float32(-th - h >= 0)
-    return s
+    return s if h == h else h
 
 
 @njit(inline="always")
