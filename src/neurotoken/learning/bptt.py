@@ -2,7 +2,10 @@
 
 Determinism: the batch order of epoch e comes from a generator seeded with (seed, e) and the
 global torch RNG (stochastic encoders, Bernoulli spikes) is saved in every checkpoint, so an
-interrupted-then-resumed run reproduces the uninterrupted losses bit for bit on CPU.
+interrupted-then-resumed run reproduces the uninterrupted losses and weights bit for bit on CPU.
+Interrupts: Ctrl-C during a step takes effect when the step ends (a second Ctrl-C at once); any
+``KeyboardInterrupt`` saves a checkpoint of the last completed step unless it landed while the
+weights were being updated, in which case the newest checkpoint already on disk is the resume point.
 Distributed: when ``torch.distributed`` is initialised (e.g. by ``torchrun``), the model is
 wrapped in DDP, each rank takes its slice of every global batch, and rank 0 alone writes files.
 """
@@ -11,10 +14,14 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import signal
+import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -23,7 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks
-from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from .checkpoint import (atomic_write, discard_incomplete, list_checkpoints, newest_valid_checkpoint, restore,
+                         save_checkpoint)
 
 SCHEDULES = ("cosine", "constant")
 
@@ -42,16 +50,25 @@ class FitConfig:
     keep_last: int = 3
 
     def __post_init__(self):
-        _checks.positive_int("epochs", self.epochs)
-        _checks.positive_int("batch_size", self.batch_size)
-        _checks.number("lr", self.lr, low=0.0, low_open=True)
-        _checks.number("weight_decay", self.weight_decay, low=0.0)
-        _checks.choice("schedule", self.schedule, SCHEDULES)
-        _checks.positive_int("warmup_steps", self.warmup_steps, low=0)
-        if self.grad_clip is not None:
-            _checks.number("grad_clip", self.grad_clip, low=0.0, low_open=True)
-        _checks.positive_int("checkpoint_every", self.checkpoint_every, low=0)
-        _checks.positive_int("keep_last", self.keep_last)
+        checked = {
+            "epochs": _checks.positive_int("epochs", self.epochs),
+            "batch_size": _checks.positive_int("batch_size", self.batch_size),
+            "lr": _checks.number("lr", self.lr, low=0.0, low_open=True),
+            "weight_decay": _checks.number("weight_decay", self.weight_decay, low=0.0),
+            "schedule": _checks.choice("schedule", self.schedule, SCHEDULES),
+            "warmup_steps": _checks.positive_int("warmup_steps", self.warmup_steps, low=0),
+            "grad_clip": None if self.grad_clip is None else _checks.number("grad_clip", self.grad_clip,
+                                                                            low=0.0, low_open=True),
+            "seed": _checks.positive_int("seed", self.seed, low=0),
+            "checkpoint_every": _checks.positive_int("checkpoint_every", self.checkpoint_every, low=0),
+            "keep_last": _checks.positive_int("keep_last", self.keep_last),
+        }
+        for name, value in checked.items():  # store plain Python numbers (numpy scalars become int/float)
+            object.__setattr__(self, name, value)
+
+    def trajectory(self) -> dict:
+        """The fields that shape the trained result (all but the checkpoint file policy)."""
+        return {k: v for k, v in asdict(self).items() if k not in ("checkpoint_every", "keep_last")}
 
 
 @dataclass
@@ -94,19 +111,73 @@ def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
 
 
+def check_labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
+    """Refuse integer class labels outside [0, classes), the class count read from one forward of
+    ``x[:1]`` (eval mode, no grad, the RNG left untouched): once, before training."""
+    if y.is_floating_point() or y.dtype == torch.bool:
+        return
+    training = model.training
+    model.eval()
+    devices = [x.device] if x.device.type == "cuda" else []
+    with torch.no_grad(), torch.random.fork_rng(devices=devices):
+        classes = model(x[:1]).shape[-1]
+    model.train(training)
+    low, high = int(y.min()), int(y.max())
+    if low < 0 or high >= classes:
+        raise ValueError(f"y must hold class labels in [0, {classes - 1}] (the model has {classes} outputs), "
+                         f"got values from {low} to {high}")
+
+
+@contextmanager
+def _deferred_interrupts() -> Iterator[Callable[[], bool]]:
+    """While active, a first Ctrl-C is only recorded (the returned callable reports it) and a second
+    one interrupts at once; a no-op outside the main thread or under a custom SIGINT handler."""
+    pending: list[int] = []
+    if threading.current_thread() is not threading.main_thread() or \
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        yield lambda: False
+        return
+
+    def record(signum, frame):
+        pending.append(signum)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    signal.signal(signal.SIGINT, record)
+    try:
+        yield lambda: bool(pending)
+    finally:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
+def _callable(name: str, fn, optional: bool = True) -> None:
+    if not (callable(fn) or (optional and fn is None)):
+        raise TypeError(f"{name} must be callable{' or None' if optional else ''}, got {type(fn).__name__}")
+
+
 class Trainer:
     """AdamW + schedule + clipping over in-memory tensors (x, y); checkpoints, JSONL metrics, resume.
 
     ``run_dir`` (optional) receives ``checkpoints/`` and ``metrics.jsonl``; ``progress`` shows a
     rich progress bar with the running loss; ``on_epoch(epoch, mean_loss)`` is called per epoch;
     ``evaluate(model) -> {name: value}`` runs after each epoch (model in eval mode, no grad) and
-    its metrics are logged with the step.
+    its metrics are logged with the step. After ``fit``, ``start_step`` is the step it began at
+    (0 from scratch, ``total_steps`` when it resumed a finished fit and trained nothing).
     """
 
     def __init__(self, model: nn.Module, config: FitConfig = FitConfig(), loss_fn=cross_entropy,
-                 run_dir: str | Path | None = None, progress: bool = False,
+                 run_dir: str | os.PathLike | None = None, progress: bool = False,
                  on_epoch: Callable[[int, float], None] | None = None,
                  evaluate: Callable[[nn.Module], dict[str, float]] | None = None):
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+        if not isinstance(config, FitConfig):
+            hint = "; build one with FitConfig(**config)" if isinstance(config, dict) else ""
+            raise TypeError(f"config must be a FitConfig, got {type(config).__name__}{hint}")
+        _callable("loss_fn", loss_fn, optional=False)
+        _callable("on_epoch", on_epoch)
+        _callable("evaluate", evaluate)
+        if run_dir is not None and not isinstance(run_dir, (str, os.PathLike)):
+            raise TypeError(f"run_dir must be a path (str or os.PathLike) or None, got {type(run_dir).__name__}")
         self.model, self.config, self.loss_fn = model, config, loss_fn
         active, self.resume_default = _SESSION.get(), False
         if run_dir is None and active is not None:
@@ -120,66 +191,113 @@ class Trainer:
         self.net = nn.parallel.DistributedDataParallel(model) if self.distributed else model
         self.optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.last_checkpoint: Path | None = None
+        self.start_step = self.total_steps = 0
+        # the last completed step: its RNG state, whether it is on disk, and whether the weights are
+        # being updated right now (then the model matches no step and an interrupt saves nothing)
+        self._rng, self._saved_step, self._updating = torch.get_rng_state(), None, False
 
     # -- files (rank 0 only) ---------------------------------------------------------------------
-    def _save(self, step: int, state: dict) -> None:
-        if self.run_dir is not None and self.rank == 0:
-            self.last_checkpoint = save_checkpoint(self.run_dir / "checkpoints", step, self.model,
-                                                   self.optimizer, state, self.config.keep_last)
+    def _save(self, state: dict) -> None:
+        if self.run_dir is not None and self.rank == 0 and state["step"] != self._saved_step:
+            self.last_checkpoint = save_checkpoint(self.run_dir / "checkpoints", state["step"], self.model,
+                                                   self.optimizer, state, self.config.keep_last, self._rng)
+            self._saved_step = state["step"]
 
     def _log(self, record: dict) -> None:
         if self.run_dir is not None and self.rank == 0:
             with open(self.run_dir / "metrics.jsonl", "a") as f:
                 f.write(json.dumps(record) + "\n")
 
-    def _resume(self) -> dict:
-        found = None if self.run_dir is None else latest_checkpoint(self.run_dir / "checkpoints")
-        if found is None:
-            return {"step": 0, "losses": [], "epoch_total": 0.0}
-        path, skipped = found
-        for problem in skipped:
-            print(f"warning: skipped {problem}")
-        state = load_checkpoint(path, self.model, self.optimizer)
-        self.last_checkpoint = path
-        metrics = self.run_dir / "metrics.jsonl"
-        if metrics.exists() and self.rank == 0:  # drop lines logged after the checkpoint
-            keep = [line for line in metrics.read_text().splitlines() if json.loads(line)["step"] <= state["step"]]
-            metrics.write_text("".join(line + "\n" for line in keep))
+    def _start(self, resume: bool, samples: int) -> dict:
+        """Fresh state, or with ``resume`` the newest valid checkpoint's (model, optimizer and RNG
+        restored); prepares run_dir: incomplete saves removed, metrics.jsonl cut back to the state."""
+        torch.manual_seed(self.config.seed)
+        state = {"step": 0, "losses": [], "epoch_total": 0.0, "config": self.config.trajectory(),
+                 "samples": samples}
+        self._saved_step = None
+        if self.run_dir is None:
+            return state
+        directory = self.run_dir / "checkpoints"
+        found = newest_valid_checkpoint(directory) if resume else None
+        if found is not None:
+            path, record, tensors, skipped = found
+            for problem in skipped:
+                warnings.warn(f"skipped a damaged checkpoint ({problem}); resuming from {path.name}",
+                              RuntimeWarning, stacklevel=3)
+            self._check_same_run(record["trainer"], state)
+            state = restore(record, tensors, self.model, self.optimizer)
+            self.last_checkpoint, self._saved_step = path, state["step"]
+        elif not resume and list_checkpoints(directory):
+            raise ValueError(f"run_dir {self.run_dir} already holds checkpoints of an earlier fit: pass "
+                             "resume=True to continue it, or give an empty run_dir")
+        if self.rank == 0:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            discard_incomplete(directory)
+            self._cut_metrics(state["step"])
         return state
+
+    def _check_same_run(self, saved: dict, state: dict) -> None:
+        """Refuse to resume a run trained with another config or on another number of samples."""
+        before = saved.get("config", state["config"])  # checkpoints older than this record skip the check
+        changed = [f"{k} ({before.get(k)!r} -> {v!r})" for k, v in state["config"].items() if before.get(k) != v]
+        if changed:
+            raise ValueError(f"config differs from the run being resumed in {self.run_dir}: "
+                             f"{', '.join(changed)}; resume with the run's own FitConfig or use a new run_dir")
+        if saved.get("samples", state["samples"]) != state["samples"]:
+            raise ValueError(f"x has {state['samples']} samples but the run being resumed in {self.run_dir} "
+                             f"was trained on {saved['samples']}; resume with the same data")
+
+    def _cut_metrics(self, step: int) -> None:
+        """Atomically drop metrics.jsonl lines logged after ``step`` (and a torn last line)."""
+        path = self.run_dir / "metrics.jsonl"
+        if not path.exists():
+            return
+        lines = path.read_text().splitlines()
+        keep = [line for line in lines if _logged_step(line) <= step]
+        if len(keep) != len(lines):
+            atomic_write(path, "".join(line + "\n" for line in keep).encode())
 
     # -- training ----------------------------------------------------------------------------------
     def fit(self, x: torch.Tensor, y: torch.Tensor, resume: bool = False) -> list[float]:
-        """Train (from the newest checkpoint with ``resume``); returns the mean loss of each epoch."""
+        """Train; returns the mean loss of each epoch. With ``resume``, continue from the newest valid
+        checkpoint in run_dir (from scratch if it holds none; a finished fit trains no further)."""
         resume = resume or self.resume_default
-        _checks.tensor("x", x, min_dim=1)
-        _checks.tensor("y", y, min_dim=1)
+        _checks.tensor("x", x, min_dim=1, finite=True)
+        _checks.tensor("y", y, min_dim=1, finite=True)
+        if len(x) == 0:
+            raise ValueError(f"x must hold at least one sample, got shape {tuple(x.shape)}")
         if len(x) != len(y):
             raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+        if resume and self.run_dir is None:
+            raise ValueError("resume=True needs a run_dir to resume from")
+        if self.loss_fn is cross_entropy:
+            check_labels(self.model, x, y)
         cfg = self.config
         per_epoch = -(-len(x) // cfg.batch_size)
-        total = cfg.epochs * per_epoch
-        torch.manual_seed(cfg.seed)
-        state = self._resume() if resume else {"step": 0, "losses": [], "epoch_total": 0.0}
-        if not resume and self.run_dir is not None and self.rank == 0:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            (self.run_dir / "metrics.jsonl").unlink(missing_ok=True)
+        self.total_steps = total = cfg.epochs * per_epoch
+        state = self._start(resume, len(x))
+        self.start_step, self._rng, self._updating = state["step"], torch.get_rng_state(), False
         label = "training" if self.run_dir is None else self.run_dir.name
         bar = _Bar(total, state["step"], label) if self.progress and self.rank == 0 else None
         self.net.train()
         try:
-            while state["step"] < total:
-                self._train_step(x, y, state, per_epoch, total)
-                if bar is not None:
-                    bar.update(state)
-                if cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0:
-                    self._save(state["step"], state)
+            with _deferred_interrupts() as interrupted:
+                while state["step"] < total:
+                    self._train_step(x, y, state, per_epoch, total)
+                    if bar is not None:
+                        bar.update(state)
+                    if cfg.checkpoint_every and state["step"] % cfg.checkpoint_every == 0:
+                        self._save(state)
+                    if interrupted():
+                        raise KeyboardInterrupt
         except KeyboardInterrupt:
-            self._save(state["step"], state)
+            if not self._updating:
+                self._save(state)
             raise
         finally:
             if bar is not None:
                 bar.close()
-        self._save(state["step"], state)
+        self._save(state)
         return state["losses"]
 
     def _train_step(self, x, y, state, per_epoch, total):
@@ -203,6 +321,7 @@ class Trainer:
         loss.backward()
         if cfg.grad_clip is not None:
             nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        self._updating = True
         self.optimizer.step()
         state["step"] = step + 1
         state["epoch_total"] += batch_loss.item()
@@ -219,6 +338,16 @@ class Trainer:
                     metrics = self.evaluate(self.model)
                 self.model.train()
                 self._log({"step": step + 1, "epoch": epoch, **metrics})
+        self._rng = torch.get_rng_state()
+        self._updating = False
+
+
+def _logged_step(line: str) -> float:
+    """The step of a metrics.jsonl line; infinity for a line torn by a crash."""
+    try:
+        return json.loads(line)["step"]
+    except (ValueError, KeyError, TypeError):
+        return math.inf
 
 
 class _Bar:
@@ -240,9 +369,11 @@ class _Bar:
 
 
 def fit_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: FitConfig = FitConfig(),
-                   on_epoch: Callable[[int, float], None] | None = None) -> list[float]:
-    """Minimise cross-entropy (no files); returns the mean loss per epoch."""
-    return Trainer(model, config, on_epoch=on_epoch).fit(x, y)
+                   on_epoch: Callable[[int, float], None] | None = None, *,
+                   run_dir: str | os.PathLike | None = None, resume: bool = False,
+                   progress: bool = False) -> list[float]:
+    """Minimise cross-entropy (checkpoints under ``run_dir`` when given); returns the mean loss per epoch."""
+    return Trainer(model, config, run_dir=run_dir, progress=progress, on_epoch=on_epoch).fit(x, y, resume=resume)
 
 
 @torch.no_grad()

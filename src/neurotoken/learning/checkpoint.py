@@ -69,12 +69,14 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
 
 def save_checkpoint(directory: str | os.PathLike, step: int, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None, trainer_state: dict | None = None,
-                    keep_last: int = 3) -> Path:
-    """Atomically save a checkpoint for ``step``; keep the newest ``keep_last``; return the JSON path."""
+                    keep_last: int = 3, rng_state: torch.Tensor | None = None) -> Path:
+    """Atomically save a checkpoint for ``step``; keep the newest ``keep_last``; return the JSON path.
+
+    ``rng_state`` is the torch RNG state to record (default: the current one)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.torch"] = torch.get_rng_state() if rng_state is None else rng_state
     optim_meta = None
     if optimizer is not None:
         optim_tensors, optim_meta = _flatten_optimizer(optimizer.state_dict())
@@ -110,13 +112,14 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[dict, dict[str, torch.Tens
     return record, load_file(path.with_suffix(".safetensors"))
 
 
-def latest_checkpoint(directory: str | os.PathLike) -> tuple[Path, list[str]] | None:
-    """Newest checkpoint that verifies, and the problems of any newer ones skipped; None if none."""
+def newest_valid_checkpoint(directory: str | os.PathLike
+                            ) -> tuple[Path, dict, dict[str, torch.Tensor], list[str]] | None:
+    """(path, record, tensors) of the newest checkpoint that verifies, and the problems of any newer
+    ones skipped; None if the directory holds no checkpoint; CheckpointError if none verifies."""
     problems = []
     for path in reversed(list_checkpoints(directory)):
         try:
-            read_checkpoint(path)
-            return path, problems
+            return (path, *read_checkpoint(path), problems)
         except CheckpointError as err:
             problems.append(str(err))
     if problems:
@@ -124,12 +127,33 @@ def latest_checkpoint(directory: str | os.PathLike) -> tuple[Path, list[str]] | 
     return None
 
 
-def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
-                    optimizer: torch.optim.Optimizer | None = None) -> dict:
-    """Restore model (and optimizer, RNG) from a checkpoint; returns the trainer state."""
-    record, tensors = read_checkpoint(path)
+def latest_checkpoint(directory: str | os.PathLike) -> tuple[Path, list[str]] | None:
+    """Newest checkpoint that verifies, and the problems of any newer ones skipped; None if none."""
+    found = newest_valid_checkpoint(directory)
+    return None if found is None else (found[0], found[3])
+
+
+def discard_incomplete(directory: str | os.PathLike) -> None:
+    """Delete what interrupted saves left behind: temporary files and tensor files never committed."""
+    directory = Path(directory)
+    for tmp in directory.glob(f".{PREFIX}*.tmp"):
+        tmp.unlink(missing_ok=True)
+    for blob in directory.glob(f"{PREFIX}*.safetensors"):
+        if not blob.with_suffix(".json").exists():
+            blob.unlink(missing_ok=True)
+
+
+def restore(record: dict, tensors: dict[str, torch.Tensor], model: torch.nn.Module,
+            optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Put a read checkpoint's model, optimizer and RNG state in place; returns the trainer state."""
     model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
     if optimizer is not None and record["optimizer"] is not None:
         optimizer.load_state_dict(_unflatten_optimizer(tensors, record["optimizer"]))
     torch.set_rng_state(tensors["rng.torch"])
     return record["trainer"]
+
+
+def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
+                    optimizer: torch.optim.Optimizer | None = None) -> dict:
+    """Restore model (and optimizer, RNG) from a checkpoint; returns the trainer state."""
+    return restore(*read_checkpoint(path), model, optimizer)
