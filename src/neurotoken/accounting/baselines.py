@@ -1,11 +1,11 @@
 """Honest baselines: the bit-matched int8 twin and the break-even spike rate.
 
-An fp32 SNN against an fp32 network flatters the SNN (an fp32 MAC costs 5x an fp32 add); the fair
+An fp32 SNN against an fp32 network flatters the SNN (an fp32 MAC costs 5x an fp32 add, eq. (68)); the fair
 opponent is the conventional twin quantised to int8 weights and activations, priced under the same
 profile and dataflow with its memory traffic. The SNN is quantised the same way (int8 weights into
 an int32 membrane), so both sides are bit-matched. (:mod:`.quantise` measures the accuracy of both.)
 
-Break-even spike rate. Let ``r`` be the synaptic event rate, the fraction of AC capacity that fires
+Break-even spike rate, eq. (72). Let ``r`` be the synaptic event rate, the fraction of AC capacity that fires
 (``acs / ac_capacity``: non-zero discrete inputs, weighted by fan-out; r_obs as observed). Only the
 counts in ``Counter.event_totals`` scale with r (the ACs and, under the ``"event_driven"`` dataflow,
 one weight read and one accumulator read-modify-write per event); everything else (dense
@@ -29,7 +29,7 @@ INT8_KEYS = ("macs", "acs", "neuron_updates")
 
 
 def quantise_int8(counts: Mapping[str, float], profile: Profile, weight_footprint_params: float) -> dict[str, float]:
-    """Counts of the int8 twin of the model that produced ``counts``, re-placed under ``profile``.
+    """Counts of the int8 twin (eq. (73)) of the model that produced ``counts``, re-placed under ``profile``.
 
     MACs, ACs and neuron updates become their ``*_int8`` keys; weights and real activations move
     one byte per value (``weight_params``, ``act_values``); spike maps and state (an int32

@@ -1,9 +1,9 @@
-"""Named hardware profiles: energy = counts x constants (per operation and per byte per memory level).
+"""Named hardware profiles: energy = counts x constants (per operation and per byte per memory level), eq. (67).
 
 A profile prices the count keys of :mod:`neurotoken.accounting.counter` in picojoules:
 ``ops_pj[key]`` per operation (``"macs"``, ``"acs"``, ``"neuron_updates"``, ``"spikes"``, mixer keys
 such as ``"state_updates"``; ``"*_int8"`` keys price the quantised counts of
-:func:`neurotoken.accounting.baselines.quantise`) and ``level.pj_per_byte`` per byte moved to or
+:func:`neurotoken.accounting.baselines.quantise_int8`) and ``level.pj_per_byte`` per byte moved to or
 from each memory level. Count keys a profile does not price are listed by :func:`unpriced`,
 never silently dropped from a report.
 
@@ -11,7 +11,8 @@ Placement ("More than MACs", Olin-Ammentorp: memory traffic, not arithmetic, dom
 weights live in the smallest level whose capacity holds the model's weight footprint (on-chip
 SRAM if they fit, else DRAM); neuron/SSM state and activations stream through ``profile.local``.
 
-User profiles come from TOML (:func:`load_profile`)::
+The built-in profiles are ``cmos45`` (45 nm CMOS, eq. (68)) and ``loihi`` (eq. (69)). User profiles come from
+TOML (:func:`load_profile`)::
 
     name = "mychip"
     source = "datasheet, table 3"
@@ -182,7 +183,7 @@ def level_bytes(counts: Mapping[str, float], profile: Profile, weight_footprint_
 
 
 def energy_j(counts: Mapping[str, float], profile: Profile) -> float:
-    """E = sum_k n_k e_k + sum_level bytes_level e_level (joules); counts carry ``bytes_<level>`` keys."""
+    """Eq. (67): E = sum_k n_k e_k + sum_level bytes_level e_level (joules); counts carry ``bytes_<level>`` keys."""
     ops = sum(n * profile.ops_pj[k] for k, n in counts.items() if k in profile.ops_pj)
     mem = sum(counts.get(f"bytes_{lv.name}", 0) * lv.pj_per_byte for lv in profile.levels)
     return (ops + mem) * PJ

@@ -1,6 +1,6 @@
 """Post-training int8 quantisation (fake-quant in torch): the bit-matched twin, measured.
 
-Symmetric int8: q = clamp(round(x / s), -127, 127), x_hat = s q, with s = max|x| / 127, so
+Symmetric int8, eq. (73): q = clamp(round(x / s), -127, 127), x_hat = s q, with s = max|x| / 127, so
 |x - x_hat| <= s / 2 for |x| <= 127 s. Weights get one scale per output channel; real inputs of
 every synaptic layer (Linear, Conv2d) one scale per tensor, calibrated as the max over a
 calibration set. Discrete inputs (spikes) are exact in int8 and pass unchanged. Biases stay float
@@ -28,7 +28,7 @@ def int8_scale(x: torch.Tensor, per_channel: bool = False) -> torch.Tensor:
 
 
 def fake_quant(x: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
-    """x_hat = s clamp(round(x / s), -127, 127) (module docstring)."""
+    """Eq. (73): x_hat = s clamp(round(x / s), -127, 127)."""
     return (x / scale).round().clamp(-QMAX, QMAX) * scale
 
 

@@ -1,6 +1,6 @@
 """In-context symbol demodulation (review Table II, after Xpikeformer), generated on the fly.
 
-Each sequence shares one random flat-fading channel: r = h s + n with h ~ CN(0, 1) and
+Each sequence shares one random flat-fading channel, eq. (75): r = h s + n with h ~ CN(0, 1) and
 n ~ CN(0, 10^(-SNR/10)) (SNR per symbol; unit-energy constellations). It holds ``pilots`` tokens
 (Re r, Im r, Re s, Im s, 0) and a final query token (Re r, Im r, 0, 0, 1); the task is the
 transmitted symbol index of the query. Baseline: the least-squares channel estimate from the
@@ -63,12 +63,12 @@ def demodulation(n: int, pilots: int = 8, snr_db: float = 10.0, scheme: str = "q
 
 
 def ls_gain(received: torch.Tensor, sent: torch.Tensor) -> torch.Tensor:
-    """Least-squares channel estimate from pilots [..., P]: h = sum conj(s) r / sum |s|^2."""
+    """Least-squares channel estimate from pilots [..., P], eq. (75): h = sum conj(s) r / sum |s|^2."""
     return (sent.conj() * received).sum(-1) / sent.abs().square().sum(-1)
 
 
 def ml_detect(received: torch.Tensor, gain: torch.Tensor, scheme: str = "qpsk") -> torch.Tensor:
-    """Maximum-likelihood decision under AWGN given the gain h: argmin_m |r - h c_m|^2 (indices)."""
+    """Maximum-likelihood decision under AWGN given the gain h, eq. (75): argmin_m |r - h c_m|^2 (indices)."""
     points = constellation(scheme)
     return (received[..., None] - gain[..., None] * points).abs().argmin(-1)
 
