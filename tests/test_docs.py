@@ -25,8 +25,8 @@ SECTIONS = ("Tokens", "Neurons and spikes", "Encoders and decoders", "Intra-toke
             "Energy and hardware")
 
 ENTRY = re.compile(r"^### \((\d+)\) (.+)$", re.M)
-# "eq. (9)", "Eq. 13", "eq. (9)-(10)", "eq. 16-17", "eqs. 4, 5 and 7", "eqs. (4)-(7)"
-EQ_CITATION = re.compile(r"\beqs?\.\s*(\(?\d+\)?(?:\s*(?:-|–|,|and|or)\s*\(?\d+\)?)*)", re.I)
+# "eq. (9)", "Eq. 13", "eq. (9)-(10)", "eq. 16-17", "eqs. 4, 5 and 7", "eqs. (4)-(7)", "equation (24)"
+EQ_CITATION = re.compile(r"\b(?:eqs?\.|equations?)\s*(\(?\d+\)?(?:\s*(?:-|–|,|and|or)\s*\(?\d+\)?)*)", re.I)
 # a bare "(16)" or "(16)-(17)" standing for an equation (not a call such as f(1) or x[0](2))
 BARE_CITATION = re.compile(r"(?<![\w\]\)])(\(\d{1,2}\)(?:\s*-\s*\(\d{1,2}\))?)(?![\w(])")
 
@@ -130,6 +130,7 @@ def slug(heading: str) -> str:
     ("eqs. 4, 5 and 7", [4, 5, 7]),
     ("eq. (5, p = sigma(W x - theta))", [5]),
     ("Inter-token mixing, eq. (16)-(20), on tokens", [16, 17, 18, 19, 20]),
+    ("the recurrence of equation (24)", [24]),
 ])
 def test_equation_citations_parse_to_their_numbers(text, numbers):
     assert [n for _, _, ns in cited_numbers(text, bare=False) for n in ns] == numbers
@@ -233,12 +234,20 @@ def test_every_reference_is_cited_by_an_entry():
 def test_every_equation_cited_in_src_resolves_to_docs_equations():
     known = set(entries())
     unresolved = []
+
+    def check(text: str, first_line: int, bare: bool, path: Path) -> None:
+        try:
+            citations = cited_numbers(text, bare)
+        except ValueError as e:
+            unresolved.append(f"{where(path, first_line)}: {e}")
+            return
+        unresolved.extend(f"{where(path, first_line + offset)}: {citation!r}"
+                          for offset, citation, numbers in citations if set(numbers) - known)
+
     for path in source_files():
-        for offset, citation, numbers in cited_numbers(path.read_text(encoding="utf-8"), bare=False):
-            unresolved += [f"{where(path, offset + 1)}: {citation!r}"] if set(numbers) - known else []
+        check(path.read_text(encoding="utf-8"), 1, False, path)
         for line, doc in docstrings(path):
-            for offset, citation, numbers in cited_numbers(doc, bare=True):
-                unresolved += [f"{where(path, line + offset)}: {citation!r}"] if set(numbers) - known else []
+            check(doc, line, True, path)
     assert not unresolved, "equations cited in src but missing from docs/equations.md:\n" + "\n".join(unresolved)
 
 
