@@ -90,7 +90,8 @@ def test_keep_last_and_gradient_clipping(tmp_path):
 
 @pytest.mark.parametrize("kw, match", [
     (dict(epochs=0), "epochs"), (dict(lr=0.0), "lr"), (dict(schedule="step"), "schedule must be one of"),
-    (dict(grad_clip=-1.0), "grad_clip"), (dict(keep_last=0), "keep_last"),
+    (dict(grad_clip=-1.0), "grad_clip"), (dict(keep_last=0), "keep_last"), (dict(seed=-1), "seed must be >= 0"),
+    (dict(epochs=True), "epochs must be an int"), (dict(batch_size=2.0), "batch_size must be an int"),
 ])
 def test_bad_config_is_rejected(kw, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -100,6 +101,62 @@ def test_bad_config_is_rejected(kw, match):
 def test_mismatched_data_is_rejected():
     with pytest.raises(ValueError, match="same length"):
         Trainer(model()).fit(torch.rand(4, 6), torch.zeros(3, dtype=torch.long))
+
+
+def test_empty_data_is_refused_naming_x():
+    with pytest.raises(ValueError, match=r"x must hold at least one sample, got shape \(0, 6\)"):
+        Trainer(model()).fit(torch.rand(0, 6), torch.zeros(0, dtype=torch.long))
+
+
+@pytest.mark.parametrize("args, kwargs, match", [
+    (("model",), {}, "model must be a torch.nn.Module, got str"),
+    ((None,), {"config": {"epochs": 1}}, "model must be a torch.nn.Module"),
+    ((), {"config": {"epochs": 1}}, r"config must be a FitConfig, got dict; build one with FitConfig\(\*\*config\)"),
+    ((), {"loss_fn": "cross_entropy"}, "loss_fn must be callable, got str"),
+    ((), {"evaluate": 3}, "evaluate must be callable or None, got int"),
+    ((), {"run_dir": 5}, "run_dir must be a path"),
+])
+def test_bad_trainer_arguments_are_type_errors_naming_the_argument(args, kwargs, match):
+    with pytest.raises(TypeError, match=match):
+        Trainer(*(args or (model(),)), **kwargs)
+
+
+@pytest.mark.parametrize("bad, shown", [(4, "from 0 to 4"), (-1, "from -1 to 3")])
+def test_out_of_range_labels_are_refused_before_training(bad, shown):
+    x, y = data()
+    y[7] = bad
+    m = model()
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    with pytest.raises(ValueError, match=rf"y must hold class labels in \[0, 3\] \(the model has 4 outputs\), "
+                                         rf"got values {shown}"):
+        Trainer(m, FitConfig(epochs=1, batch_size=8)).fit(x, y)
+    assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
+
+
+def test_label_check_leaves_rng_and_mode_alone():
+    from neurotoken.learning.bptt import check_labels
+
+    x, y = data()
+    m = model().train()
+    torch.manual_seed(3)
+    check_labels(m, x, y)
+    after = torch.rand(4)
+    torch.manual_seed(3)
+    assert torch.equal(after, torch.rand(4)) and m.training
+
+
+def test_resume_needs_a_run_dir():
+    with pytest.raises(ValueError, match="resume=True needs a run_dir"):
+        Trainer(model()).fit(*data(), resume=True)
+
+
+def test_fit_classifier_checkpoints_into_the_given_run_dir(tmp_path):
+    from neurotoken.learning.bptt import fit_classifier
+
+    x, y = data()
+    losses = fit_classifier(model(), x, y, FitConfig(epochs=1, batch_size=8), run_dir=tmp_path)
+    assert [p.name for p in list_checkpoints(tmp_path / "checkpoints")] == ["ckpt-00000005.json"]
+    assert fit_classifier(model(), x, y, FitConfig(epochs=1, batch_size=8), run_dir=tmp_path, resume=True) == losses
 
 
 def test_evaluation_hook_runs_each_epoch_in_eval_mode_and_is_logged(tmp_path):

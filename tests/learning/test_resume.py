@@ -160,14 +160,19 @@ def test_cutting_metrics_back_is_atomic(tmp_path, reference, monkeypatch):
     with open(tmp_path / "metrics.jsonl", "a") as f:
         f.write('{"step": 10, "epoch": 1, "loss": 1.0, "lr": 0.01}\n')  # logged after the newest checkpoint
 
-    def killed(src, dst):
-        raise KeyboardInterrupt
+    before, real = (tmp_path / "metrics.jsonl").read_bytes(), os.replace
 
-    monkeypatch.setattr(checkpoint.os, "replace", killed)
-    with pytest.raises(KeyboardInterrupt):  # dies while rewriting metrics.jsonl
+    def killed_on_metrics(src, dst):
+        if os.path.basename(dst) == "metrics.jsonl":
+            raise KeyboardInterrupt
+        real(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", killed_on_metrics)
+    with pytest.raises(KeyboardInterrupt):  # dies while cutting metrics.jsonl back to step 9
         run(tmp_path, resume=True)
     monkeypatch.undo()
-    assert (tmp_path / "metrics.jsonl").read_text().startswith(logged)  # never truncated in place
+    assert (tmp_path / "metrics.jsonl").read_bytes() == before  # never truncated in place
+    assert before.decode().startswith(logged)
     resume_and_compare(tmp_path, reference)
 
 
