@@ -1,16 +1,22 @@
 """Saved models: weights plus the constructor call that rebuilds them, in one safetensors file.
 
 ``save_model(path, "SNNClassifier", {"in_features": 64, ...}, model)`` writes the state dict with
-the model's class name and keyword arguments in the file's metadata (atomically: temp file,
-fsync, rename); ``load_model(path)`` rebuilds the model and loads the weights, naming the file
-and the problem when it is not a neurotoken model or does not match its architecture.
+the model's class name and keyword arguments in the file's metadata, and a sha256 of both
+(atomically: temp file, fsync, rename); it refuses a class that is not registered and keyword
+arguments that do not rebuild ``model``. ``load_model(path)`` verifies the checksum, refuses
+NaN/inf weights, compares the spec with the stored tensors on the ``meta`` device (a crafted size
+allocates nothing), then builds the model and loads the weights. Every refusal is one line naming
+the file and the field or tensor. Files written before the checksum existed load unverified.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import warnings
 from pathlib import Path
 
+import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
@@ -24,6 +30,7 @@ for _cls in (SNNClassifier, SpikingSSMClassifier, SpikingTransformer, SpikingLM)
     MODELS.register(_cls.__name__)(_cls)
 
 KEY = "neurotoken_model"
+CHECKSUM = "neurotoken_sha256"
 
 
 def build(name: str, kwargs: dict) -> nn.Module:
@@ -31,32 +38,118 @@ def build(name: str, kwargs: dict) -> nn.Module:
     return MODELS.get(name)(**kwargs)
 
 
+def _digest(spec: str, state: dict[str, torch.Tensor]) -> str:
+    """sha256 of the spec and of every tensor's name, dtype, shape and bytes, in name order."""
+    h = hashlib.sha256(spec.encode())
+    for name in sorted(state):
+        t = state[name].detach().cpu().contiguous()
+        h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy())
+    return h.hexdigest()
+
+
+def _misfit(name: str, kwargs: dict, state: dict[str, torch.Tensor]) -> str | None:
+    """How ``name(**kwargs)``, built on the meta device (nothing allocated), differs from the tensor
+    names and shapes of ``state`` (after the model's own key-renaming load hooks); None if it fits.
+    A constructor's error propagates."""
+    with torch.device("meta"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # deprecations are reported once, by the real build
+        model = build(name, kwargs)
+        expected = model.state_dict()
+        for key, t in expected.items():
+            if key in state and state[key].shape != t.shape:
+                return (f"tensor {key!r} has shape {tuple(state[key].shape)} in the weights, "
+                        f"{tuple(t.shape)} in the spec")
+        try:
+            missing, unexpected = model.load_state_dict(state, strict=False)
+        except RuntimeError as e:  # a size mismatch under a renamed key
+            return "; ".join(line.strip() for line in str(e).splitlines()[1:])
+    if missing:
+        return f"tensor {missing[0]!r} {tuple(expected[missing[0]].shape)} is missing"
+    return f"tensor {unexpected[0]!r} is not part of {name}" if unexpected else None
+
+
+def _json(kwargs: dict) -> str:
+    """``kwargs`` as JSON; TypeError naming the entry that JSON cannot hold."""
+    if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
+        raise TypeError(f"kwargs must be a dict of keyword arguments (str keys), got {kwargs!r:.80}")
+    for key, value in kwargs.items():
+        try:
+            json.dumps(value, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise TypeError(f"kwargs[{key!r}] cannot be saved as JSON ({e}); pass plain numbers, strings, "
+                            f"lists and dicts") from None
+    return json.dumps(kwargs)
+
+
 def save_model(path: str | Path, name: str, kwargs: dict, model: nn.Module) -> Path:
-    """Write ``model``'s weights and its constructor call (class ``name``, JSON-able ``kwargs``)."""
+    """Write ``model``'s weights and its constructor call (registered class ``name``, JSON-able
+    ``kwargs`` that rebuild a model of the same tensor shapes), with a checksum of both."""
+    if not isinstance(name, str) or name not in MODELS:
+        raise ValueError(f"name must be a registered model class ({', '.join(MODELS.names())}), got {name!r}")
+    if type(model) is not MODELS.get(name):
+        raise TypeError(f"model must be a {name} (the class name names), got {type(model).__name__}")
+    spec = json.dumps({"class": name, "kwargs": json.loads(_json(kwargs))})
+    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    try:
+        misfit = _misfit(name, json.loads(spec)["kwargs"], state)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"kwargs do not rebuild a {name}: {e}") from None
+    if misfit:
+        raise ValueError(f"kwargs do not rebuild this model: {name}(**kwargs) differs: {misfit}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, save(state, metadata={KEY: json.dumps({"class": name, "kwargs": kwargs})}))
+    atomic_write(path, save(state, metadata={KEY: spec, CHECKSUM: _digest(spec, state)}))
     return path
+
+
+def _spec(where: str, text: str) -> tuple[str, dict]:
+    """(class name, kwargs) of a stored spec; ValueError naming the field that is wrong."""
+    try:
+        spec = json.loads(text)
+    except ValueError as e:
+        raise ValueError(f"{where}: metadata {KEY!r} is not valid JSON ({e})") from None
+    if not isinstance(spec, dict):
+        raise ValueError(f"{where}: metadata {KEY!r} must be a JSON object with fields 'class' and 'kwargs'")
+    for field, kind, what in (("class", str, "a registered model class name"), ("kwargs", dict, "a JSON object")):
+        if field not in spec:
+            raise ValueError(f"{where}: the model spec has no field {field!r} ({what})")
+        if not isinstance(spec[field], kind):
+            raise ValueError(f"{where}: field {field!r} must be {what}, got {json.dumps(spec[field]):.80}")
+    if spec["class"] not in MODELS:
+        raise ValueError(f"{where}: field 'class': unknown model class {spec['class']!r}; expected one of: "
+                         f"{', '.join(MODELS.names())}")
+    return spec["class"], spec["kwargs"]
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     """(model, {"class", "kwargs"}) from a file written by :func:`save_model`."""
     path = Path(path)
+    where = repr(str(path))
+    if path.is_dir():
+        raise ValueError(f"{where} is a directory; expected a model file (.safetensors)")
     if not path.is_file():
-        raise FileNotFoundError(f"model file {str(path)!r} does not exist")
+        raise FileNotFoundError(f"model file {where} does not exist")
     try:
         with safe_open(path, "pt") as f:
             meta, state = f.metadata() or {}, {k: f.get_tensor(k) for k in f.keys()}
     except (SafetensorError, OSError) as e:
-        raise ValueError(f"{str(path)!r} is not a readable safetensors file ({e})") from None
+        raise ValueError(f"{where} is not a readable safetensors file ({e})") from None
     if KEY not in meta:
-        raise ValueError(f"{str(path)!r} holds no neurotoken model spec (metadata key {KEY!r}); "
+        raise ValueError(f"{where} holds no neurotoken model spec (metadata key {KEY!r}); "
                          "save it with neurotoken.zoo.save_model")
-    spec = json.loads(meta[KEY])
-    model = build(spec["class"], spec["kwargs"])
+    if CHECKSUM in meta and meta[CHECKSUM] != _digest(meta[KEY], state):
+        raise ValueError(f"{where} is corrupt: its weights or spec do not match the sha256 stored with them")
+    name, kwargs = _spec(where, meta[KEY])
+    for key, t in state.items():
+        if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
+            raise ValueError(f"{where}: tensor {key!r} holds NaN or inf weights")
     try:
-        model.load_state_dict(state)
-    except RuntimeError as e:
-        raise ValueError(f"{str(path)!r}: weights do not fit {spec['class']}({spec['kwargs']}): {e}") from None
-    return model.eval(), spec
+        misfit = _misfit(name, kwargs, state)
+    except Exception as e:  # noqa: BLE001  (untrusted metadata: any constructor failure is the field's fault)
+        raise ValueError(f"{where}: field 'kwargs' does not build a {name}: {str(e).splitlines()[0]}") from None
+    if misfit:
+        raise ValueError(f"{where}: weights do not fit {name}({json.dumps(kwargs):.200}): {misfit}")
+    model = build(name, kwargs)
+    model.load_state_dict(state)
+    return model.eval(), {"class": name, "kwargs": kwargs}
