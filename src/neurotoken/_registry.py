@@ -9,6 +9,8 @@ T = TypeVar("T")
 
 
 class Registry(Generic[T]):
+    """Name -> object for one ``kind`` of option; ``get`` of an unknown name lists the registered ones."""
+
     def __init__(self, kind: str):
         self.kind = kind
         self._items: dict[str, T] = {}

@@ -1,4 +1,4 @@
-"""In-context symbol demodulation (review Table II, after Xpikeformer), generated on the fly.
+"""In-context symbol demodulation (Table II of Simeone 2026, after Xpikeformer), generated on the fly.
 
 Each sequence shares one random flat-fading channel, eq. (75): r = h s + n with h ~ CN(0, 1) and
 n ~ CN(0, 10^(-SNR/10)) (SNR per symbol; unit-energy constellations). It holds ``pilots`` tokens
