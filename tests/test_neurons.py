@@ -198,3 +198,81 @@ def test_bad_inputs_are_rejected():
         lif(torch.tensor(1.0))
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         lif([[1.0]])
+
+
+# ---- serialisable config -------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from neurotoken import spikes  # noqa: E402
+from neurotoken.neurons import NEURONS, build_neuron  # noqa: E402
+
+_SPIKES = st.sampled_from(["binary", "bernoulli", "ternary", {"name": "multilevel", "levels": 3}])
+_SURROGATES = st.sampled_from(["atan", "sigmoid", {"name": "triangle", "width": 0.5}, "fast_sigmoid",
+                               "straight_through"])
+_FLOATS = st.floats(0.05, 0.95)
+
+
+@st.composite
+def _neurons(draw):
+    common = dict(threshold=draw(st.one_of(st.floats(0.1, 3.0), st.lists(st.floats(0.1, 3.0), min_size=3,
+                                                                        max_size=3).map(torch.tensor))),
+                  spike=draw(_SPIKES), surrogate=draw(_SURROGATES), learn_threshold=draw(st.booleans()))
+    if draw(st.booleans()):
+        return ResonateFire(freq_hz=draw(st.floats(1.0, 400.0)), tau_ms=draw(st.floats(1.0, 200.0)),
+                            learn_dynamics=draw(st.booleans()), **common)
+    reset = draw(st.sampled_from(["subtract", "zero", "none"]))
+    return LIF(beta=draw(_FLOATS), reset=reset, learn_beta=draw(st.booleans()), **common)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_neurons())
+def test_config_is_json_and_builds_an_equal_neuron(npe):
+    import json
+    config = npe.config()
+    rebuilt = build_neuron(json.loads(json.dumps(config)))
+    assert type(rebuilt) is type(npe) and rebuilt.config() == config
+    x = torch.randn(9, 2, 3, generator=torch.Generator().manual_seed(1))
+    if not isinstance(npe.spike, spikes.Bernoulli):
+        torch.testing.assert_close(rebuilt(x), npe(x))
+    assert [n for n, _ in rebuilt.named_parameters()] == [n for n, _ in npe.named_parameters()]
+
+
+def test_build_neuron_deep_copies_an_instance():
+    lif = LIF(beta=0.5, learn_beta=True)
+    copy = build_neuron(lif)
+    assert copy is not lif and copy.beta is not lif.beta and copy.config() == lif.config()
+
+
+def test_config_of_a_feedback_lif_round_trips():
+    lif = LIF(feedback=torch.tensor([[1.0, 0.5], [0.0, 1.0]]))
+    assert torch.equal(build_neuron(lif.config()).feedback, lif.feedback)
+
+
+def test_config_leaves_out_a_bernoulli_generator():
+    config = LIF(spike=spikes.Bernoulli(generator=torch.Generator(), grad="mean")).config()
+    assert config["spike"] == {"name": "bernoulli", "grad": "mean"}
+
+
+def test_an_unregistered_subclass_refuses_to_save_as_a_config():
+    class MyLIF(LIF):
+        pass
+    with pytest.raises(ValueError, match="MyLIF is not a registered neuron.*LIF, ResonateFire"):
+        MyLIF().config()
+    assert set(NEURONS.names()) == {"LIF", "ResonateFire"}
+
+
+@pytest.mark.parametrize("spec, error, match", [
+    ("LIF", TypeError, "spec must be an NPE or its config dict"),
+    ({"beta": 0.5}, ValueError, "spec needs a 'kind'"),
+    ({"kind": "IF"}, ValueError, "unknown neuron 'IF'.*LIF, ResonateFire"),
+    ({"kind": "LIF", "tau": 3}, ValueError, "LIF takes no option 'tau'"),
+    ({"kind": "LIF", "spike": {"levels": 3}}, ValueError, "spike as a dict needs a 'name'"),
+    ({"kind": "LIF", "spike": {"name": "binary", "levels": 3}}, ValueError, "'binary' takes no option 'levels'"),
+    ({"kind": "LIF", "surrogate": {"name": "atan", "alpha": -1.0}}, ValueError, "Atan.alpha"),
+    ({"kind": "LIF", "beta": 1.5}, ValueError, "beta"),
+])
+def test_build_neuron_refuses_bad_specs_naming_the_field(spec, error, match):
+    with pytest.raises(error, match=match):
+        build_neuron(spec)

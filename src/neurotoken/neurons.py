@@ -21,6 +21,8 @@ The ``fused`` backend runs real-decay LIFs with deterministic spikes in one numb
 
 from __future__ import annotations
 
+import copy
+import inspect
 import math
 import warnings
 from dataclasses import dataclass
@@ -29,14 +31,17 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from . import _checks
+from . import _checks, _spec
+from . import surrogate as _surrogate
+from ._registry import Registry
 from .kernels import lif as fused_lif
 from .scan import linear_scan
-from .spikes import DEFAULT_SURROGATE, Binary, resolve_spike
+from .spikes import DEFAULT_SURROGATE, Binary, resolve_spike, spike_config
 from .surrogate import Surrogate, resolve
 
 RESETS = ("subtract", "zero", "none")
 BACKENDS = ("auto", "sequential", "scan", "fused")
+NEURONS: Registry[type[NPE]] = Registry("neuron")
 
 
 class NPEState(NamedTuple):
@@ -114,6 +119,11 @@ def _as_param(name: str, value, learn: bool, low: float, high: float | None, low
     return nn.Parameter(t.clone()) if learn else t.clone()
 
 
+def _json(value):
+    """A parameter as JSON: a number, or a (nested) list for a per-channel tensor."""
+    return value.detach().cpu().tolist() if isinstance(value, torch.Tensor) else value
+
+
 class NPE(nn.Module):
     """Public base of every neuromorphic processing element (the counter observes its subclasses):
     holds threshold, reset, spike kind, surrogate, backend; runs the core. Subclasses define ``params``."""
@@ -141,6 +151,18 @@ class NPE(nn.Module):
 
     def params(self) -> NPEParams:
         raise NotImplementedError
+
+    def _options(self) -> dict:
+        """The subclass's own constructor arguments, as JSON."""
+        raise NotImplementedError
+
+    def config(self) -> dict:
+        """A JSON-able dict of this NPE (kind, current parameter values, spike and surrogate specs)
+        that :func:`build_neuron` turns back into an equal NPE; a Bernoulli generator is not saved."""
+        return {"kind": _spec.registered_name(NEURONS, self), "threshold": _json(self.threshold),
+                "learn_threshold": isinstance(self.threshold, nn.Parameter), "reset": self.reset,
+                "spike": spike_config(self.spike), "surrogate": _surrogate.config(self.surrogate),
+                "backend": self.backend, **self._options()}
 
     def _backend(self, x: torch.Tensor, p: NPEParams) -> str:
         if self.backend in ("auto", "fused"):
@@ -170,6 +192,7 @@ class NPE(nn.Module):
         return s[0], state
 
 
+@NEURONS.register("LIF")
 class LIF(NPE):
     """Leaky integrate-and-fire NPE, eq. (9)-(10): h_t = beta h_{t-1} + x_t - R s_{t-1}.
 
@@ -184,6 +207,8 @@ class LIF(NPE):
                  feedback: torch.Tensor | None = None):
         super().__init__(threshold, reset, spike, surrogate, backend, learn_threshold)
         self._set("beta", _as_param("beta", beta, learn_beta, 0.0, 1.0, False))
+        if isinstance(feedback, (list, tuple)):
+            feedback = torch.tensor(feedback, dtype=torch.float32)
         if feedback is not None:
             if reset != "subtract":
                 raise ValueError(f"feedback (a matrix R) needs reset='subtract', got reset={reset!r}")
@@ -196,7 +221,12 @@ class LIF(NPE):
         beta = self.beta.clamp(0.0, 1.0) if isinstance(self.beta, nn.Parameter) else self.beta
         return NPEParams(beta, self._threshold(), self.reset, self.spike, self.surrogate, self.feedback)
 
+    def _options(self) -> dict:
+        return {"beta": _json(self.beta), "learn_beta": isinstance(self.beta, nn.Parameter),
+                "feedback": _json(self.feedback)}
 
+
+@NEURONS.register("ResonateFire")
 class ResonateFire(NPE):
     """Resonate-and-fire NPE: a complex state z_t = lambda z_{t-1} + x_t - R s_{t-1}, s_t = spike(Re z_t).
 
@@ -221,3 +251,23 @@ class ResonateFire(NPE):
 
     def params(self) -> NPEParams:
         return NPEParams(self.decay(), self._threshold(), self.reset, self.spike, self.surrogate)
+
+    def _options(self) -> dict:
+        return {"freq_hz": _json(self.freq_hz), "tau_ms": _json(self.tau_ms), "dt_ms": self.dt_ms,
+                "learn_dynamics": isinstance(self.freq_hz, nn.Parameter)}
+
+
+def build_neuron(spec: dict | NPE) -> NPE:
+    """A new NPE: a deep copy of an NPE instance, or the NPE an :meth:`NPE.config` dict describes."""
+    if isinstance(spec, NPE):
+        return copy.deepcopy(spec)
+    if not isinstance(spec, dict):
+        raise TypeError(f"spec must be an NPE or its config dict, got {type(spec).__name__}")
+    if "kind" not in spec:
+        raise ValueError(f"spec needs a 'kind' ({', '.join(NEURONS.names())}), got keys {sorted(spec)}")
+    cls = NEURONS.get(spec["kind"])
+    options = {k: v for k, v in spec.items() if k != "kind"}
+    unknown = sorted(set(options) - set(inspect.signature(cls).parameters))
+    if unknown:
+        raise ValueError(f"spec: {spec['kind']} takes no option {', '.join(map(repr, unknown))}")
+    return cls(**options)

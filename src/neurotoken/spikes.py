@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import _checks
+from . import _checks, _spec
 from ._registry import Registry
 from .surrogate import Atan, Surrogate, resolve
 
@@ -156,13 +156,20 @@ class MultiLevel:
 
 
 def resolve_spike(spike) -> Binary | Bernoulli | Ternary | MultiLevel:
-    """A spike-kind object, or its registered name with defaults."""
+    """A spike-kind object, its registered name with defaults, or its :func:`spike_config` dict."""
     if isinstance(spike, str):
         return SPIKES.get(spike)()
+    if isinstance(spike, dict):
+        return _spec.build(SPIKES, spike, "spike")
     if isinstance(spike, SPIKES.values()):
         return spike
     raise TypeError(f"spike must be a spike kind or one of {SPIKES.names()}, got {type(spike).__name__}")
 
 
+def spike_config(spike) -> dict:
+    """A JSON-able dict of a spike kind, {"name": ..., **options} (a Bernoulli generator is not saved)."""
+    return _spec.spec(SPIKES, spike, skip=("generator",))
+
+
 __all__ = ["binary", "bernoulli", "ternary", "multilevel", "Binary", "Bernoulli", "Ternary",
-           "MultiLevel", "SPIKES", "resolve_spike"]
+           "MultiLevel", "SPIKES", "resolve_spike", "spike_config"]

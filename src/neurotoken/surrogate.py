@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import torch
 
-from . import _checks
+from . import _checks, _spec
 from ._registry import Registry
 
 SURROGATES: Registry[type[Surrogate]] = Registry("surrogate")
@@ -120,10 +120,17 @@ class FastSigmoid(Surrogate):
         return x.abs().mul_(self.slope).add_(1).square_().reciprocal_()
 
 
-def resolve(surrogate: Surrogate | str) -> Surrogate:
-    """A surrogate object, or its registered name with default width."""
+def resolve(surrogate: Surrogate | str | dict) -> Surrogate:
+    """A surrogate object, its registered name with default width, or its :func:`config` dict."""
     if isinstance(surrogate, Surrogate):
         return surrogate
     if isinstance(surrogate, str):
         return SURROGATES.get(surrogate)()
+    if isinstance(surrogate, dict):
+        return _spec.build(SURROGATES, surrogate, "surrogate")
     raise TypeError(f"surrogate must be a Surrogate or one of {SURROGATES.names()}, got {type(surrogate).__name__}")
+
+
+def config(surrogate: Surrogate) -> dict:
+    """A JSON-able dict of a registered surrogate, {"name": ..., width parameter}."""
+    return _spec.spec(SURROGATES, surrogate)
