@@ -159,8 +159,19 @@ def test_fit_classifier_checkpoints_into_the_given_run_dir(tmp_path):
     assert fit_classifier(model(), x, y, FitConfig(epochs=1, batch_size=8), run_dir=tmp_path, resume=True) == losses
 
 
+def test_accuracy_moved_to_metrics_and_the_old_names_warn():
+    from neurotoken import learning, metrics
+    from neurotoken.learning import bptt
+
+    for old_home in (bptt, learning):
+        with pytest.warns(DeprecationWarning, match="accuracy moved to neurotoken.metrics"):
+            assert old_home.accuracy is metrics.accuracy
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        learning.nope
+
+
 def test_evaluation_hook_runs_each_epoch_in_eval_mode_and_is_logged(tmp_path):
-    from neurotoken.learning.bptt import accuracy
+    from neurotoken.metrics import accuracy
 
     x, y = data()
     modes = []

@@ -1,6 +1,13 @@
 """Training: surrogate-gradient BPTT trainer (bptt.py) and atomic checkpoints (checkpoint.py)."""
 
-from .bptt import FitConfig, Trainer, accuracy, fit_classifier
+from . import bptt
+from .bptt import FitConfig, Trainer, fit_classifier
 from .checkpoint import CheckpointError
 
-__all__ = ["FitConfig", "Trainer", "fit_classifier", "accuracy", "CheckpointError"]
+__all__ = ["FitConfig", "Trainer", "fit_classifier", "CheckpointError"]
+
+
+def __getattr__(name: str):
+    if name == "accuracy":  # moved to neurotoken.metrics: the old name warns for one release
+        return bptt.__getattr__(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

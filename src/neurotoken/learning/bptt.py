@@ -376,13 +376,13 @@ def fit_classifier(model: nn.Module, x: torch.Tensor, y: torch.Tensor, config: F
     return Trainer(model, config, run_dir=run_dir, progress=progress, on_epoch=on_epoch).fit(x, y, resume=resume)
 
 
-@torch.no_grad()
-def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 512) -> float:
-    """Fraction of argmax predictions equal to y."""
-    model.eval()
-    correct = sum((model(xb).argmax(-1) == yb).sum().item()
-                  for xb, yb in zip(x.split(batch_size), y.split(batch_size)))
-    return correct / len(y)
+def __getattr__(name: str):
+    """``accuracy`` moved to :mod:`neurotoken.metrics`; the old name works, with a warning, for one release."""
+    if name == "accuracy":
+        warnings.warn("accuracy moved to neurotoken.metrics; import it from there", DeprecationWarning, stacklevel=2)
+        from ..metrics import accuracy
+        return accuracy
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["FitConfig", "Trainer", "session", "fit_classifier", "accuracy", "learning_rate", "cross_entropy"]
+__all__ = ["FitConfig", "Trainer", "session", "fit_classifier", "check_labels", "learning_rate", "cross_entropy"]
