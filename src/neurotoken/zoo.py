@@ -24,6 +24,7 @@ from torch import nn
 from ._registry import Registry
 from .learning.checkpoint import atomic_write
 from .models import SNNClassifier, SpikingLM, SpikingSSMClassifier, SpikingTransformer
+from .neurons import NPE
 
 MODELS: Registry[type[nn.Module]] = Registry("model class")
 for _cls in (SNNClassifier, SpikingSSMClassifier, SpikingTransformer, SpikingLM):
@@ -69,17 +70,24 @@ def _misfit(name: str, kwargs: dict, state: dict[str, torch.Tensor]) -> str | No
     return f"tensor {unexpected[0]!r} is not part of {name}" if unexpected else None
 
 
+def _config(value):
+    """JSON for what json cannot hold itself: an NPE becomes its config dict (models take either)."""
+    if isinstance(value, NPE):
+        return value.config()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
 def _json(kwargs: dict) -> str:
     """``kwargs`` as JSON; TypeError naming the entry that JSON cannot hold."""
     if not isinstance(kwargs, dict) or not all(isinstance(k, str) for k in kwargs):
         raise TypeError(f"kwargs must be a dict of keyword arguments (str keys), got {kwargs!r:.80}")
     for key, value in kwargs.items():
         try:
-            json.dumps(value, allow_nan=False)
+            json.dumps(value, allow_nan=False, default=_config)
         except (TypeError, ValueError) as e:
-            raise TypeError(f"kwargs[{key!r}] cannot be saved as JSON ({e}); pass plain numbers, strings, "
-                            f"lists and dicts") from None
-    return json.dumps(kwargs)
+            raise TypeError(f"kwargs[{key!r}] cannot be saved as JSON ({e}); pass numbers, strings, lists, "
+                            f"dicts or NPEs") from None
+    return json.dumps(kwargs, default=_config)
 
 
 def save_model(path: str | Path, name: str, kwargs: dict, model: nn.Module) -> Path:
