@@ -8,6 +8,7 @@ repository; (c) no docstring carries measured figures (they belong in the README
 from __future__ import annotations
 
 import ast
+import importlib
 import re
 from pathlib import Path
 
@@ -225,6 +226,38 @@ def test_contents_lists_every_section_and_every_link_resolves():
         assert section in contents, section
     broken = sorted(set(re.findall(r"\]\(#([\w-]+)\)", text)) - anchors)
     assert not broken, f"links to missing anchors: {broken}"
+
+
+def resolve(path: str):
+    """The object a dotted path under ``neurotoken`` names ("mixers.ssm.SelectiveSSM"; call arguments
+    and subscripts after the name, as in ``LIF(reset="zero")`` or ``PROFILES["loihi"]``, are ignored);
+    None when its module needs an optional package that is not installed."""
+    parts = re.split(r"[(\[]", path, maxsplit=1)[0].split(".")
+    for cut in range(len(parts), 0, -1):
+        module = ".".join(("neurotoken", *parts[:cut]))
+        try:
+            obj = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name == module:
+                continue
+            return None  # the module needs an optional package that is not installed: cannot tell
+        for name in parts[cut:]:
+            obj = getattr(obj, name)
+        return obj
+    raise ModuleNotFoundError(path)
+
+
+def test_every_code_location_named_by_an_entry_exists():
+    missing = []
+    for n, text in entries().items():
+        code = re.search(r"Code:(.*?)Source:", text, re.S)
+        assert code, f"({n}) names no code location"
+        for path in re.findall(r"`([^`]+)`", code.group(1)):
+            try:
+                resolve(path)
+            except (ImportError, AttributeError) as e:
+                missing.append(f"({n}) `{path}`: {type(e).__name__}: {e}")
+    assert not missing, "code locations in docs/equations.md that do not exist:\n" + "\n".join(missing)
 
 
 def test_every_reference_is_cited_by_an_entry():
