@@ -76,3 +76,26 @@ def test_kill_between_write_and_rename_leaves_old_checkpoint_valid(tmp_path):
     assert path.name == "ckpt-00000001.json" and problems == []
     read_checkpoint(path)
     assert any(name.endswith(".tmp") for name in os.listdir(tmp_path))  # the torn write stayed a temp file
+
+
+def test_checkpoint_of_another_model_is_refused_before_anything_changes(tmp_path):
+    m, opt = make()
+    path = save_checkpoint(tmp_path, 1, m, opt)
+    other = torch.nn.Linear(3, 5)
+    before = other.weight.clone()
+    with pytest.raises(ValueError, match="another model .*: bias, weight"):
+        load_checkpoint(path, other)
+    assert torch.equal(other.weight, before)
+
+
+def test_leftovers_of_interrupted_saves_are_discarded_and_committed_checkpoints_kept(tmp_path):
+    from neurotoken.learning.checkpoint import discard_incomplete
+
+    m, opt = make()
+    save_checkpoint(tmp_path, 1, m, opt)
+    (tmp_path / ".ckpt-00000002.safetensors.x1.tmp").write_bytes(b"torn")
+    (tmp_path / "ckpt-00000002.safetensors").write_bytes(b"tensors whose record was never written")
+    (tmp_path / "notes.txt").write_text("not ours")
+    discard_incomplete(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-00000001.json", "ckpt-00000001.safetensors",
+                                                          "notes.txt"]

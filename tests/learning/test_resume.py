@@ -113,6 +113,23 @@ def test_ctrl_c_takes_effect_at_the_end_of_the_step(tmp_path, reference):
 
 # a save renames 2 files (tensors, then the JSON record): saves at steps 4, 8, 12 and the final 15;
 # {3, 5}: interrupted in the step-8 save, then again in the save the interrupt itself makes
+def test_ctrl_c_during_the_final_save_finishes_it_then_stops(tmp_path, reference, monkeypatch):
+    real, calls = os.replace, []
+
+    def ctrl_c_on_final_record(src, dst):
+        calls.append(dst)
+        if len(calls) == 8:  # the JSON record of the final (step 15) checkpoint
+            os.kill(os.getpid(), signal.SIGINT)
+        real(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "replace", ctrl_c_on_final_record)
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path)
+    monkeypatch.undo()
+    assert list_checkpoints(tmp_path / "checkpoints")[-1].name == "ckpt-00000015.json"
+    resume_and_compare(tmp_path, reference)
+
+
 @pytest.mark.parametrize("interrupted_calls", [{1}, {2}, {6}, {7}, {8}, {3, 5}])
 def test_interrupt_inside_a_checkpoint_write_resumes(tmp_path, reference, monkeypatch, interrupted_calls):
     real, calls = os.replace, []
@@ -205,6 +222,8 @@ def test_resume_with_another_config_or_data_is_refused_naming_what_differs(tmp_p
         Trainer(model(), other, run_dir=tmp_path).fit(x, y, resume=True)
     with pytest.raises(ValueError, match="x has 32 samples but the run being resumed .* was trained on 40"):
         Trainer(model(), CFG, run_dir=tmp_path).fit(x[:32], y[:32], resume=True)
+    with pytest.raises(ValueError, match="the checkpoint holds another model"):
+        Trainer(SNNClassifier(6, (7,), 4, T=3), CFG, run_dir=tmp_path).fit(x, y, resume=True)
 
 
 def test_a_fresh_fit_refuses_a_folder_holding_another_fits_checkpoints(tmp_path):

@@ -280,8 +280,8 @@ class Trainer:
         label = "training" if self.run_dir is None else self.run_dir.name
         bar = _Bar(total, state["step"], label) if self.progress and self.rank == 0 else None
         self.net.train()
-        try:
-            with _deferred_interrupts() as interrupted:
+        with _deferred_interrupts() as interrupted:
+            try:
                 while state["step"] < total:
                     self._train_step(x, y, state, per_epoch, total)
                     if bar is not None:
@@ -290,14 +290,16 @@ class Trainer:
                         self._save(state)
                     if interrupted():
                         raise KeyboardInterrupt
-        except KeyboardInterrupt:
-            if not self._updating:
                 self._save(state)
-            raise
-        finally:
-            if bar is not None:
-                bar.close()
-        self._save(state)
+            except KeyboardInterrupt:
+                if not self._updating:
+                    self._save(state)
+                raise
+            finally:
+                if bar is not None:
+                    bar.close()
+        if interrupted():  # Ctrl-C during the final save: the fit is complete and saved, then stop
+            raise KeyboardInterrupt
         return state["losses"]
 
     def _train_step(self, x, y, state, per_epoch, total):

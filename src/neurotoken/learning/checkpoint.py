@@ -145,8 +145,16 @@ def discard_incomplete(directory: str | os.PathLike) -> None:
 
 def restore(record: dict, tensors: dict[str, torch.Tensor], model: torch.nn.Module,
             optimizer: torch.optim.Optimizer | None = None) -> dict:
-    """Put a read checkpoint's model, optimizer and RNG state in place; returns the trainer state."""
-    model.load_state_dict({k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")})
+    """Put a read checkpoint's model, optimizer and RNG state in place; returns the trainer state.
+    A checkpoint of another architecture is refused (ValueError) before anything changes."""
+    weights = {k[len("model."):]: v for k, v in tensors.items() if k.startswith("model.")}
+    wanted = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    differ = sorted(k for k in wanted.keys() | weights.keys()
+                    if k not in weights or k not in wanted or tuple(weights[k].shape) != wanted[k])
+    if differ:
+        raise ValueError(f"the checkpoint holds another model than the one given (tensors that differ or are "
+                         f"missing: {', '.join(differ[:4])}{', ...' if len(differ) > 4 else ''})")
+    model.load_state_dict(weights)
     if optimizer is not None and record["optimizer"] is not None:
         optimizer.load_state_dict(_unflatten_optimizer(tensors, record["optimizer"]))
     torch.set_rng_state(tensors["rng.torch"])
