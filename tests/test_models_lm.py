@@ -2,10 +2,12 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+from neurotoken.mixers.base import memoryless
 from neurotoken.models import SpikingLM
+from neurotoken.neurons import LIF
 
-CASES = [("spikegpt", True, {"threshold": 0.3}), ("spikegpt", False, {}),
-         ("pspikessm", True, {"spike": "binary", "threshold": 0.3}), ("pspikessm", False, {})]
+CASES = [("spikegpt", True, {"neuron": memoryless(0.3, "ternary", learn_threshold=True)}), ("spikegpt", False, {}),
+         ("pspikessm", True, {"neuron": LIF(0.0, 0.3, "none", "binary")}), ("pspikessm", False, {})]
 
 
 def _lm(backbone, spiking, options):
@@ -37,7 +39,7 @@ def test_step_loop_equals_forward_logits(backbone, spiking, options):
 
 
 def test_text_prompt_gives_text_and_training_flows_gradients():
-    lm = SpikingLM(d_model=16, layers=1, hidden_ratio=2, threshold=0.3)
+    lm = SpikingLM(d_model=16, layers=1, hidden_ratio=2, neuron=memoryless(0.3, "ternary", learn_threshold=True))
     sample = lm.generate("def f", 8, generator=torch.Generator().manual_seed(0))
     assert isinstance(sample, str) and len(sample.encode(errors="replace")) >= 1
     assert lm.training

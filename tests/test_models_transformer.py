@@ -18,7 +18,7 @@ def test_transformer_logits_shape_and_gradients(spiking, pool):
     logits = model(demodulation(6, pilots=7).tokens)
     assert logits.shape == (6, 4)
     logits.sum().backward()
-    for name in ("embed.weight", "blocks.0.norm1.weight", "readout.weight"):
+    for name in ("embed.weight", "blocks.0.norms.0.weight", "readout.weight"):
         assert model.get_parameter(name).grad.abs().sum() > 0, name
 
 
@@ -32,7 +32,7 @@ def test_spiking_attention_and_mlp_read_spikes():
     torch.manual_seed(1)
     model = SpikingTransformer(5, 8, 2, 1, 4, T=4)
     seen = {}
-    for name in ("blocks.0.mixer.1.qkv", "blocks.0.mlp.1.linear", "blocks.0.mlp.2"):
+    for name in ("blocks.0.sublayers.0.1.qkv", "blocks.0.sublayers.1.1.linear", "blocks.0.sublayers.1.2"):
         model.get_submodule(name).register_forward_hook(lambda m, i, o, n=name: seen.__setitem__(n, i[0]))
     model(demodulation(3, pilots=5).tokens)
     for name, x in seen.items():

@@ -12,16 +12,25 @@ import torch
 from torch import nn
 
 from . import _checks
-from .neurons import LIF
+from .mixers.base import DEFAULT, resolve_neuron
+from .neurons import LIF, NPE
+
+
+def _neuron(neuron, options: dict) -> NPE:
+    """The layer's own NPE: a copy of ``neuron`` (an NPE or its config dict), else LIF(**options)."""
+    if neuron is not None and options:
+        raise TypeError(f"pass either neuron= or LIF options, not both: {sorted(options)}")
+    return resolve_neuron(DEFAULT if neuron is None else neuron, lambda: LIF(**options))
 
 
 class SpikingLinear(nn.Module):
-    """s_t = LIF(W x_t + b) for every step t of x [T, ..., in]; LIF options as keyword arguments."""
+    """s_t = NPE(W x_t + b) for every step t of x [T, ..., in], eq. (13): ``neuron`` (an NPE, copied,
+    or its config dict) or LIF options as keyword arguments."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, **neuron):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, neuron=None, **options):
         super().__init__()
         self.linear = nn.Linear(in_features, out_features, bias=bias)
-        self.neuron = LIF(**neuron)
+        self.neuron = _neuron(neuron, options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         _checks.tensor("x", x, min_dim=2, finite=False)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import torch
@@ -13,12 +14,12 @@ from . import encoding as _encoding
 from .data.text import decode, encode
 from .layers import SpikingLinear, SpikingMLP
 from .mixers.attention import SoftmaxAttention, SpikingAttention
-from .mixers.rwkv import Residual, RWKVBlock, SpikeGPTBlock
-from .mixers.spiking_ssm import SpikingLRU, SpikingSSM
-from .mixers.ssm import check_tokens
+from .mixers.base import DEFAULT, Fire, check_tokens, legacy_neuron, resolve_neuron
+from .mixers.blocks import Residual
+from .mixers.rwkv import RWKVBlock, SpikeGPTBlock
+from .mixers.spiking_ssm import SpikingLRU, SpikingSSM, legacy_lru_readout, legacy_readout
 from .neurons import LIF
-from .spikes import DEFAULT_SURROGATE, resolve_spike
-from .surrogate import resolve
+from .spikes import DEFAULT_SURROGATE
 
 
 class SNNClassifier(nn.Module):
@@ -55,73 +56,93 @@ class SNNClassifier(nn.Module):
         return self.readout(self.body(s)).mean(0)
 
 
-class SpikingMLPBlock(nn.Module):
-    """Channel MLP W_2 f(W_1 x): f = spike(. - theta) of a spike kind, or GELU for the twin."""
+def _readout_neuron() -> LIF:
+    """The default neuron of the SSM models: reset-free Bernoulli spikes at threshold 1 (eq. 5)."""
+    return LIF(0.0, 1.0, "none", "bernoulli")
 
-    def __init__(self, d_model: int, hidden: int, spiking: bool = True, spike="bernoulli", threshold: float = 1.0,
-                 surrogate=DEFAULT_SURROGATE):
+
+class SpikingMLPBlock(nn.Module):
+    """Channel MLP W_2 f(W_1 x): f = a memoryless ``neuron`` (default reset-free Bernoulli at
+    threshold 1, :class:`~neurotoken.mixers.base.Fire`), or GELU for the twin (``neuron=None``)."""
+
+    def __init__(self, d_model: int, hidden: int, neuron=DEFAULT, **legacy):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d_model, hidden), nn.Linear(hidden, d_model)
-        self.spiking = spiking
-        self.spike, self.surrogate = resolve_spike(spike), resolve(surrogate)
-        self.threshold = _checks.number("threshold", threshold, low=0.0, low_open=True)
+        neuron = resolve_neuron(legacy_neuron("SpikingMLPBlock", neuron, legacy, _legacy_mlp_neuron), _readout_neuron)
+        self.fire = None if neuron is None else Fire(neuron)
         self.act = nn.GELU()
+
+    @property
+    def spiking(self) -> bool:
+        return self.fire is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.fc1(x)
-        if not self.spiking:
-            return self.fc2(self.act(h))
-        s = self.spike(h, self.threshold, self.surrogate)
-        self.last_spikes = s.detach()
-        return self.fc2(s)
-
-    def accounting(self, inputs: tuple, output) -> dict[str, int]:
-        """The hidden spike function's own work: one neuron update per hidden unit and token,
-        spikes = the nonzero ones (fc1 and fc2 are counted as Linear layers)."""
-        if not self.spiking:
-            return {}
-        return {"neuron_updates": self.last_spikes.numel(), "spikes": int(torch.count_nonzero(self.last_spikes))}
+        return self.fc2(self.act(h) if self.fire is None else self.fire(h))
 
 
-class SSMBlock(nn.Module):
-    """Pre-norm residual block: x + drop(mixer(LN x)), then + drop(MLP(LN x))."""
+def _legacy_mlp_neuron(spiking: bool = True, spike="bernoulli", threshold: float = 1.0, surrogate=DEFAULT_SURROGATE):
+    """SpikingMLPBlock's NPE from its former keyword arguments."""
+    return LIF(0.0, threshold, "none", spike, surrogate) if spiking else None
+
+
+class SSMBlock(Residual):
+    """Deprecated: ``mixers.Residual(d_model, [mixer, mlp], dropout)``."""
 
     def __init__(self, d_model: int, mixer: nn.Module, mlp: nn.Module, dropout: float = 0.0):
-        super().__init__()
-        self.norm1, self.mixer, self.norm2, self.mlp = nn.LayerNorm(d_model), mixer, nn.LayerNorm(d_model), mlp
-        self.drop = nn.Dropout(dropout)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.drop(self.mixer(self.norm1(x)))
-        return x + self.drop(self.mlp(self.norm2(x)))
+        warnings.warn("models.SSMBlock is deprecated: use neurotoken.mixers.Residual(d_model, [mixer, mlp], dropout)",
+                      DeprecationWarning, stacklevel=2)
+        super().__init__(d_model, [mixer, mlp], dropout)
 
 
 SSM_MIXERS = ("selective", "lru")
+_LEGACY_NEURON_KEYS = ("spike", "threshold", "surrogate", "reset", "beta")
+
+
+def _ssm_neurons(owner: str, spiking: bool, neuron, mlp_neuron, options: dict, lru: bool = False) -> tuple:
+    """(mixer neuron, MLP neuron) of an SSM model: None for the twin; else the given ones (the MLP's
+    defaulting to the mixer's), or those of the former keyword arguments popped from ``options``."""
+    legacy = {k: options.pop(k) for k in _LEGACY_NEURON_KEYS if k in options}
+    if not spiking:
+        return None, None
+
+    def build(spike="bernoulli", threshold: float = 1.0, **mixer):
+        kind = legacy_lru_readout if lru else legacy_readout
+        return kind(True, spike, threshold, **mixer), _legacy_mlp_neuron(True, spike, threshold)
+
+    if legacy:
+        return legacy_neuron(owner, neuron, legacy, build)
+    neuron = _readout_neuron() if neuron is DEFAULT else neuron
+    return neuron, neuron if mlp_neuron is DEFAULT else mlp_neuron
 
 
 class SpikingSSMClassifier(nn.Module):
     """Sequence classifier: embedding Linear(in -> D), ``layers`` pre-norm residual blocks of a
-    spiking SSM mixer and a channel MLP (:class:`SSMBlock`, ``dropout`` on both branches), LayerNorm,
-    mean over tokens, linear readout. ``mixer``: "selective" (:class:`SpikingSSM`) or "lru"
-    (:class:`~neurotoken.mixers.spiking_ssm.SpikingLRU`, constant complex gains). ``spiking=False``
-    is the conventional twin (real SSM readouts, GELU MLP). Further keyword arguments go to the mixer.
+    spiking SSM mixer and a channel MLP (:class:`~neurotoken.mixers.Residual`, ``dropout`` on both
+    branches), LayerNorm, mean over tokens, linear readout. ``mixer``: "selective" (:class:`SpikingSSM`)
+    or "lru" (:class:`~neurotoken.mixers.spiking_ssm.SpikingLRU`, constant complex gains). ``neuron``
+    (an NPE or its config dict; default reset-free Bernoulli at threshold 1) spikes the mixer's
+    readout, ``mlp_neuron`` (default: the same) the MLP. ``spiking=False`` is the conventional twin
+    (real SSM readouts, GELU MLP). Further keyword arguments go to the mixer.
     """
 
     def __init__(self, in_features: int = 1, d_model: int = 64, d_state: int = 16, layers: int = 2,
-                 classes: int = 10, mlp_ratio: int = 2, spiking: bool = True, spike="bernoulli",
-                 threshold: float = 1.0, mixer: str = "selective", dropout: float = 0.0, **options):
+                 classes: int = 10, mlp_ratio: int = 2, spiking: bool = True, neuron=DEFAULT,
+                 mixer: str = "selective", dropout: float = 0.0, mlp_neuron=DEFAULT, **options):
         super().__init__()
         self.in_features = _checks.positive_int("in_features", in_features)
         d_model = _checks.positive_int("d_model", d_model)
         hidden = _checks.positive_int("mlp_ratio", mlp_ratio) * d_model
-        kind = SpikingLRU if _checks.choice("mixer", mixer, SSM_MIXERS) == "lru" else SpikingSSM
+        lru = _checks.choice("mixer", mixer, SSM_MIXERS) == "lru"
+        kind = SpikingLRU if lru else SpikingSSM
         _checks.number("dropout", dropout, low=0.0, high=1.0, high_open=True)
         self.spiking = spiking
+        neuron, mlp_neuron = _ssm_neurons("SpikingSSMClassifier", spiking, neuron, mlp_neuron, options, lru)
         self.embed = nn.Linear(in_features, d_model)
         nn.init.zeros_(self.embed.bias)  # blank pixels start as zero tokens (a random bias stalls training)
         self.blocks = nn.Sequential(*(
-            SSMBlock(d_model, kind(d_model, d_state, spiking, spike, threshold, **options),
-                     SpikingMLPBlock(d_model, hidden, spiking, spike, threshold), dropout)
+            Residual(d_model, [kind(d_model, d_state, neuron, **options), SpikingMLPBlock(d_model, hidden, mlp_neuron)],
+                     dropout)
             for _ in range(_checks.positive_int("layers", layers))))
         self.norm = nn.LayerNorm(d_model)
         self.readout = nn.Linear(d_model, _checks.positive_int("classes", classes))
@@ -135,22 +156,24 @@ class SpikingSSMClassifier(nn.Module):
 POOLS = ("last", "mean")
 
 
-def _transformer_block(d_model: int, heads: int, hidden: int, T: int, score: str, mask, spiking: bool,
-                       neuron: dict) -> SSMBlock:
+def _transformer_block(d_model: int, heads: int, hidden: int, T: int, score: str, mask, neuron) -> Residual:
     """One Spikformer block, pre-norm residual: x + attn(s), then x + W_2 f(W_1 s), s = LN x.
 
-    Spiking (membrane shortcut, Spike-driven Transformer): s = LIF(LN x) along tau, so every
-    projection reads spikes, and f = LIF. Twin: SoftmaxAttention and f = GELU, same Linear sizes.
+    Spiking (membrane shortcut, Spike-driven Transformer): s = neuron(LN x) along tau, so every
+    projection reads spikes, and f = neuron (copies of one NPE). Twin (``neuron=None``):
+    SoftmaxAttention and f = GELU, same Linear sizes.
     """
-    if not spiking:
-        return SSMBlock(d_model, SoftmaxAttention(d_model, heads, mask),
-                        nn.Sequential(nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, d_model)))
-    return SSMBlock(d_model, nn.Sequential(LIF(**neuron), SpikingAttention(d_model, heads, T, score, mask, **neuron)),
-                    nn.Sequential(LIF(**neuron), SpikingLinear(d_model, hidden, **neuron), nn.Linear(hidden, d_model)))
+    if neuron is None:
+        return Residual(d_model, [SoftmaxAttention(d_model, heads, mask),
+                                  nn.Sequential(nn.Linear(d_model, hidden), nn.GELU(), nn.Linear(hidden, d_model))])
+    return Residual(d_model, [
+        nn.Sequential(resolve_neuron(neuron, LIF), SpikingAttention(d_model, heads, T, score, mask, neuron=neuron)),
+        nn.Sequential(resolve_neuron(neuron, LIF), SpikingLinear(d_model, hidden, neuron=neuron),
+                      nn.Linear(hidden, d_model))])
 
 
 class SpikingTransformer(nn.Module):
-    """Spikformer-style sequence classifier (MISSION section 5): token embedding, ``layers`` blocks
+    """Spikformer-style sequence classifier: token embedding, ``layers`` blocks
     of attention + MLP (pre-norm residuals), LayerNorm, a linear readout of one token.
 
     Tokens are real features x [B, L, in_features] (a Linear embedding) or, with ``vocab``,
@@ -160,12 +183,12 @@ class SpikingTransformer(nn.Module):
     tau of the readout. ``spiking=False`` is the conventional twin (SoftmaxAttention, GELU MLP,
     the same Linear sizes). ``pool``: "last" reads the last token (the query), "mean" averages
     tokens. ``mask`` goes to the attention ("full" for in-context tasks, "causal", a pattern).
-    LIF options (beta, threshold, ...) as keyword arguments.
+    ``neuron``: the NPE of every spiking layer (copied; default :class:`~neurotoken.neurons.LIF`).
     """
 
     def __init__(self, in_features: int = 5, d_model: int = 64, heads: int = 4, layers: int = 2,
                  classes: int = 4, mlp_ratio: int = 2, T: int = 8, score: str = "and", mask="full",
-                 pool: str = "last", vocab: int | None = None, spiking: bool = True, **neuron):
+                 pool: str = "last", vocab: int | None = None, spiking: bool = True, neuron=DEFAULT, **legacy):
         super().__init__()
         self.in_features = _checks.positive_int("in_features", in_features)
         d_model = _checks.positive_int("d_model", d_model)
@@ -174,9 +197,10 @@ class SpikingTransformer(nn.Module):
         self.pool = _checks.choice("pool", pool, POOLS)
         self.vocab = None if vocab is None else _checks.positive_int("vocab", vocab)
         self.spiking = spiking
+        neuron = resolve_neuron(legacy_neuron("SpikingTransformer", neuron, legacy, LIF), LIF) if spiking else None
         self.embed = nn.Linear(in_features, d_model) if vocab is None else nn.Embedding(vocab, d_model)
         self.blocks = nn.Sequential(*(
-            _transformer_block(d_model, heads, hidden, T, score, mask, spiking, neuron)
+            _transformer_block(d_model, heads, hidden, T, score, mask, neuron)
             for _ in range(_checks.positive_int("layers", layers))))
         self.norm = nn.LayerNorm(d_model)
         self.readout = nn.Linear(d_model, _checks.positive_int("classes", classes))
@@ -211,15 +235,15 @@ class SpikingLM(nn.Module):
 
     ``backbone="spikegpt"``: :class:`~neurotoken.mixers.SpikeGPTBlock` (twin: RWKVBlock);
     ``"pspikessm"``: pre-norm residual of :class:`SpikingSSM` and :class:`SpikingMLPBlock` (twin:
-    real SSM readouts, GELU MLP). ``spiking=False`` builds the conventional twin and ignores
-    ``options``, which otherwise go to SpikeGPTBlock (spikegpt: thresholds, spike kinds, LIF
-    arguments) or to SpikingSSM (pspikessm; ``spike`` and ``threshold`` also to the MLP).
-    State: one block state per layer.
+    real SSM readouts, GELU MLP). ``neuron`` spikes the mixer (spikegpt: the time-mix output,
+    pspikessm: the SSM readout), ``mlp_neuron`` the channel mix / MLP (NPEs or config dicts;
+    defaults as in those classes). ``spiking=False`` builds the conventional twin and ignores
+    ``options``, which otherwise go to SpikeGPTBlock or SpikingSSM. State: one block state per layer.
     """
 
     def __init__(self, vocab: int = 256, d_model: int = 128, layers: int = 2, backbone: str = "spikegpt",
                  spiking: bool = True, hidden_ratio: int = 4, d_state: int = 16, method: str = "auto",
-                 **options):
+                 neuron=DEFAULT, mlp_neuron=DEFAULT, **options):
         super().__init__()
         self.vocab = _checks.positive_int("vocab", vocab)
         d = _checks.positive_int("d_model", d_model)
@@ -227,13 +251,13 @@ class SpikingLM(nn.Module):
         self.backbone = _checks.choice("backbone", backbone, LM_BACKBONES)
         self.spiking = spiking
         if backbone == "spikegpt":
-            blocks = [SpikeGPTBlock(d, i, n, hidden_ratio, method, **options) if spiking
+            blocks = [SpikeGPTBlock(d, i, n, hidden_ratio, method, neuron, mlp_neuron, **options) if spiking
                       else RWKVBlock(d, i, n, hidden_ratio, method) for i in range(n)]
         else:
-            spike, threshold = options.pop("spike", "bernoulli"), options.pop("threshold", 1.0)
+            neuron, mlp_neuron = _ssm_neurons("SpikingLM", spiking, neuron, mlp_neuron, options)
             hidden = _checks.positive_int("hidden_ratio", hidden_ratio) * d
-            blocks = [Residual(d, [SpikingSSM(d, d_state, spiking, spike, threshold, method=method, **options),
-                                   SpikingMLPBlock(d, hidden, spiking, spike, threshold)]) for _ in range(n)]
+            blocks = [Residual(d, [SpikingSSM(d, d_state, neuron, method=method, **options),
+                                   SpikingMLPBlock(d, hidden, mlp_neuron)]) for _ in range(n)]
         self.embed = nn.Embedding(vocab, d)
         self.blocks = nn.ModuleList(blocks)
         self.norm = nn.LayerNorm(d)

@@ -17,3 +17,14 @@ def step_outputs(mixer, x, state=None):
         y, state = mixer.step(x_t, state)
         ys.append(y)
     return torch.stack(ys, 1), state
+
+
+def fired(mixer, x):
+    """(mixer(x), the spikes its readout neuron fired on the way): the output of ``mixer.fire``."""
+    seen = []
+    handle = mixer.fire.register_forward_hook(lambda m, i, out: seen.append(out[0] if isinstance(out, tuple) else out))
+    try:
+        y = mixer(x)
+    finally:
+        handle.remove()
+    return y, seen[0]

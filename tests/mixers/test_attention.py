@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mixer_checks import step_outputs
+from neurotoken import LIF
 from neurotoken.accounting import count
 from neurotoken.mixers import sparse
 from neurotoken.mixers.attention import (KVCache, SoftmaxAttention, SpikingAttention, and_scores, causal_mask,
@@ -46,8 +47,8 @@ def _generate(model, x, chunks):
 
 @pytest.mark.parametrize("make", [
     lambda: SoftmaxAttention(8, heads=2),
-    lambda: SpikingAttention(8, heads=2, T=3, score="and", mask="causal", threshold=0.3),
-    lambda: SpikingAttention(8, heads=2, T=3, score="xnor", mask="causal", threshold=0.3),
+    lambda: SpikingAttention(8, heads=2, T=3, score="and", mask="causal", neuron=LIF(threshold=0.3)),
+    lambda: SpikingAttention(8, heads=2, T=3, score="xnor", mask="causal", neuron=LIF(threshold=0.3)),
 ], ids=["softmax", "and", "xnor"])
 def test_kv_cache_generation_equals_full_causal_pass(make):
     torch.manual_seed(0)
@@ -62,7 +63,7 @@ def test_kv_cache_generation_equals_full_causal_pass(make):
 
 def test_spiking_step_accepts_spike_tokens_with_leading_time():
     torch.manual_seed(1)
-    model = SpikingAttention(4, heads=1, T=2, mask="causal", threshold=0.2)
+    model = SpikingAttention(4, heads=1, T=2, mask="causal", neuron=LIF(threshold=0.2))
     x = (torch.rand(2, 3, 5, 4) < 0.5).float()  # [T, B, L, D] spikes
     full = model(x)
     assert full.shape == (2, 3, 5, 4)
@@ -130,7 +131,7 @@ def test_stochastic_attention_is_unbiased_and_error_falls_like_inverse_sqrt_T():
 
 def _hand_model():
     """D = 2, one head, T = 2, causal, identity q/k/v weights, no bias, LIF threshold 0.5."""
-    model = SpikingAttention(2, heads=1, T=2, score="and", mask="causal", bias=False, threshold=0.5)
+    model = SpikingAttention(2, heads=1, T=2, score="and", mask="causal", bias=False, neuron=LIF(threshold=0.5))
     with torch.no_grad():
         model.qkv.weight.copy_(torch.eye(2).repeat(3, 1))
     return model
@@ -162,22 +163,30 @@ def test_accounting_counts_by_hand_on_a_tiny_case():
     x = torch.tensor([[1.0, 0.0], [1.0, 1.0]]).expand(2, 1, 2, 2)
     # value ACs: pairs (0,0), (1,0), (1,1) meet 2 + 2 + 4 value spikes = 8. Bit ops: 3 pairs x T d_head = 12.
     # K and V: 2 x 8 float32. The LIF spikes are the neurons' to count.
-    assert model.accounting((x,), model(x)) == {"acs": 8, "bit_ops": 12, "active_pairs": 3, "state_bytes": 64}
     with count(model) as c:
         model(x)
+    mix = {k: c.layers["mix"][k] for k in ("acs", "bit_ops", "active_pairs", "state_bytes")}
+    assert mix == {"acs": 8, "bit_ops": 12, "active_pairs": 3, "state_bytes": 64}
     # input ACs: 6 spikes x 3 D = 36; output ACs: 5 spikes x D = 10; plus the 8 value ACs.
-    # Spikes: q, k, v 6 each + 5 output spikes, each counted once although accounting() replays them.
+    # Spikes: q, k, v 6 each + 5 output spikes, each counted once.
     assert (c.totals["acs"], c.totals["spikes"], c.totals["macs"]) == (54, 23, 0)
+
+
+def mix_counts(model, x):
+    """The counter's row of the spiking attention's score-and-value stage on one forward of x."""
+    with count(model) as c:
+        model(x)
+    return c.layers["mix"]
 
 
 def test_accounting_of_event_driven_pattern_counts_only_active_pairs():
     model = _hand_model()
     model_csr = SpikingAttention(2, heads=1, T=2, score="and", mask=sparse.to_csr(causal_mask(3)),
-                                 bias=False, threshold=0.5)
+                                 bias=False, neuron=LIF(threshold=0.5))
     model_csr.load_state_dict(model.state_dict())
     x = torch.tensor([[1.0, 0.0], [0.0, 0.0], [1.0, 1.0]]).expand(2, 1, 3, 2)  # token 1 is silent
     torch.testing.assert_close(model_csr(x), model(x))
-    dense, event = model.accounting((x,), None), model_csr.accounting((x,), None)
+    dense, event = (mix_counts(m, x) for m in (model, model_csr))
     assert dense["active_pairs"] == 6 and event["active_pairs"] == 3  # pairs touching token 1 skipped
     assert event["acs"] == dense["acs"] - 2  # the silent query's pair (1, 0) met key 0's 2 value spikes
     assert event["bit_ops"] == 3 * 2 * 2
@@ -186,7 +195,7 @@ def test_accounting_of_event_driven_pattern_counts_only_active_pairs():
 @pytest.mark.parametrize("score", ["and", "xnor", "stochastic"])
 def test_spiking_attention_trains_through_surrogates(score):
     torch.manual_seed(0)
-    model = SpikingAttention(8, heads=2, T=4, score=score, mask="causal", threshold=0.3)
+    model = SpikingAttention(8, heads=2, T=4, score=score, mask="causal", neuron=LIF(threshold=0.3))
     x = torch.randn(2, 6, 8)
     y = model(x)
     assert y.shape == x.shape

@@ -8,11 +8,17 @@ from torch.testing import assert_close
 
 from mixer_checks import random_grads, step_outputs
 from neurotoken.accounting import count
+from neurotoken.mixers.base import memoryless
 from neurotoken.mixers.rwkv import (RWKVBlock, RWKVChannelMix, RWKVTimeMix, SpikeGPTBlock, SpikingOutput,
                                     TimeMixState, WKVState, wkv_parallel, wkv_sequential)
 from neurotoken.neurons import LIF
 
 F64 = torch.float64
+
+
+def ternary(threshold):
+    """SpikeGPTBlock's time-mix neuron at another threshold (learned, as its default)."""
+    return memoryless(threshold, "ternary", learn_threshold=True)
 
 
 def test_wkv_matches_hand_computation():
@@ -78,7 +84,7 @@ def test_wkv_is_stable_where_naive_exp_overflows(f):
 def _modules():
     return {"timemix": lambda m: RWKVTimeMix(6, 1, 3, method=m), "channelmix": lambda m: RWKVChannelMix(6, 2, 1, 3),
             "block": lambda m: RWKVBlock(6, 0, 2, 2, method=m),
-            "spikegpt": lambda m: SpikeGPTBlock(6, 1, 2, 2, method=m, threshold=0.3),  # spikes fire
+            "spikegpt": lambda m: SpikeGPTBlock(6, 1, 2, 2, method=m, neuron=ternary(0.3)),  # spikes fire
             "spikingoutput": lambda m: SpikingOutput(RWKVTimeMix(6, method=m), LIF(0.5, 0.3, reset="zero"))}
 
 
@@ -109,7 +115,7 @@ def test_module_recurrent_method_equals_parallel_with_gradients(name):
 
 def test_spikegpt_block_feeds_spikes_to_its_output_projections():
     torch.manual_seed(0)
-    block = SpikeGPTBlock(8, threshold=0.2)
+    block = SpikeGPTBlock(8, neuron=ternary(0.2))
     tm, cm = block.sublayers
     seen = {}
     for name, layer in (("timemix", tm.output), ("channelmix", cm.value)):
@@ -144,7 +150,7 @@ def test_accounting_reports_own_work():
     (lambda: RWKVChannelMix(4)(torch.randn(2, 3, 4), torch.zeros(2, 5)), "state must have shape"),
     (lambda: RWKVTimeMix(4, method="fast"), "method"),
     (lambda: RWKVTimeMix(4, neuron=LIF(beta=0.5)), "memoryless"),
-    (lambda: RWKVChannelMix(4, neuron=torch.nn.ReLU()), "memoryless"),
+    (lambda: RWKVChannelMix(4, neuron=torch.nn.ReLU()), "neuron must"),
     (lambda: RWKVBlock(4, layer=2, layers=2), "layer must be < layers"),
     (lambda: RWKVBlock(4)(torch.randn(1, 3, 4), (None,)), "tuple of 2"),
     (lambda: wkv_parallel(-torch.ones(2), torch.zeros(2), torch.zeros(1, 3, 2), torch.zeros(1, 3, 2)), "w"),

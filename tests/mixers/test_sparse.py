@@ -3,6 +3,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neurotoken import LIF
 from neurotoken.mixers import sparse
 from neurotoken.mixers.attention import SoftmaxAttention, SpikingAttention, softmax_attention, spike_attention
 
@@ -109,7 +110,7 @@ def test_softmax_attention_module_with_csr_pattern_equals_boolean_mask():
 def test_spiking_and_attention_with_a_pattern_equals_dense_masked_scores(mask_of):
     torch.manual_seed(0)
     mask = sparse.union(sparse.strided(63, 8), sparse.local(63, 3))
-    model = SpikingAttention(8, heads=2, T=3, mask=mask_of(mask), threshold=0.3)
+    model = SpikingAttention(8, heads=2, T=3, mask=mask_of(mask), neuron=LIF(threshold=0.3))
     x = torch.randn(2, 63, 8)
     spikes = model.neuron(model.qkv(x).expand(3, 2, 63, 24))  # [T, B, L, 3 D]
     q, k, v = (t.unflatten(-1, (2, 4)).transpose(-3, -2) for t in spikes.chunk(3, -1))  # heads

@@ -5,7 +5,7 @@ from hypothesis import strategies as st
 from torch.testing import assert_close
 
 import neurotoken as nt
-from mixer_checks import random_grads, step_outputs
+from mixer_checks import fired, random_grads, step_outputs
 from neurotoken.accounting import count
 from neurotoken.mixers.spiking_ssm import SpikingLRU, SpikingSSM, SpikingSSMState, lif_fixed_point
 from neurotoken.mixers.ssm import SelectiveSSM, ssm_scan
@@ -61,11 +61,16 @@ def test_fixed_point_needs_several_iterations_and_max_iter_stops_early():
     assert stopped == 2
 
 
-def _pair(**kw):
+def readout(threshold, spike="binary", beta=0.0, reset="none"):
+    """The readout NPE: reset-free and memoryless by default (s = spike(y - theta))."""
+    return nt.LIF(beta, threshold, reset, spike)
+
+
+def _pair(neuron=None, **kw):
     """A spiking SSM and a twin with the same parameters (float64)."""
     torch.manual_seed(0)
-    spiking = SpikingSSM(6, d_state=4, **kw).double()
-    twin = SpikingSSM(6, d_state=4, **{**kw, "spiking": False}).double()
+    spiking = SpikingSSM(6, d_state=4, **({} if neuron is None else {"neuron": neuron}), **kw).double()
+    twin = SpikingSSM(6, d_state=4, neuron=None, **kw).double()
     twin.load_state_dict(spiking.state_dict())
     return spiking, twin
 
@@ -86,33 +91,34 @@ def spike_fn(spike):
 @pytest.mark.parametrize("spike, values", [("binary", {0.0, 1.0}), ("ternary", {-1.0, 0.0, 1.0}),
                                            (MultiLevel(levels=4), {0.0, 1.0, 2.0, 3.0})])
 def test_spike_outputs_are_discrete_and_drive_the_projection(spike, values):
-    mixer, twin = _pair(spike=spike, threshold=0.05)
+    mixer, twin = _pair(readout(0.05, spike))
     x = 3 * torch.randn(4, 33, 6, dtype=F64)
-    y = mixer(x)
-    assert set(mixer.last_spikes.unique().tolist()) == values
+    y, spikes = fired(mixer, x)
+    assert set(spikes.unique().tolist()) == values
     y_twin, _ = twin.readout(x)
     assert_close(y, mixer.out(spike_fn(spike)(y_twin, 0.05)))
 
 
 def test_bernoulli_spikes_fire_with_probability_sigma_of_readout():
     g = torch.Generator().manual_seed(0)
-    mixer, twin = _pair(spike=Bernoulli(generator=g), threshold=1.0)
+    mixer, twin = _pair(readout(1.0, Bernoulli(generator=g)))
     x = torch.randn(1, 8, 6, dtype=F64).expand(4000, 8, 6)
-    mixer(x)
+    _, spikes = fired(mixer, x)
     y, _ = twin.readout(x[:1])
-    rate = mixer.last_spikes.mean(0)
-    assert set(mixer.last_spikes.unique().tolist()) <= {0.0, 1.0}
+    rate = spikes.mean(0)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
     assert_close(rate, torch.sigmoid(y[0] - 1.0), atol=0.04, rtol=0)
 
 
 def test_reset_variant_fixed_point_equals_sequential_backend():
     torch.manual_seed(1)
-    fixed, _ = _pair(spike="binary", threshold=0.3, reset="subtract", beta=0.7)
-    sequential, _ = _pair(spike="binary", threshold=0.3, reset="subtract", beta=0.7, reset_backend="sequential")
+    lif = readout(0.3, beta=0.7, reset="subtract")
+    fixed, _ = _pair(lif)
+    sequential, _ = _pair(lif, reset_backend="sequential")
     x = 2 * torch.randn(2, 63, 6, dtype=F64)
-    out_f, out_s = fixed(x), sequential(x)
+    (out_f, spikes), out_s = fired(fixed, x), sequential(x)
     assert_close(out_f, out_s)
-    assert fixed.last_iterations > 1 and fixed.last_spikes.sum() > 0
+    assert fixed.last_iterations > 1 and spikes.sum() > 0
     for a, b in zip(random_grads((out_f,), list(fixed.parameters())), random_grads((out_s,), list(sequential.parameters()))):
         assert_close(a, b)
 
@@ -122,11 +128,11 @@ def _lru(**kw):
     return SpikingLRU(5, d_state=7, **kw).double()
 
 
-STEPPERS = {"binary": lambda: _pair(spike="binary", threshold=0.2)[0],
-            "ternary_reset": lambda: _pair(spike="ternary", threshold=0.2, reset="subtract", beta=0.6)[0],
-            "twin": lambda: _pair(spiking=False)[0],
-            "lru_ternary": lambda: _lru(spike="ternary", threshold=0.3),
-            "lru_twin": lambda: _lru(spiking=False)}
+STEPPERS = {"binary": lambda: _pair(readout(0.2))[0],
+            "ternary_reset": lambda: _pair(readout(0.2, "ternary", beta=0.6, reset="subtract"))[0],
+            "twin": lambda: _pair(None)[1],
+            "lru_ternary": lambda: _lru(neuron=readout(0.3, "ternary")),
+            "lru_twin": lambda: _lru(neuron=None)}
 
 
 @pytest.mark.parametrize("name", STEPPERS)
@@ -141,33 +147,28 @@ def test_step_from_saved_state_continues_the_sequence(name):
 
 def test_accounting_counts_spikes_and_accumulates():
     # B = 1, L = 3, D = 4, N = 2: SSM readout as SelectiveSSM, then n spikes x D accumulates
-    mixer = SpikingSSM(4, d_state=2, spike="binary", threshold=0.1)
-    twin = SpikingSSM(4, d_state=2, spiking=False)
+    mixer = SpikingSSM(4, d_state=2, neuron=readout(0.1))
+    twin = SpikingSSM(4, d_state=2, neuron=None)
     x = torch.randn(1, 3, 4)
-    readout = 4 * 3 * 4 * 2 + 2 * 3 * 4  # per state element; Delta x, skip (projections are Linear children)
-    counts = mixer.accounting((x,), mixer(x))
-    n = int((mixer.last_spikes != 0).sum())
-    assert counts == {"macs": readout, "spikes": n, "acs": 0, "state_updates": 3 * 4 * 2,
-                      "state_bytes": 4 * 2 * 4}
-    assert twin.accounting((x,), twin(x))["macs"] == readout
-    with count(mixer) as c:  # the output projection sees the spikes: n events x D fan-out
-        mixer(x)
-    assert c.layers["out"]["acs"] == int((mixer.last_spikes != 0).sum()) * 4 and c.layers["out"]["macs"] == 0
-    reset = SpikingSSM(4, d_state=2, spike="binary", threshold=0.1, reset="subtract")
-    counts = reset.accounting((x,), reset(x))
-    n = int((reset.last_spikes != 0).sum())
-    assert counts == {"macs": readout + 3 * 4, "spikes": n, "acs": n, "state_updates": 3 * 4 * 2 + 3 * 4,
-                      "state_bytes": 4 * 2 * 4 + 4 * 4}
+    macs = 4 * 3 * 4 * 2 + 2 * 3 * 4  # per state element; Delta x, skip (projections are Linear children)
+    own = {"macs": macs, "state_updates": 3 * 4 * 2, "state_bytes": 4 * 2 * 4}
+    assert mixer.accounting((x,), mixer(x)) == own == twin.accounting((x,), twin(x))
+    for m in (mixer, SpikingSSM(4, d_state=2, neuron=readout(0.1, beta=0.5, reset="subtract"))):
+        with count(m) as c:  # the readout neuron: B L D updates; the output projection: n events x D fan-out
+            _, spikes = fired(m, x)
+        n = int((spikes != 0).sum())
+        assert {k: c.layers["fire"][k] for k in ("neuron_updates", "spikes")} == {"neuron_updates": 12, "spikes": n}
+        assert c.layers["out"]["acs"] == n * 4 and c.layers["out"]["macs"] == 0
 
 
 def test_bad_arguments_raise():
-    with pytest.raises(ValueError, match="reset_backend='fixed_point' needs a deterministic spike"):
-        SpikingSSM(4, reset="subtract")  # default spike is bernoulli
-    with pytest.raises(ValueError, match="reset must be one of"):
-        SpikingSSM(4, reset="zero")
+    with pytest.raises(ValueError, match="reset_backend='fixed_point' needs"):
+        SpikingSSM(4, neuron=readout(1.0, "bernoulli", beta=0.9, reset="subtract"))
+    with pytest.raises(TypeError, match="neuron must be an NPE"):
+        SpikingSSM(4, neuron="binary")
     with pytest.raises(ValueError, match="lif_fixed_point needs reset='subtract'"):
         lif_fixed_point(torch.zeros(3, 1), NPEParams(0.9, 1.0, "none"))
-    mixer = SpikingSSM(4, d_state=2, spike="binary", reset="subtract")
+    mixer = SpikingSSM(4, d_state=2, neuron=readout(1.0, beta=0.9, reset="subtract"))
     x = torch.zeros(2, 5, 4)
     with pytest.raises(ValueError, match="state must be a SpikingSSMState"):
         mixer(x, torch.zeros(2, 4, 2))
@@ -194,10 +195,10 @@ def test_lru_readout_is_the_complex_diagonal_recurrence(method):
     x = torch.randn(3, 63, 5, dtype=F64)
     y, h = mixer.readout(x)
     assert_close(y, _lru_reference(mixer, x))
-    spikes = mixer(x)
-    assert set(mixer.last_spikes.unique().tolist()) <= {0.0, 1.0}
-    assert_close(spikes, mixer.out(nt.spikes.binary(y, 1.0)))
-    twin = _lru(method=method, spiking=False)  # same weights; the spike's place holds GELU
+    out, spikes = fired(mixer, x)
+    assert set(spikes.unique().tolist()) <= {0.0, 1.0}
+    assert_close(out, mixer.out(nt.spikes.binary(y, 1.0)))
+    twin = _lru(method=method, neuron=None)  # same weights; the spike's place holds GELU
     assert_close(twin(x), twin.out(torch.nn.functional.gelu(y)))
 
 
@@ -210,13 +211,14 @@ def test_lru_init_puts_decays_in_r_range_and_normalises_the_input():
 
 
 def test_lru_accounting_counts_spikes_and_accumulates():
-    mixer, twin = SpikingLRU(4, d_state=3, threshold=0.1), SpikingLRU(4, d_state=3, spiking=False)
+    mixer, twin = SpikingLRU(4, d_state=3, neuron=readout(0.1)), SpikingLRU(4, d_state=3, neuron=None)
     x = torch.randn(2, 5, 4)
     macs = 2 * 5 * (4 * 3 * 4 + 6 * 3 + 4)
     with count(mixer) as c:  # the output projection sees the spikes: n events x D fan-out
-        counts = mixer.accounting((x,), mixer(x))
-    n = int(torch.count_nonzero(mixer.last_spikes))
-    assert counts["spikes"] == n > 0 and counts["macs"] == macs
+        _, spikes = fired(mixer, x)
+    n = int(torch.count_nonzero(spikes))
+    assert c.layers["fire"]["spikes"] == n > 0 and c.layers["fire"]["neuron_updates"] == 2 * 5 * 4
+    assert c.layers["SpikingLRU"]["macs"] == macs
     assert c.layers["out"]["acs"] == n * 4 and c.layers["out"]["macs"] == 0
     assert twin.accounting((x,), twin(x)) == {"macs": macs, "state_updates": 2 * 5 * 3, "state_bytes": 2 * 2 * 3 * 4}
 
@@ -230,3 +232,22 @@ def test_lru_bad_arguments_raise():
         SpikingLRU(4, d_state=2)(torch.zeros(1, 3, 4), torch.zeros(1, 2))
     with pytest.raises(ValueError, match=r"state must have shape \(1, 2\)"):
         SpikingLRU(4, d_state=2)(torch.zeros(1, 3, 4), torch.zeros(1, 3, dtype=torch.cfloat))
+
+
+@pytest.mark.parametrize("make, legacy, neuron", [
+    (SpikingSSM, {"spike": "binary", "threshold": 0.1}, readout(0.1)),
+    (SpikingSSM, {"spike": "ternary", "threshold": 0.2, "reset": "subtract", "beta": 0.6},
+     readout(0.2, "ternary", beta=0.6, reset="subtract")),
+    (SpikingSSM, {"spiking": False}, None),
+    (SpikingLRU, {"spike": "multilevel", "threshold": 0.3}, readout(0.3, "multilevel")),
+    (SpikingLRU, {"spiking": False}, None)])
+def test_former_neuron_keywords_warn_and_build_the_same_mixer(make, legacy, neuron):
+    torch.manual_seed(0)
+    with pytest.warns(DeprecationWarning, match="neuron="):
+        old = make(4, 3, **legacy)
+    torch.manual_seed(0)
+    new = make(4, 3, neuron=neuron)
+    x = torch.randn(2, 9, 4)
+    assert_close(old(x), new(x))
+    with pytest.raises(TypeError, match="not both"):
+        make(4, 3, neuron=readout(0.1), **legacy)

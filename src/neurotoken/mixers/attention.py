@@ -1,4 +1,4 @@
-"""Self-attention mixers, eq. (21)-(23), and their spiking forms (MISSION section 5).
+"""Self-attention mixers, eq. (21)-(23), and their spiking forms.
 
 Conventional: y_l = sum_l' alpha_{l,l'} v_l', alpha_{l,.} the softmax of q_l . k_l' / sqrt(d_k)
 over the keys with M_{l,l'} = 1. Spiking: q, k, v are binary trains along a virtual time axis tau
@@ -22,7 +22,8 @@ from torch import nn
 from .. import _checks
 from ..kernels import bitpack
 from ..neurons import LIF
-from .sparse import CSR, check_mask, check_qkv, events, sparse_attention, sparse_spike_attention
+from .base import DEFAULT, Mixer, check_mask, check_qkv, legacy_neuron, resolve_neuron
+from .sparse import CSR, events, sparse_attention, sparse_spike_attention
 
 MASKS = ("causal", "full")
 SCORES = ("and", "xnor", "stochastic")
@@ -146,17 +147,10 @@ def _bytes(*ts: torch.Tensor) -> int:
     return sum(t.numel() * t.element_size() for t in ts)
 
 
-class _Trace(NamedTuple):
-    q: torch.Tensor      # per head [..., B, H, L, d_head]
-    k: torch.Tensor      # keys, cache included [..., B, H, S, d_head]
-    v: torch.Tensor
-    mask: object         # None (full), a bool [L, S] tensor, or a CSR
-    mixed: torch.Tensor  # per-head mixer output, before merging heads
-    y: torch.Tensor
-
-
-class _Attention(nn.Module):
+class _Attention(Mixer):
     """Shell shared by the attention mixers: fused q/k/v projection, heads, mask, KV cache, output."""
+
+    _lead: tuple = ()  # leading axes of the cached keys (the virtual time axis of a spiking mixer)
 
     def __init__(self, d_model: int, heads: int, mask, bias: bool):
         super().__init__()
@@ -201,17 +195,8 @@ class _Attention(nn.Module):
 
     def forward(self, x: torch.Tensor, state: KVCache | None = None, return_state: bool = False):
         """x [B, L, D] -> y [B, L, D]; with return_state also the KV cache (mask='causal' only)."""
-        tr = self._trace(x, state, return_state)
-        return (tr.y, KVCache(tr.k, tr.v)) if return_state else tr.y
-
-    def step(self, x_t: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
-        """One token x_t [B, D] attending the cached ones: (y_t [B, D], state); equals the causal forward."""
-        y, state = self.forward(x_t.unsqueeze(-2), state, return_state=True)
-        return y.squeeze(-2), state
-
-    def _trace(self, x, state, keep: bool) -> _Trace:
         self._check_x(x)
-        if (state is not None or keep) and self.mask_kind != "causal":
+        if (state is not None or return_state) and self.mask_kind != "causal":
             raise ValueError(f"a KV cache (state, step) needs mask='causal', got a {self.mask_kind!r} mask")
         q, k, v = (_split_heads(t, self.heads) for t in self._project(x).chunk(3, -1))
         if state is not None:
@@ -222,14 +207,18 @@ class _Attention(nn.Module):
                 raise ValueError(f"state holds keys of shape {tuple(state.k.shape)}, incompatible with "
                                  f"this input's keys {tuple(k.shape)}")
             k, v = torch.cat([state.k, k], -2), torch.cat([state.v, v], -2)
-        mask = self._mask(q.shape[-2], k.shape[-2], x.device)
-        mixed = self._mix(q, k, v, mask)
-        return _Trace(q, k, v, mask, mixed, self.out(self._out_input(mixed, x)))
+        mixed = self._mix(q, k, v, self._mask(q.shape[-2], k.shape[-2], x.device))
+        y = self.out(self._out_input(mixed, x))
+        return (y, KVCache(k, v)) if return_state else y
 
-    def _replay(self, inputs: tuple) -> _Trace:
-        """The forward call that produced an output, recomputed from its positional inputs (x, state)."""
-        with torch.no_grad():
-            return self._trace(inputs[0], inputs[1] if len(inputs) > 1 else None, False)
+    def step(self, x_t: torch.Tensor, state: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
+        """One token x_t [B, D] attending the cached ones: (y_t [B, D], state); equals the causal forward."""
+        return super().step(x_t, state)
+
+    def initial_state(self, batch: int) -> KVCache:
+        """An empty KV cache: keys and values [..., B, H, 0, d_head]."""
+        empty = self._zeros(*self._lead, batch, self.heads, 0, self.d_model // self.heads)
+        return KVCache(empty, empty.clone())
 
     def _out_input(self, mixed: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
         return _merge_heads(mixed)
@@ -258,35 +247,86 @@ class SoftmaxAttention(_Attention):
         output projections are nn.Linear children, counted on their own. MACs: 2 d_head per attended
         pair and head (scores, values); attended pairs over batch and heads; bytes of the keys and
         values held (the KV cache)."""
-        tr = self._replay(inputs)
-        pairs = tr.q.shape[:-2].numel() * _pairs_per_head(tr.mask, tr.q.shape[-2], tr.k.shape[-2])
-        macs = 2 * pairs * (self.d_model // self.heads)
-        return {"macs": macs, "active_pairs": pairs, "state_bytes": _bytes(tr.k, tr.v)}
+        x = inputs[0]
+        state = inputs[1] if len(inputs) > 1 else None
+        L = x.shape[-2]
+        S = L + (0 if state is None else state.k.shape[-2])
+        d_head, rows = self.d_model // self.heads, x.shape[:-2].numel() * self.heads
+        pairs = rows * _pairs_per_head(self._mask(L, S, x.device), L, S)
+        return {"macs": 2 * pairs * d_head, "active_pairs": pairs,
+                "state_bytes": 2 * rows * S * d_head * x.element_size()}
+
+
+class SpikeScores(nn.Module):
+    """Scores and values of spiking attention, observed on its own spikes: q, k, v [T, B, H, L|S, d]
+    and the mask -> currents [T, B, H, L, d] (see :func:`spike_attention`, :func:`stochastic_attention`)."""
+
+    def __init__(self, score: str, scale: float, method: str):
+        super().__init__()
+        self.score, self.scale, self.method = score, scale, method
+
+    def forward(self, q, k, v, mask):
+        if isinstance(mask, CSR) and self.score == "and":
+            return sparse_spike_attention(q, k, v, mask, self.scale)
+        if self.score == "stochastic":
+            return stochastic_attention(q, k, v, _dense(mask), self.scale)
+        return spike_attention(q, k, v, _dense(mask), self.scale, self.score, self.method)
+
+    def accounting(self, inputs: tuple, output) -> dict[str, int]:
+        """Scores: T d_head bit ops (AND / XNOR) per evaluated pair and head; scores x values: one AC
+        per pair and value spike. active_pairs: evaluated pairs over batch and heads (events only, for
+        a CSR mask with score="and"); spikes: the Bernoulli q, k, v streams of score="stochastic" (the
+        LIF spikes of "and"/"xnor" are counted by the neurons); state_bytes: K/V tensors held."""
+        q, k, v, mask = inputs
+        L, S, T = q.shape[-2], k.shape[-2], q.shape[0]
+        v_spikes = (v != 0).sum((0, -1))  # [B, H, S]: value spikes per key token
+        if isinstance(mask, CSR) and self.score == "and":
+            n, _, cols = events(mask, q, k)
+            pairs, value_acs = n.numel(), int(v_spikes.flatten(0, -2)[n, cols].sum())
+        else:
+            m = torch.ones(L, S, device=q.device) if mask is None else _dense(mask).float()
+            pairs = q.shape[1:-2].numel() * _pairs_per_head(mask, L, S)
+            value_acs = int((m @ v_spikes.unsqueeze(-1).float()).sum())
+        counts = {"acs": value_acs, "bit_ops": pairs * T * q.shape[-1], "active_pairs": pairs,
+                  "state_bytes": _bytes(k, v)}
+        if self.score == "stochastic":
+            new = (t[..., S - L:, :] for t in (k, v))
+            counts["spikes"] = sum(int(torch.count_nonzero(t)) for t in (q, *new))
+        return counts
 
 
 class SpikingAttention(_Attention):
-    """Spiking multi-head attention over T virtual steps (MISSION section 5).
+    """Spiking multi-head attention over T virtual steps, eq. (21)-(23) with spike scores.
 
-    score="and" / "xnor": q, k, v = LIF(W x) along tau; C counts AND coincidences / XNOR
-    agreements; y_t = LIF(scale (M * C) v_t) (Spikformer / Spike-driven Transformer: no softmax,
+    score="and" / "xnor": q, k, v = neuron(W x) along tau; C counts AND coincidences / XNOR
+    agreements; y_t = neuron(scale (M * C) v_t) (Spikformer / Spike-driven Transformer: no softmax,
     fixed scale, default 1 / (T d_head)). score="stochastic": q, k, v = sigmoid(W x) Bernoulli-
     encoded with independent streams (straight-through gradient of the rates); y_t the per-step
     AND products (default scale 1 / d_head). x [B, L, D] (real, repeated over tau) -> [B, L, D]
     (rate-decoded, then projected), or spikes [T, B, L, D] -> [T, B, L, D]. A CSR mask with
-    score="and" is evaluated event-driven on active pairs only. LIF options as keyword arguments.
+    score="and" is evaluated event-driven on active pairs only. ``neuron``: the NPE (default
+    :class:`~neurotoken.neurons.LIF`), copied for the q/k/v and the output spikes.
     """
 
     def __init__(self, d_model: int, heads: int = 1, T: int = 4, score: str = "and", mask="full",
-                 scale: float | None = None, method: str = "dense", bias: bool = True, **neuron):
+                 scale: float | None = None, method: str = "dense", bias: bool = True, neuron=DEFAULT, **legacy):
         super().__init__(d_model, heads, mask, bias)
         self.T = _checks.positive_int("T", T)
+        self._lead = (self.T,)
         self.score = _checks.choice("score", score, SCORES)
         self.method = _checks.choice("method", method, METHODS)
         d_head = d_model // heads
         default = 1.0 / d_head if score == "stochastic" else 1.0 / (T * d_head)
-        self.scale = default if scale is None else _checks.number("scale", scale, low=0.0, low_open=True)
-        self.neuron = LIF(**neuron)
-        self.out_neuron = LIF(**neuron)
+        scale = default if scale is None else _checks.number("scale", scale, low=0.0, low_open=True)
+        if neuron is None:
+            raise TypeError("SpikingAttention needs a neuron (an NPE); its conventional form is SoftmaxAttention")
+        self.neuron = resolve_neuron(legacy_neuron("SpikingAttention", neuron, legacy, LIF), LIF)
+        self.out_neuron = resolve_neuron(self.neuron, LIF)
+        self.mix = SpikeScores(self.score, scale, self.method)
+
+    @property
+    def scale(self) -> float:
+        return self.mix.scale
 
     def _check_x(self, x):
         _checks.tensor("x", x, min_dim=3, max_dim=4, finite=False)
@@ -304,43 +344,14 @@ class SpikingAttention(_Attention):
         return p + ((torch.rand_like(p) < p).to(p.dtype) - p).detach()
 
     def _mix(self, q, k, v, mask):
-        if isinstance(mask, CSR) and self.score == "and":
-            return self.out_neuron(sparse_spike_attention(q, k, v, mask, self.scale))
-        if self.score == "stochastic":
-            return stochastic_attention(q, k, v, _dense(mask), self.scale)
-        return self.out_neuron(spike_attention(q, k, v, _dense(mask), self.scale, self.score, self.method))
+        mixed = self.mix(q, k, v, mask)
+        return mixed if self.score == "stochastic" else self.out_neuron(mixed)
 
     def _out_input(self, mixed, x):
         merged = _merge_heads(mixed)
         return merged.mean(0) if x.dim() == 3 else merged
 
-    def accounting(self, inputs: tuple, output) -> dict[str, int]:
-        """The mixer's own op counts for the forward call on ``inputs`` (x[, state]); projections
-        (nn.Linear) and LIF neurons are children, counted on their own. Scores: T d_head bit ops
-        (AND / XNOR) per evaluated pair and head; scores x values: one AC per pair and value spike.
-        active_pairs: evaluated pairs over batch and heads (events only, for a CSR mask with
-        score="and"); spikes: the Bernoulli q, k, v streams of score="stochastic" (the LIF spikes
-        of "and"/"xnor" are counted by the neurons); state_bytes: K/V tensors held.
-        score="stochastic" redraws its Bernoulli streams, so its spike-dependent counts are
-        those of a fresh sample."""
-        tr = self._replay(inputs)
-        x, D = inputs[0], self.d_model
-        L, S, T = tr.q.shape[-2], tr.k.shape[-2], tr.q.shape[0]
-        v_spikes = (tr.v != 0).sum((0, -1))  # [B, H, S]: value spikes per key token
-        if isinstance(tr.mask, CSR) and self.score == "and":
-            n, _, cols = events(tr.mask, tr.q, tr.k)
-            pairs, value_acs = n.numel(), int(v_spikes.flatten(0, -2)[n, cols].sum())
-        else:
-            m = torch.ones(L, S, device=x.device) if tr.mask is None else _dense(tr.mask).float()
-            pairs = tr.q.shape[1:-2].numel() * _pairs_per_head(tr.mask, L, S)
-            value_acs = int((m @ v_spikes.unsqueeze(-1).float()).sum())
-        counts = {"acs": value_acs, "bit_ops": pairs * T * (D // self.heads), "active_pairs": pairs,
-                  "state_bytes": _bytes(tr.k, tr.v)}
-        if self.score == "stochastic":
-            new = (t[..., S - L:, :] for t in (tr.k, tr.v))
-            counts["spikes"] = sum(int(torch.count_nonzero(t)) for t in (tr.q, *new))
-        return counts
-
 
 __all__ = ["MASKS", "SCORES", "METHODS", "KVCache", "causal_mask", "softmax_attention", "and_scores",
-           "xnor_scores", "spike_attention", "stochastic_attention", "SoftmaxAttention", "SpikingAttention"]
+           "xnor_scores", "spike_attention", "stochastic_attention", "SoftmaxAttention", "SpikingAttention",
+           "SpikeScores"]

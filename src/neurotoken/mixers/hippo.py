@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .. import _checks
-from .ssm import Mixer, check_state, check_tokens
+from .base import Mixer, check_state, check_tokens
 
 DISCRETIZATIONS = ("bilinear", "zoh")
 HIPPO_METHODS = ("fft", "sequential")
@@ -153,6 +153,10 @@ class HiPPOSSM(Mixer):
         y, S = hippo_ssm(x, *self.gains(), self.C, state, self.method, return_state)
         y = self.out(y + self.skip * x)
         return (y, S) if return_state else y
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """S = 0 [B, D, N]."""
+        return self._zeros(batch, self.d_model, self.d_state)
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
         """The mixer's own counts of one forward on x [B, L, D], state size N (the output projection

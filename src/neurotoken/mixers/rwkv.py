@@ -9,8 +9,8 @@ the current token (the WKV operator), then gates by the receptance and projects:
 a ratio of two linear recurrences, num_t = e^{-w} num_{t-1} + e^{k_t} v_t and the same for den
 with v = 1, held as (num, den, max) with num_true = e^max num (running max, as RWKV-4's kernel),
 so no exp overflows however large k or L. :class:`SpikeGPTBlock` makes the activations that feed
-each mixer's output projection discrete spikes (:func:`spiking_neuron`); :class:`SpikingOutput`
-instead puts LIF neurons along the tokens after a mixer.
+each mixer's output projection discrete spikes (memoryless NPEs); :class:`~.blocks.SpikingOutput`
+instead puts an NPE along the tokens after a mixer.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import torch
 from torch import nn
 
 from .. import _checks
-from ..neurons import LIF, NPEState
 from ..scan import METHODS, linear_scan
-from .ssm import Mixer, check_state, check_tokens
+from .base import DEFAULT, Mixer, check_state, check_tokens, is_memoryless, legacy_neuron, memoryless, resolve_neuron
+from .blocks import Residual, SpikingOutput
 
 INIT_MAX = -1e38  # the running max of an empty history (finite, so states stay checkable)
 
@@ -138,17 +138,15 @@ def _ramp(d_model: int, power: float) -> torch.Tensor:
     return (torch.arange(d_model, dtype=torch.float32) / d_model) ** power
 
 
-def spiking_neuron(threshold: float = 1.0, spike="binary", **options) -> LIF:
-    """A memoryless LIF (beta = 0, reset "zero": h_t = x_t, eq. 9), i.e. s = spike(x) at
-    ``threshold`` element-wise, whatever axis is taken as time; ``options`` go to :class:`LIF`."""
-    return LIF(beta=0.0, threshold=threshold, reset="zero", spike=spike, **options)
+spiking_neuron = memoryless  # the name before mixers.base
 
 
-def _check_neuron(neuron) -> LIF | None:
-    """None, or a memoryless LIF (a mixer applies it to [B, L, D] at once, carrying no state)."""
-    if neuron is not None and not (isinstance(neuron, LIF) and neuron.reset == "zero" and neuron.feedback is None
-                                   and not isinstance(neuron.beta, torch.Tensor) and neuron.beta == 0):
-        raise TypeError(f"neuron must be None or a memoryless LIF (spiking_neuron), got {neuron!r}")
+def _memoryless(neuron):
+    """None, or the mixer's own copy of a memoryless NPE (applied to [B, L, D] at once, no state)."""
+    neuron = resolve_neuron(neuron, None)
+    if neuron is not None and not is_memoryless(neuron):
+        raise TypeError(f"neuron must be None or a memoryless NPE (beta = 0, no subtractive reset: "
+                        f"mixers.base.memoryless), got {neuron!r}")
     return neuron
 
 
@@ -165,12 +163,13 @@ class RWKVTimeMix(Mixer):
     k = W_k x'_t, v = W_v x'_t, r = W_r x'_t, output W_o (sigmoid(r) * wkv(k, v)) with decay
     w = exp(time_decay) and bonus u = time_first per channel. ``layer``/``layers`` set RWKV-4's
     depth-dependent initialisation; ``method`` as in :func:`wkv` ("recurrent" is the token loop).
-    ``neuron`` (a :func:`spiking_neuron`): W_o reads its spikes, W_o spike(sigmoid(r) * wkv).
+    ``neuron`` (a memoryless NPE, :func:`~neurotoken.mixers.base.memoryless`; None: the conventional
+    form): W_o reads its spikes, W_o spike(sigmoid(r) * wkv).
     State: :class:`TimeMixState` (last token, WKV state).
     """
 
     def __init__(self, d_model: int, layer: int = 0, layers: int = 1, method: str = "auto",
-                 neuron: LIF | None = None):
+                 neuron=None):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
         _check_layer(layer, layers)
@@ -184,7 +183,7 @@ class RWKVTimeMix(Mixer):
         self.mix_v = nn.Parameter(_ramp(d_model, shallow) + 0.3 * deep)
         self.mix_r = nn.Parameter(_ramp(d_model, 0.5 * shallow))
         self.key, self.value, self.receptance, self.output = (nn.Linear(d_model, d_model, bias=False) for _ in range(4))
-        self.neuron = _check_neuron(neuron)
+        self.neuron = _memoryless(neuron)
 
     def forward(self, x: torch.Tensor, state: TimeMixState | None = None, return_state: bool = False):
         check_tokens(x, self.d_model)
@@ -198,6 +197,11 @@ class RWKVTimeMix(Mixer):
         y = torch.sigmoid(r) * y
         y = self.output(y if self.neuron is None else self.neuron(y))
         return (y, TimeMixState(x[:, -1], S)) if return_state else y
+
+    def initial_state(self, batch: int) -> TimeMixState:
+        """No token before the first (zeros) and an empty WKV history."""
+        zeros = self._zeros(batch, self.d_model)
+        return TimeMixState(zeros, WKVState(zeros, zeros.clone(), torch.full_like(zeros, INIT_MAX)))
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
         """Own counts of the recurrent form on x [B, L, D] (k, v, r, W_o are nn.Linear children):
@@ -215,11 +219,11 @@ class RWKVTimeMix(Mixer):
 class RWKVChannelMix(Mixer):
     """RWKV-4 channel-mix: with the token shift as in :class:`RWKVTimeMix`,
     y = sigmoid(W_r x'_t) * W_v relu(W_k x''_t)^2, hidden size ``hidden_ratio`` * D; ``neuron``
-    (a :func:`spiking_neuron`): W_v reads the spikes of the hidden layer, spike(relu(W_k x''_t)^2).
+    (a memoryless NPE; None: the conventional form): W_v reads the spikes of the hidden layer, spike(relu(W_k x''_t)^2).
     State: the last token [B, D]."""
 
     def __init__(self, d_model: int, hidden_ratio: int = 4, layer: int = 0, layers: int = 1,
-                 neuron: LIF | None = None):
+                 neuron=None):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
         hidden = _checks.positive_int("hidden_ratio", hidden_ratio) * d_model
@@ -229,7 +233,7 @@ class RWKVChannelMix(Mixer):
         self.key = nn.Linear(d_model, hidden, bias=False)
         self.value = nn.Linear(hidden, d_model, bias=False)
         self.receptance = nn.Linear(d_model, d_model, bias=False)
-        self.neuron = _check_neuron(neuron)
+        self.neuron = _memoryless(neuron)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
         check_tokens(x, self.d_model)
@@ -240,6 +244,10 @@ class RWKVChannelMix(Mixer):
         k = k if self.neuron is None else self.neuron(k)
         y = torch.sigmoid(self.receptance(prev + self.mix_r * (x - prev))) * self.value(k)
         return (y, x[:, -1]) if return_state else y
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """No token before the first: zeros [B, D]."""
+        return self._zeros(batch, self.d_model)
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
         """Own counts on x [B, L, D], hidden H (W_k, W_v, W_r are nn.Linear children):
@@ -252,33 +260,6 @@ class RWKVChannelMix(Mixer):
                 "state_bytes": B * D * x.element_size()}
 
 
-class Residual(Mixer):
-    """Pre-norm residual stack: x <- x + f_i(LN_i x) for each sublayer f_i in turn. Sublayers that
-    are :class:`Mixer` s carry a state (the block's state is the tuple of theirs); others (e.g. an
-    MLP) are stateless (None in the tuple). The residual additions are not counted (as SSMBlock)."""
-
-    def __init__(self, d_model: int, sublayers):
-        super().__init__()
-        self.d_model = _checks.positive_int("d_model", d_model)
-        self.sublayers = nn.ModuleList(sublayers)
-        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in self.sublayers)
-
-    def forward(self, x: torch.Tensor, state: tuple | None = None, return_state: bool = False):
-        check_tokens(x, self.d_model)
-        if state is not None and (not isinstance(state, tuple) or len(state) != len(self.sublayers)):
-            raise ValueError(f"state must be a tuple of {len(self.sublayers)} sublayer states, "
-                             f"got {type(state).__name__}")
-        states = []
-        for norm, f, s in zip(self.norms, self.sublayers, state or (None,) * len(self.sublayers)):
-            if isinstance(f, Mixer):
-                y, s = f(norm(x), s, return_state=True)
-            else:
-                y = f(norm(x))
-            x = x + y
-            states.append(s)
-        return (x, tuple(states)) if return_state else x
-
-
 class RWKVBlock(Residual):
     """RWKV-4 block (the conventional twin of :class:`SpikeGPTBlock`):
     x <- x + TimeMix(LN_1 x);  x <- x + ChannelMix(LN_2 x)."""
@@ -289,28 +270,11 @@ class RWKVBlock(Residual):
                                    RWKVChannelMix(d_model, hidden_ratio, layer, layers)])
 
 
-class SpikingOutput(Mixer):
-    """A mixer whose output y [B, L, D] drives LIF neurons along the tokens: s_t = LIF(y_t), binary.
-    State: (the mixer's state, the LIF's :class:`NPEState`).
-
-    SpikeGPT's own placement (binary spikes into the residual stream) is :class:`Residual` of
-    SpikingOutput(RWKVTimeMix, LIF(0.5, 2.0, reset="zero")) and the same for RWKVChannelMix:
-    spikingjelly's tau = 2, v_th = 1, hard-reset LIF (h_t = h_{t-1} + (x_t - h_{t-1}) / 2 fires at
-    h_t >= 1) is eq. (9) with beta = 0.5, threshold 2. It trained to 2.82 bits/byte against the
-    twin's 2.29 (README, 400 steps), hence :class:`SpikeGPTBlock`'s placement."""
-
-    def __init__(self, mixer: Mixer, lif: LIF):
-        super().__init__()
-        self.mixer, self.lif = mixer, lif
-
-    def forward(self, x: torch.Tensor, state: tuple | None = None, return_state: bool = False):
-        inner, npe = (None, None) if state is None else state
-        y, inner = self.mixer(x, inner, return_state=True)
-        if npe is not None and not isinstance(npe, NPEState):
-            raise TypeError(f"state[1] must be an NPEState, got {type(npe).__name__}")
-        s, npe = self.lif(y.transpose(0, 1), npe, return_state=True)
-        s = s.transpose(0, 1)
-        return (s, (inner, npe)) if return_state else s
+def _spikegpt_neurons(threshold: float = 0.1, hidden_threshold: float = 0.05, spike="ternary",
+                      hidden_spike="multilevel", **options) -> tuple:
+    """SpikeGPTBlock's two memoryless neurons from its former keyword arguments (learned thresholds)."""
+    options = {"learn_threshold": True, **options}
+    return memoryless(threshold, spike, **options), memoryless(hidden_threshold, hidden_spike, **options)
 
 
 class SpikeGPTBlock(Residual):
@@ -319,22 +283,21 @@ class SpikeGPTBlock(Residual):
 
         x <- x + W_o spike_1(sigmoid(r) * wkv);   x <- x + sigmoid(W_r x') * W_v spike_2(relu(W_k x'')^2),
 
-    spike_1 ternary at +-``threshold`` (the gated WKV is signed), spike_2 4-level at
-    ``hidden_threshold``, 2 ``hidden_threshold``, 3 ``hidden_threshold`` (the squared ReLU is not),
-    both memoryless LIFs (:func:`spiking_neuron`), so W_o and W_v do event-driven accumulates and
-    the residual stream stays real as in SpikeGPT. ``spike``/``hidden_spike`` override the spike
-    kinds, ``neuron`` further LIF arguments (e.g. ``surrogate``; thresholds are learned unless
-    ``learn_threshold=False``).
+    spike_1 by ``neuron`` (default ternary at +-0.1: the gated WKV is signed), spike_2 by
+    ``hidden_neuron`` (default 4-level at 0.05, 0.1, 0.15: the squared ReLU is not), both memoryless
+    NPEs with learned thresholds, so W_o and W_v do event-driven accumulates and the residual stream
+    stays real as in SpikeGPT.
     """
 
     def __init__(self, d_model: int, layer: int = 0, layers: int = 1, hidden_ratio: int = 4,
-                 method: str = "auto", threshold: float = 0.1, hidden_threshold: float = 0.05,
-                 spike="ternary", hidden_spike="multilevel", **neuron):
-        neuron = {"learn_threshold": True, **neuron}
+                 method: str = "auto", neuron=DEFAULT, hidden_neuron=DEFAULT, **legacy):
+        if legacy:
+            given = neuron if hidden_neuron is DEFAULT else hidden_neuron
+            neuron, hidden_neuron = legacy_neuron("SpikeGPTBlock", given, legacy, _spikegpt_neurons)
+        default, hidden_default = _spikegpt_neurons()
         super().__init__(d_model, [
-            RWKVTimeMix(d_model, layer, layers, method, spiking_neuron(threshold, spike, **neuron)),
-            RWKVChannelMix(d_model, hidden_ratio, layer, layers,
-                           spiking_neuron(hidden_threshold, hidden_spike, **neuron))])
+            RWKVTimeMix(d_model, layer, layers, method, resolve_neuron(neuron, lambda: default)),
+            RWKVChannelMix(d_model, hidden_ratio, layer, layers, resolve_neuron(hidden_neuron, lambda: hidden_default))])
 
 
 __all__ = ["WKVState", "TimeMixState", "wkv_step", "wkv_sequential", "wkv_parallel", "wkv", "running_max",

@@ -14,23 +14,7 @@ from typing import NamedTuple
 import torch
 
 from .. import _checks
-
-
-def check_mask(mask, L: int | None = None, S: int | None = None, name: str = "mask") -> torch.Tensor:
-    """Require a boolean [..., L, S] mask in which every query row attends at least one key."""
-    _checks.tensor(name, mask, min_dim=2)
-    if mask.dtype != torch.bool:
-        raise TypeError(f"{name} must be a boolean tensor, got dtype {mask.dtype}")
-    want = (mask.shape[-2] if L is None else L, mask.shape[-1] if S is None else S)
-    if tuple(mask.shape[-2:]) != want:
-        raise ValueError(f"{name} must have shape [..., {want[0]}, {want[1]}] (queries x keys), "
-                         f"got {tuple(mask.shape)}")
-    empty = ~mask.any(-1)
-    if bool(empty.any()):
-        where = tuple(empty.nonzero()[0].tolist())
-        raise ValueError(f"{name} row {where} attends no key: every query needs at least one "
-                         "attended key (the softmax of an empty row is undefined)")
-    return mask
+from .base import check_mask, check_qkv
 
 
 def _grid(L: int, causal: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -124,16 +108,6 @@ def _as_csr(pattern) -> CSR:
     if isinstance(pattern, torch.Tensor):
         return to_csr(pattern)
     raise TypeError(f"pattern must be a boolean mask tensor or a CSR, got {type(pattern).__name__}")
-
-
-def check_qkv(q, k, v, lead: int = 0) -> None:
-    """Require q [..., L, d], k [..., S, d], v [..., S, dv] with equal leading dims (``lead`` of them at least)."""
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        _checks.tensor(name, t, min_dim=2 + lead, finite=False)
-    if q.shape[:-2] != k.shape[:-2] or q.shape[:-2] != v.shape[:-2] or q.shape[-1] != k.shape[-1] \
-            or k.shape[-2] != v.shape[-2]:
-        raise ValueError(f"q, k, v must be [..., L, d], [..., S, d], [..., S, dv] with equal leading "
-                         f"dims; got {tuple(q.shape)}, {tuple(k.shape)}, {tuple(v.shape)}")
 
 
 def _check_pattern(pattern: CSR, q, k) -> None:

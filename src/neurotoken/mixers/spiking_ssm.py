@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks
-from ..neurons import NPEParams, NPEState, npe_multistep
+from ..neurons import LIF, NPEParams, NPEState, npe_multistep
 from ..scan import METHODS, linear_scan
-from ..spikes import DEFAULT_SURROGATE, Bernoulli, resolve_spike
-from ..surrogate import Surrogate, resolve
-from .ssm import Mixer, SelectiveSSM, check_state, check_tokens
+from ..spikes import DEFAULT_SURROGATE, Bernoulli
+from ..surrogate import Surrogate
+from .base import DEFAULT, Fire, Mixer, check_state, check_tokens, legacy_neuron, resolve_neuron
+from .ssm import SelectiveSSM
 
 RESET_BACKENDS = ("fixed_point", "sequential")
 
@@ -71,94 +72,112 @@ def lif_fixed_point(x: torch.Tensor, p: NPEParams, state: NPEState | None = None
 
 class SpikingSSMState(NamedTuple):
     ssm: torch.Tensor  # SSM state S [B, D, N]
-    npe: NPEState      # state of the reset-keeping LIF ([B, D] each)
+    npe: NPEState      # state of the readout NPE along the tokens ([B, D] each)
+
+
+def legacy_readout(spiking: bool = True, spike="bernoulli", threshold: float = 1.0,
+                    surrogate: Surrogate | str = DEFAULT_SURROGATE, reset: str = "none", beta: float = 0.9):
+    """The readout NPE of SpikingSSM's former keyword arguments (reset "none" ignored beta)."""
+    if not spiking:
+        return None
+    _checks.choice("reset", reset, ("none", "subtract"))
+    return LIF(0.0 if reset == "none" else beta, threshold, reset, spike, surrogate)
+
+
+class TokenFire(Fire):
+    """The readout NPE of a spiking SSM, driven by currents y [B, L, D] along the tokens: element-wise
+    when memoryless, else eq. (9)-(10) token by token ("sequential") or by :func:`lif_fixed_point`."""
+
+    def __init__(self, neuron, backend: str = "fixed_point", max_iter: int | None = None, method: str = "auto"):
+        super().__init__(neuron, memoryless_only=False)
+        self.backend, self.max_iter, self.method = backend, max_iter, method
+        self.last_iterations: int | None = None  # scans of the last fixed-point solve
+
+    def forward(self, y: torch.Tensor, state: NPEState | None = None, return_state: bool = False):
+        if self.memoryless:
+            s = super().forward(y)
+            return (s, None) if return_state else s
+        p = self.neuron.params()
+        current = y.transpose(0, 1)
+        if self.backend == "sequential":
+            s, h = npe_multistep(current, p, state, "sequential")
+        else:
+            s, h, self.last_iterations = lif_fixed_point(current, p, state, self.max_iter, self.method)
+        s = s.transpose(0, 1)
+        return (s, NPEState(h[-1], s[:, -1])) if return_state else s
 
 
 class SpikingSSM(SelectiveSSM):
-    """P-SpikeSSM: the selective SSM whose readout y_t = q_t^T S_t + d x_t fires s_t = spike(y_t - theta),
-    then W_o s_t. ``spike`` is "bernoulli" (eq. 5, default), "binary", "ternary", "multilevel" or a
-    spike-kind object; ``spiking=False`` is the conventional twin (W_o y_t, i.e. a SelectiveSSM).
+    """P-SpikeSSM: the selective SSM whose readout y_t = q_t^T S_t + d x_t drives an NPE, s_t = neuron(y_t),
+    then W_o s_t. Default ``neuron``: reset-free Bernoulli spikes at threshold 1 (eq. 5), element-wise;
+    ``neuron=None`` is the conventional twin (W_o y_t, i.e. a SelectiveSSM).
 
-    ``reset="subtract"`` keeps the reset: y is the input current of a LIF NPE,
+    A neuron with a state (e.g. ``LIF(beta, reset="subtract")``) runs along the tokens,
     h_t = beta h_{t-1} + y_t - theta s_{t-1}, trained by ``reset_backend`` "fixed_point"
-    (:func:`lif_fixed_point`, parallel; the last count is in ``last_iterations``) or "sequential"
-    (exact BPTT). State: S [B, D, N], or a :class:`SpikingSSMState` with the reset. The spikes of
-    the last forward are kept in ``last_spikes`` for :meth:`accounting`.
+    (:func:`lif_fixed_point`, parallel; deterministic spikes and subtractive reset) or "sequential"
+    (exact BPTT). State: S [B, D, N], or a :class:`SpikingSSMState` with such a neuron.
     """
 
-    def __init__(self, d_model: int, d_state: int = 16, spiking: bool = True, spike="bernoulli",
-                 threshold: float = 1.0, surrogate: Surrogate | str = DEFAULT_SURROGATE, reset: str = "none",
-                 beta: float = 0.9, reset_backend: str = "fixed_point", method: str = "auto",
-                 max_iter: int | None = None, dt_range: tuple[float, float] = (1e-3, 1e-1)):
+    def __init__(self, d_model: int, d_state: int = 16, neuron=DEFAULT, reset_backend: str = "fixed_point",
+                 method: str = "auto", max_iter: int | None = None, dt_range: tuple[float, float] = (1e-3, 1e-1),
+                 **legacy):
         super().__init__(d_model, d_state, method, dt_range)
-        self.spiking = bool(spiking)
-        self.spike = resolve_spike(spike)
-        self.surrogate = resolve(surrogate)
-        self.threshold = _checks.number("threshold", threshold, low=0.0, low_open=True)
-        self.reset = _checks.choice("reset", reset, ("none", "subtract"))
-        self.beta = _checks.number("beta", beta, low=0.0, high=1.0)
         self.reset_backend = _checks.choice("reset_backend", reset_backend, RESET_BACKENDS)
-        self.max_iter = None if max_iter is None else _checks.positive_int("max_iter", max_iter)
-        if reset == "subtract" and reset_backend == "fixed_point" and isinstance(self.spike, Bernoulli):
-            raise ValueError("reset_backend='fixed_point' needs a deterministic spike (binary, ternary, "
-                             "multilevel); use reset_backend='sequential' for bernoulli spikes")
-        self.last_spikes: torch.Tensor | None = None
-        self.last_iterations: int | None = None
+        max_iter = None if max_iter is None else _checks.positive_int("max_iter", max_iter)
+        neuron = resolve_neuron(legacy_neuron("SpikingSSM", neuron, legacy, legacy_readout),
+                                lambda: LIF(0.0, 1.0, "none", "bernoulli"))
+        self.fire = None if neuron is None else TokenFire(neuron, reset_backend, max_iter, self.method)
+        if self._stateful() and reset_backend == "fixed_point":
+            p = neuron.params()
+            if p.reset != "subtract" or p.feedback is not None or isinstance(p.spike, Bernoulli) \
+                    or torch.as_tensor(p.decay).is_complex():
+                raise ValueError("reset_backend='fixed_point' needs a real-decay neuron with reset='subtract' and a "
+                                 "deterministic spike (binary, ternary, multilevel); use reset_backend='sequential'")
 
-    def _keeps_reset(self) -> bool:
-        return self.spiking and self.reset == "subtract"
+    @property
+    def spiking(self) -> bool:
+        return self.fire is not None
+
+    @property
+    def last_iterations(self) -> int | None:
+        """Scans of the last fixed-point solve (None before one)."""
+        return None if self.fire is None else self.fire.last_iterations
+
+    def _stateful(self) -> bool:
+        return self.fire is not None and not self.fire.memoryless
 
     def forward(self, x: torch.Tensor, state=None, return_state: bool = False):
         check_tokens(x, self.d_model)
-        if self._keeps_reset() and state is not None and not isinstance(state, SpikingSSMState):
-            raise ValueError(f"state must be a SpikingSSMState with reset='subtract', got {type(state).__name__}")
-        y, S = self.readout(x, state.ssm if self._keeps_reset() and state is not None else state)
-        if not self.spiking:
+        stateful = self._stateful()
+        if stateful and state is not None and not isinstance(state, SpikingSSMState):
+            raise ValueError(f"state must be a SpikingSSMState with a stateful neuron, got {type(state).__name__}")
+        y, S = self.readout(x, state.ssm if stateful and state is not None else state)
+        if self.fire is None:
             s = y
-        elif self.reset == "none":
-            s = self.spike(y, self.threshold, self.surrogate)
+        elif not stateful:
+            s = self.fire(y)
         else:
-            s, npe = self._reset_spikes(y, None if state is None else state.npe)
+            npe = None if state is None else state.npe
+            if npe is not None:
+                for name, t in zip(("state.npe.h", "state.npe.s"), npe):
+                    check_state(name, t, y[:, 0].shape)
+            s, npe = self.fire(y, npe, return_state=True)
             S = SpikingSSMState(S, npe)
-        self.last_spikes = s.detach() if self.spiking else None
         out = self.out(s)
         return (out, S) if return_state else out
 
-    def _reset_spikes(self, y: torch.Tensor, npe: NPEState | None) -> tuple[torch.Tensor, NPEState]:
-        """Spikes [B, L, D] of the reset-keeping LIF driven by y, and its last state."""
-        if npe is not None:
-            for name, t in zip(("state.npe.h", "state.npe.s"), npe):
-                _checks.tensor(name, t)
-                if t.shape != y[:, 0].shape:
-                    raise ValueError(f"{name} must have shape {tuple(y[:, 0].shape)}, got {tuple(t.shape)}")
-        p = NPEParams(self.beta, self.threshold, "subtract", self.spike, self.surrogate)
-        current = y.transpose(0, 1)
-        if self.reset_backend == "sequential":
-            s, h = npe_multistep(current, p, npe, "sequential")
-        else:
-            s, h, self.last_iterations = lif_fixed_point(current, p, npe, self.max_iter, self.method)
-        return s.transpose(0, 1), NPEState(h[-1], s[-1])
+    def initial_state(self, batch: int):
+        S = super().initial_state(batch)
+        if not self._stateful():
+            return S
+        zeros = self._zeros(batch, self.d_model)
+        return SpikingSSMState(S, NPEState(zeros, zeros.clone()))
 
-    def accounting(self, inputs: tuple, output) -> dict[str, int]:
-        """The mixer's own counts of one forward on x [B, L, D]: the SSM readout as in
-        :meth:`SelectiveSSM.accounting`; when spiking, spikes = nonzero entries n of the spike train
-        (a multi-level spike is one event). The output projection is an nn.Linear child: the counter
-        prices it (ACs on these spikes, MACs for the twin). The reset-keeping LIF adds B L D macs
-        (beta h), n acs (theta s), B L D state updates and B D elements of state_bytes.
-        """
-        x = inputs[0]
-        counts = self._ssm_counts(x)
-        B, L, D = x.shape
-        if not self.spiking:
-            return counts
-        n = int(torch.count_nonzero(self.last_spikes))
-        counts.update(spikes=n, acs=0)
-        if self.reset == "subtract":
-            counts["macs"] += B * L * D
-            counts["acs"] += n
-            counts["state_updates"] += B * L * D
-            counts["state_bytes"] += B * D * x.element_size()
-        return counts
+
+def legacy_lru_readout(spiking: bool = True, spike="binary", threshold: float = 1.0,
+                       surrogate: Surrogate | str = DEFAULT_SURROGATE):
+    """SpikingLRU's readout NPE from its former keyword arguments."""
+    return LIF(0.0, threshold, "none", spike, surrogate) if spiking else None
 
 
 class SpikingLRU(Mixer):
@@ -168,17 +187,15 @@ class SpikingLRU(Mixer):
 
     with h_t in C^N shared by the D channels, lambda = exp(-e^nu + i e^phi) (|lambda| uniform in
     ``r_range`` on the squared scale, phase uniform in [0, ``max_phase``]) and gamma = (1 - |lambda|^2)^1/2
-    normalising the state. Spiking: s_t = spike(y_t - theta) (``spike`` as in :class:`SpikingSSM`),
-    output W_o s_t; ``spiking=False`` is the conventional twin, W_o GELU(y_t) (the smooth activation
+    normalising the state. Spiking: s_t = neuron(y_t), a memoryless NPE (default binary at threshold
+    1), output W_o s_t; ``neuron=None`` is the conventional twin, W_o GELU(y_t) (the smooth activation
     in place of the spike, as in the LRU block and :class:`~neurotoken.models.SpikingMLPBlock`). State: h [B, N] complex.
-    ``method`` is the :func:`neurotoken.scan.linear_scan` method. Spikes of the last forward are
-    kept in ``last_spikes``.
+    ``method`` is the :func:`neurotoken.scan.linear_scan` method.
     """
 
-    def __init__(self, d_model: int, d_state: int = 32, spiking: bool = True, spike="binary",
-                 threshold: float = 1.0, surrogate: Surrogate | str = DEFAULT_SURROGATE,
+    def __init__(self, d_model: int, d_state: int = 32, neuron=DEFAULT,
                  r_range: tuple[float, float] = (0.9, 0.999), max_phase: float = math.pi / 10,
-                 method: str = "auto"):
+                 method: str = "auto", **legacy):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
         self.d_state = N = _checks.positive_int("d_state", d_state)
@@ -187,9 +204,9 @@ class SpikingLRU(Mixer):
             raise ValueError(f"r_range must be (low, high) with 0 < low < high < 1, got {tuple(r_range)}")
         _checks.number("max_phase", max_phase, low=0.0, high=math.pi, low_open=True)
         self.method = _checks.choice("method", method, METHODS.names())
-        self.spiking = bool(spiking)
-        self.spike, self.surrogate = resolve_spike(spike), resolve(surrogate)
-        self.threshold = _checks.number("threshold", threshold, low=0.0, low_open=True)
+        neuron = resolve_neuron(legacy_neuron("SpikingLRU", neuron, legacy, legacy_lru_readout),
+                                lambda: LIF(0.0, 1.0, "none", "binary"))
+        self.fire = None if neuron is None else Fire(neuron)
         nu = -0.5 * torch.log(torch.empty(N).uniform_(lo ** 2, hi ** 2))
         self.log_nu = nn.Parameter(nu.log())
         self.log_phase = nn.Parameter(torch.log(max_phase * torch.rand(N).clamp_min(1e-4)))
@@ -198,7 +215,10 @@ class SpikingLRU(Mixer):
         self.C = nn.Parameter(torch.randn(d_model, N, 2) / math.sqrt(2 * N))
         self.skip = nn.Parameter(torch.randn(d_model))
         self.out = nn.Linear(d_model, d_model)
-        self.last_spikes: torch.Tensor | None = None
+
+    @property
+    def spiking(self) -> bool:
+        return self.fire is not None
 
     def decay(self) -> torch.Tensor:
         """lambda [N] = exp(-e^nu + i e^phi)."""
@@ -218,25 +238,23 @@ class SpikingLRU(Mixer):
             if not state.is_complex():
                 raise TypeError(f"state must be a complex tensor, got {state.dtype}")
         y, h = self.readout(x, state)
-        s = self.spike(y, self.threshold, self.surrogate) if self.spiking else F.gelu(y)
-        self.last_spikes = s.detach() if self.spiking else None
-        out = self.out(s)
+        out = self.out(F.gelu(y) if self.fire is None else self.fire(y))
         return (out, h) if return_state else out
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """h = 0 [B, N], complex."""
+        return self._zeros(batch, self.d_state, dtype=torch.promote_types(self.B.dtype, torch.complex64))
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
         """The mixer's own counts of one forward on x [B, L, D], N complex states (the output
         projection is an nn.Linear child, counted on its own), in real multiply-accumulates:
 
         macs = B L (2 N D + 2 N + 4 N + 2 D N + D)   B x, gamma, lambda h, Re(C h), skip d x
-        state_updates = B L N;  state_bytes = B N * 2 element sizes (complex h);
-        spiking: neuron_updates = the spike slots B L D, spikes = their nonzero entries (a
-        multi-level spike is one event).
+        state_updates = B L N;  state_bytes = B N * 2 element sizes (complex h). The readout
+        neuron is a child (:class:`~neurotoken.mixers.base.Fire`), counted on its own.
         """
         x = inputs[0]
         B, L, D = x.shape
         N = self.d_state
-        counts = {"macs": B * L * (4 * N * D + 6 * N + D), "state_updates": B * L * N,
-                  "state_bytes": 2 * B * N * x.element_size()}
-        if self.spiking:
-            counts.update(spikes=int(torch.count_nonzero(self.last_spikes)), neuron_updates=self.last_spikes.numel())
-        return counts
+        return {"macs": B * L * (4 * N * D + 6 * N + D), "state_updates": B * L * N,
+                "state_bytes": 2 * B * N * x.element_size()}

@@ -20,28 +20,9 @@ from torch import nn
 
 from .. import _checks
 from ..scan import METHODS, linear_scan
+from .base import Mixer, check_state, check_tokens
 
 LINEAR_ATTENTION_METHODS = ("quadratic", "chunked", "recurrent", "scan")
-
-
-# ---- boundary checks shared by the mixers ---------------------------------------------------
-
-def check_tokens(x, d_model: int | None = None, name: str = "x") -> torch.Tensor:
-    """Require a token sequence [B, L, D] with L >= 1 (and D = d_model when given)."""
-    _checks.tensor(name, x, min_dim=3, max_dim=3)
-    if x.shape[1] == 0:
-        raise ValueError(f"{name} must hold at least one token (L >= 1), got shape {tuple(x.shape)}")
-    if d_model is not None and x.shape[2] != d_model:
-        raise ValueError(f"{name} must have {d_model} channels last, got shape {tuple(x.shape)}")
-    return x
-
-
-def check_state(name: str, state, shape) -> torch.Tensor:
-    """Require a state tensor of exactly ``shape``."""
-    _checks.tensor(name, state)
-    if tuple(state.shape) != tuple(shape):
-        raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(state.shape)}")
-    return state
 
 
 def _check_qkv(q, k, v, state) -> None:
@@ -142,17 +123,6 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, k: tor
 
 # ---- modules --------------------------------------------------------------------------------
 
-class Mixer(nn.Module):
-    """Base of the inter-token mixers: ``forward(x [B, L, D], state=None, return_state=False)``
-    over a whole sequence and ``step(x_t [B, D], state) -> (y_t, state)``, one token of it."""
-
-    def step(self, x_t: torch.Tensor, state=None):
-        """One token for streaming/generation: exactly the next token of ``forward``."""
-        _checks.tensor("x_t", x_t, min_dim=2, max_dim=2)
-        y, state = self(x_t.unsqueeze(1), state, return_state=True)
-        return y[:, 0], state
-
-
 class LinearAttention(Mixer):
     """Multi-head linear attention, eq. (14)-(20): q, k, v = W_q x, W_k x, W_v x split into heads,
     y = W_o concat_h(eq. 19 per head). State: the per-head sums S = sum_t v_t k_t^T [B, H, P, N].
@@ -188,6 +158,10 @@ class LinearAttention(Mixer):
         if not self.causal:
             raise ValueError("step needs causal=True: a bidirectional mixer reads tokens not yet seen")
         return super().step(x_t, state)
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """S = 0 [B, H, P, N]."""
+        return self._zeros(batch, self.heads, self.d_model // self.heads, self.d_key)
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
         """The mixer's own counts of one forward on x [B, L, D], H heads, key size N, P = D / H
@@ -254,6 +228,10 @@ class SelectiveSSM(Mixer):
         y, S = self.readout(x, state)
         y = self.out(y)
         return (y, S) if return_state else y
+
+    def initial_state(self, batch: int) -> torch.Tensor:
+        """S = 0 [B, D, N]."""
+        return self._zeros(batch, self.d_model, self.d_state)
 
     def _ssm_counts(self, x: torch.Tensor) -> dict[str, int]:
         """The scan's own counts (projections are nn.Linear children); see ``accounting``."""

@@ -1,0 +1,110 @@
+"""The mixer contract, checked on every Mixer subclass that neurotoken.mixers exports."""
+
+import pytest
+import torch
+from torch.testing import assert_close
+
+import neurotoken as nt
+from mixer_checks import step_outputs
+from neurotoken.mixers import Mixer, Residual
+from neurotoken.mixers.base import memoryless
+
+D = 8
+
+
+def binary(threshold=0.2):
+    return nt.LIF(0.0, threshold, "none", "binary")
+
+
+# one deterministic configuration per class (stochastic spikes would draw in another order when stepped)
+FACTORIES = {
+    nt.mixers.SoftmaxAttention: lambda: nt.mixers.SoftmaxAttention(D, heads=2),
+    nt.mixers.SpikingAttention: lambda: nt.mixers.SpikingAttention(D, heads=2, T=3, mask="causal",
+                                                                   neuron=nt.LIF(threshold=0.3)),
+    nt.mixers.LinearAttention: lambda: nt.mixers.LinearAttention(D, heads=2),
+    nt.mixers.SelectiveSSM: lambda: nt.mixers.SelectiveSSM(D, d_state=4),
+    nt.mixers.SpikingSSM: lambda: nt.mixers.SpikingSSM(D, d_state=4, neuron=binary()),
+    nt.mixers.SpikingLRU: lambda: nt.mixers.SpikingLRU(D, d_state=4, neuron=binary()),
+    nt.mixers.HiPPOSSM: lambda: nt.mixers.HiPPOSSM(D, d_state=4),
+    nt.mixers.RWKVTimeMix: lambda: nt.mixers.RWKVTimeMix(D, neuron=memoryless(0.1, "ternary")),
+    nt.mixers.RWKVChannelMix: lambda: nt.mixers.RWKVChannelMix(D, 2, neuron=memoryless(0.05, "multilevel")),
+    nt.mixers.RWKVBlock: lambda: nt.mixers.RWKVBlock(D, hidden_ratio=2),
+    nt.mixers.SpikeGPTBlock: lambda: nt.mixers.SpikeGPTBlock(D, hidden_ratio=2),
+    nt.mixers.Residual: lambda: Residual(D, [nt.mixers.SoftmaxAttention(D, 2), torch.nn.Linear(D, D)]),
+    nt.mixers.SpikingOutput: lambda: nt.mixers.SpikingOutput(nt.mixers.RWKVTimeMix(D), nt.LIF(0.5, 0.5, reset="zero")),
+}
+EXPORTED = sorted({c for c in vars(nt.mixers).values() if isinstance(c, type) and issubclass(c, Mixer)} - {Mixer},
+                  key=lambda c: c.__name__)
+
+
+def make(cls):
+    torch.manual_seed(0)
+    return FACTORIES[cls]().double()
+
+
+def test_every_exported_mixer_has_a_configuration_here():
+    assert set(EXPORTED) == set(FACTORIES)
+
+
+def test_streaming_softmax_attention_inside_a_residual_equals_its_forward():
+    torch.manual_seed(0)
+    block = Residual(16, [nt.mixers.SoftmaxAttention(16, 2)])
+    x = torch.randn(2, 9, 16)
+    assert_close(step_outputs(block, x)[0], block(x))
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("where", ["bare", "residual"])
+def test_step_loop_equals_forward(cls, where):
+    mixer = make(cls)
+    if where == "residual":
+        mixer = Residual(D, [mixer, torch.nn.Linear(D, D)], dropout=0.3).double().eval()
+    x = 2 * torch.randn(3, 11, D, dtype=torch.float64)
+    steps, state = step_outputs(mixer, x)
+    assert_close(steps, mixer(x))
+    # and a forward from that state continues the sequence
+    more = 2 * torch.randn(3, 4, D, dtype=torch.float64)
+    assert_close(mixer(more, state), mixer(torch.cat([x, more], 1))[:, -4:])
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=lambda c: c.__name__)
+def test_initial_state_is_what_no_state_means(cls):
+    mixer = make(cls)
+    x = torch.randn(2, 5, D, dtype=torch.float64)
+    y, _ = mixer(x, mixer.initial_state(2), return_state=True)
+    assert_close(y, mixer(x))
+    for t in torch.utils._pytree.tree_leaves(mixer.initial_state(2)):
+        assert t is None or t.dtype in (torch.float64, torch.complex128) and t.device == x.device
+
+
+def test_initial_state_follows_the_parameters_dtype():
+    mixer = nt.mixers.SpikingSSM(D, 4, neuron=nt.LIF(0.5, 0.3, "subtract", "binary")).to(torch.float64)
+    state = mixer.initial_state(3)
+    assert state.ssm.shape == (3, D, 4) and state.npe.h.shape == (3, D)
+    assert all(t.dtype == torch.float64 for t in (state.ssm, *state.npe))
+
+
+def test_residual_dropout_acts_in_training_only():
+    torch.manual_seed(0)
+    block = Residual(D, [torch.nn.Linear(D, D)], dropout=0.5)
+    x = torch.randn(2, 5, D)
+    assert not torch.equal(block(x), block(x))
+    block.eval()
+    assert_close(block(x), x + block.sublayers[0](block.norms[0](x)))
+
+
+def test_one_neuron_instance_configures_several_places_as_copies():
+    lif = nt.LIF(beta=0.5, threshold=0.4, learn_threshold=True)
+    attention = nt.mixers.SpikingAttention(D, T=2, neuron=lif)
+    assert attention.neuron is not lif and attention.out_neuron is not attention.neuron
+    assert attention.neuron.threshold is not attention.out_neuron.threshold
+    assert float(attention.neuron.threshold) == float(attention.out_neuron.threshold) == pytest.approx(0.4)
+
+
+def test_bad_neurons_are_refused_naming_the_argument():
+    with pytest.raises(TypeError, match="neuron must be"):
+        nt.mixers.SpikingLRU(D, neuron="binary")
+    with pytest.raises(TypeError, match="memoryless"):
+        nt.mixers.SpikingLRU(D, neuron=nt.LIF(0.9))
+    with pytest.raises(TypeError, match="conventional form is SoftmaxAttention"):
+        nt.mixers.SpikingAttention(D, neuron=None)
