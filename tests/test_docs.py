@@ -260,6 +260,16 @@ def test_every_code_location_named_by_an_entry_exists():
     assert not missing, "code locations in docs/equations.md that do not exist:\n" + "\n".join(missing)
 
 
+def test_contents_ranges_match_the_entries_of_each_section():
+    text = EQUATIONS.read_text(encoding="utf-8")
+    body = text[text.index("---"):text.index("## Index by number")]
+    for title, listed in re.findall(r"^\d+\. \[(.+?)\]\(#[\w-]+\): (.+)$", text, re.M):
+        section = re.search(rf"^## \d+\. {re.escape(title)}\n(.*?)(?=^## |\Z)", body, re.M | re.S)
+        assert section, f"contents lists {title!r}, which has no section"
+        numbers = sorted(int(n) for n, _ in ENTRY.findall(section.group(1)))
+        assert numbers == sorted(parse_numbers(listed)), title
+
+
 def test_every_reference_is_cited_by_an_entry():
     text = EQUATIONS.read_text(encoding="utf-8")
     body = text[:text.index("## References")]

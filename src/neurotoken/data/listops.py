@@ -1,4 +1,4 @@
-"""ListOps (Long Range Arena, after Nangia & Bowman 2018): nested list operations on digits.
+"""ListOps (Long Range Arena, after Nangia & Bowman 2018): nested list operations on digits, eq. (76).
 
 An expression is a digit 0-9 or ``[OP a_1 ... a_k ]`` with 2 <= k <= max_args arguments, each an
 expression; OP is MAX, MIN, MED (``int(median)``: an even count averages the two middle values,
