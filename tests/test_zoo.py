@@ -226,3 +226,14 @@ def test_files_saved_before_the_checksum_still_load(legacy):
         assert CHECKSUM not in f.metadata()
     model, spec_ = load_model(legacy)
     assert isinstance(model, MODELS.get(spec_["class"]))
+
+
+def test_a_training_checkpoint_is_named_as_such(tmp_path):
+    from neurotoken.learning.checkpoint import save_checkpoint
+
+    record = save_checkpoint(tmp_path, 3, MODELS.get("SNNClassifier")(**KWARGS))
+    with pytest.raises(ValueError, match="is a training checkpoint, not a model file: it holds no neurotoken "
+                                         "model spec"):
+        load_model(record.with_suffix(".safetensors"))
+    with pytest.raises(TypeError, match="path must be a file path"):
+        load_model(3)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import warnings
 from pathlib import Path
 
@@ -105,6 +106,8 @@ def save_model(path: str | Path, name: str, kwargs: dict, model: nn.Module) -> P
         raise ValueError(f"kwargs do not rebuild a {name}: {e}") from None
     if misfit:
         raise ValueError(f"kwargs do not rebuild this model: {name}(**kwargs) differs: {misfit}")
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, save(state, metadata={KEY: spec, CHECKSUM: _digest(spec, state)}))
@@ -132,6 +135,8 @@ def _spec(where: str, text: str) -> tuple[str, dict]:
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     """(model, {"class", "kwargs"}) from a file written by :func:`save_model`."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     path = Path(path)
     where = repr(str(path))
     if path.is_dir():
@@ -144,8 +149,10 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     except (SafetensorError, OSError) as e:
         raise ValueError(f"{where} is not a readable safetensors file ({e})") from None
     if KEY not in meta:
-        raise ValueError(f"{where} holds no neurotoken model spec (metadata key {KEY!r}); "
-                         "save it with neurotoken.zoo.save_model")
+        checkpoint = "rng.torch" in state  # what learning.checkpoint writes
+        what = "is a training checkpoint, not a model file: it " if checkpoint else ""
+        raise ValueError(f"{where} {what}holds no neurotoken model spec (metadata key {KEY!r}); "
+                         "save the model with neurotoken.zoo.save_model")
     if CHECKSUM in meta and meta[CHECKSUM] != _digest(meta[KEY], state):
         raise ValueError(f"{where} is corrupt: its weights or spec do not match the sha256 stored with them")
     name, kwargs = _spec(where, meta[KEY])
