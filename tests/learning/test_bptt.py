@@ -133,6 +133,12 @@ def test_out_of_range_labels_are_refused_before_training(bad, shown):
     assert all(torch.equal(v, before[k]) for k, v in m.state_dict().items())
 
 
+def test_labels_of_the_wrong_shape_are_refused_naming_the_expected_shape():
+    x, y = data()
+    with pytest.raises(ValueError, match=r"y must have shape \(40,\) to label the model's outputs \(40, 4\)"):
+        Trainer(model(), FitConfig(epochs=1, batch_size=8)).fit(x, y[:, None].expand(40, 3))
+
+
 def test_label_check_leaves_rng_and_mode_alone():
     from neurotoken.learning.bptt import check_labels
 
@@ -186,3 +192,16 @@ def test_evaluation_hook_runs_each_epoch_in_eval_mode_and_is_logged(tmp_path):
     evals = [r for r in records if "accuracy" in r]
     assert [r["step"] for r in evals] == [5, 10] and modes == [False, False] and m.training
     assert all(0.0 <= r["accuracy"] <= 1.0 for r in evals)
+
+
+def test_next_token_targets_pass_the_label_check_and_out_of_vocab_ones_do_not(tmp_path):
+    from neurotoken.models import SpikingLM
+
+    torch.manual_seed(0)
+    lm = SpikingLM(vocab=16, d_model=8, layers=1)
+    x = torch.randint(0, 16, (6, 7))
+    y = torch.roll(x, -1, dims=1)
+    cfg = FitConfig(epochs=1, batch_size=3)
+    assert len(Trainer(lm, cfg, run_dir=tmp_path).fit(x, y)) == 1
+    with pytest.raises(ValueError, match=r"labels in \[0, 15\] .* got values from 0 to 16"):
+        Trainer(lm, cfg).fit(x, torch.where(y == y.max(), 16, y))

@@ -112,16 +112,21 @@ def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
 
 
 def check_labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
-    """Refuse integer class labels outside [0, classes), the class count read from one forward of
-    ``x[:1]`` (eval mode, no grad, the RNG left untouched): once, before training."""
+    """Refuse integer class labels of another shape than the logits' leading axes or outside
+    [0, classes), both read from one forward of ``x[:1]`` (eval mode, no grad, the RNG left
+    untouched): once, before training."""
     if y.is_floating_point() or y.dtype == torch.bool:
         return
     training = model.training
     model.eval()
     devices = [x.device] if x.device.type == "cuda" else []
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
-        classes = model(x[:1]).shape[-1]
+        shape = model(x[:1]).shape
     model.train(training)
+    classes = shape[-1]
+    if tuple(y.shape[1:]) != tuple(shape[1:-1]):
+        raise ValueError(f"y must have shape {(len(y), *shape[1:-1])} to label the model's outputs "
+                         f"{(len(x), *shape[1:])} (logits last), got {tuple(y.shape)}")
     low, high = int(y.min()), int(y.max())
     if low < 0 or high >= classes:
         raise ValueError(f"y must hold class labels in [0, {classes - 1}] (the model has {classes} outputs), "
