@@ -231,3 +231,15 @@ def test_a_fresh_fit_refuses_a_folder_holding_another_fits_checkpoints(tmp_path)
         run(tmp_path, Hooks("loss-before", 6))
     with pytest.raises(ValueError, match="run_dir .* already holds checkpoints .* resume=True"):
         run(tmp_path)
+
+
+def test_checkpoints_written_before_configs_were_recorded_still_resume(tmp_path, reference):
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path, Hooks("loss-before", 10))
+    for path in list_checkpoints(tmp_path / "checkpoints"):  # as the previous release wrote them
+        record = json.loads(path.read_text())
+        del record["trainer"]["config"], record["trainer"]["samples"]
+        path.write_text(json.dumps(record))
+    resume_and_compare(tmp_path, reference)
+    newest = json.loads(list_checkpoints(tmp_path / "checkpoints")[-1].read_text())
+    assert newest["trainer"]["config"] == CFG.trajectory() and newest["trainer"]["samples"] == 40

@@ -230,7 +230,8 @@ class Trainer:
                 warnings.warn(f"skipped a damaged checkpoint ({problem}); resuming from {path.name}",
                               RuntimeWarning, stacklevel=3)
             self._check_same_run(record["trainer"], state)
-            state = restore(record, tensors, self.model, self.optimizer)
+            state = {**restore(record, tensors, self.model, self.optimizer), "config": state["config"],
+                     "samples": samples}  # checkpoints older than these records gain them
             self.last_checkpoint, self._saved_step = path, state["step"]
         elif not resume and list_checkpoints(directory):
             raise ValueError(f"run_dir {self.run_dir} already holds checkpoints of an earlier fit: pass "
