@@ -94,24 +94,29 @@ def _json(kwargs: dict) -> str:
 def save_model(path: str | Path, name: str, kwargs: dict, model: nn.Module) -> Path:
     """Write ``model``'s weights and its constructor call (registered class ``name``, JSON-able
     ``kwargs`` that rebuild a model of the same tensor shapes), with a checksum of both."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"name must be a registered model class ({', '.join(MODELS.names())}), got {name!r}")
     if type(model) is not MODELS.get(name):
-        raise TypeError(f"model must be a {name} (the class name names), got {type(model).__name__}")
-    spec = json.dumps({"class": name, "kwargs": json.loads(_json(kwargs))})
+        raise TypeError(f"model must be a {name}, the class name gives, got {type(model).__name__}")
+    plain = json.loads(_json(kwargs))
     state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
     try:
-        misfit = _misfit(name, json.loads(spec)["kwargs"], state)
+        misfit = _misfit(name, plain, state)
     except (TypeError, ValueError) as e:
-        raise ValueError(f"kwargs do not rebuild a {name}: {e}") from None
+        raise ValueError(f"kwargs do not rebuild a {name}: {_one_line(e)}") from None
     if misfit:
         raise ValueError(f"kwargs do not rebuild this model: {name}(**kwargs) differs: {misfit}")
-    if not isinstance(path, (str, os.PathLike)):
-        raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
+    spec = json.dumps({"class": name, "kwargs": plain})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, save(state, metadata={KEY: spec, CHECKSUM: _digest(spec, state)}))
     return path
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split()) or type(e).__name__
 
 
 def _spec(where: str, text: str) -> tuple[str, dict]:
@@ -162,7 +167,7 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     try:
         misfit = _misfit(name, kwargs, state)
     except Exception as e:  # noqa: BLE001  (untrusted metadata: any constructor failure is the field's fault)
-        raise ValueError(f"{where}: field 'kwargs' does not build a {name}: {str(e).splitlines()[0]}") from None
+        raise ValueError(f"{where}: field 'kwargs' does not build a {name}: {_one_line(e)}") from None
     if misfit:
         raise ValueError(f"{where}: weights do not fit {name}({json.dumps(kwargs):.200}): {misfit}")
     model = build(name, kwargs)
