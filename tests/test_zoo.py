@@ -225,6 +225,18 @@ def test_files_saved_before_the_checksum_still_load(legacy):
     assert isinstance(model, MODELS.get(spec_["class"]))
 
 
+def test_an_npe_in_kwargs_is_saved_as_its_config(tmp_path):
+    from neurotoken import LIF
+
+    kwargs = {**TINY["SpikingTransformer"], "T": 2, "neuron": LIF(beta=0.5, threshold=0.7, reset="zero")}
+    torch.manual_seed(0)
+    model = MODELS.get("SpikingTransformer")(**kwargs).eval()
+    loaded, spec_ = load_model(save_model(tmp_path / "m.safetensors", "SpikingTransformer", kwargs, model))
+    assert spec_["kwargs"]["neuron"] == kwargs["neuron"].config()
+    x = torch.randn(2, 5, 5)
+    assert torch.equal(loaded(x), model(x))
+
+
 def test_a_training_checkpoint_is_named_as_such(tmp_path):
     from neurotoken.learning.checkpoint import save_checkpoint
 
