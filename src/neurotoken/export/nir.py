@@ -59,13 +59,12 @@ from ..learning.checkpoint import atomic_write
 from ..models import SNNClassifier
 from ..neurons import LIF
 from ..spikes import Binary
+from ..zoo import load_model
 
 DT = 1e-4  # s; snnTorch's NIR import assumes this step
 SUPPORTED = ("Linear", "SpikingLinear", "SpikingConv2d", "LIF", "Flatten(start_dim=2)", "Sequential",
              "SNNClassifier")
 FORMATS = ("nir",)
-
-
 LEAVES = (nn.Linear, LIF, SpikingConv2d, nn.Flatten)  # the layers that map onto NIR nodes
 CONTAINERS = (nn.Sequential, nn.ModuleList, nn.ModuleDict)
 
@@ -187,8 +186,8 @@ def to_nir(model: nn.Module, sample: torch.Tensor | None = None, *, dt: float = 
     """Export a sequential SNN as a ``nir.NIRGraph`` acting on one time step of one sample.
 
     ``sample`` is an input of ``model`` ([T, B, D], [T, B, H, W, C], or [B, D] for an
-    SNNClassifier, where it may be omitted); it fixes the shapes. ``dt`` is the Euler step of the discretisation
-    (module docstring). Raises ValueError naming the layer that has no exact NIR node.
+    SNNClassifier, where it may be omitted); it fixes the shapes. ``dt`` is the Euler step of the
+    discretisation (module docstring). Raises ValueError naming the layer that has no exact NIR node.
     """
     import nir
 
@@ -377,15 +376,15 @@ def _assemble(pieces: list[tuple[str, object]]) -> Iterator[nn.Module]:
         i += 1
 
 
-def _target(path, sources: list[Path], force: bool) -> Path:
-    """``path`` checked as an export's output: never one of ``sources``, and new unless ``force``."""
+def _target(path, source: Path | None, force: bool) -> Path:
+    """``path`` checked as an export's output: never the ``source`` file, and new unless ``force``."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     path = Path(path)
-    for source in sources:
-        if path.resolve() == source.resolve() or (path.exists() and os.path.samefile(path, source)):
-            raise ValueError(f"refusing to overwrite the input {str(source)!r} with the export {str(path)!r}; "
-                             f"choose another output path")
+    if source is not None and (path.resolve() == source.resolve()
+                               or (path.exists() and source.exists() and os.path.samefile(path, source))):
+        raise ValueError(f"refusing to overwrite the input {str(source)!r} with the export {str(path)!r}; "
+                         f"choose another output path")
     if path.is_dir():
         raise ValueError(f"path {str(path)!r} is a directory; expected a file path")
     if path.exists() and not force:
@@ -403,13 +402,11 @@ def export_model(model: nn.Module | str | os.PathLike, path: str | os.PathLike, 
     """
     import nir
 
-    from ..zoo import load_model
-
     _checks.choice("format", format, FORMATS)
-    sources = [Path(model)] if isinstance(model, (str, os.PathLike)) else []
-    path = _target(path, sources, force)
-    if sources:
-        model, _ = load_model(sources[0])
+    source = Path(model) if isinstance(model, (str, os.PathLike)) else None
+    path = _target(path, source, force)
+    if source is not None:
+        model, _ = load_model(source)
     elif not isinstance(model, nn.Module):
         raise TypeError(f"model must be an nn.Module or a model file path, got {type(model).__name__}")
     buffer = io.BytesIO()
