@@ -116,6 +116,14 @@ def test_a_crafted_size_is_refused_before_anything_is_allocated(tmp_path, monkey
     assert built == ["meta", "meta"]  # only ever built on the meta device
 
 
+def test_a_crafted_layer_count_fails_fast(tmp_path):
+    state = MODELS.get("SNNClassifier")(**KWARGS).state_dict()
+    path = write(tmp_path / "deep.safetensors", state, spec("SNNClassifier", {**KWARGS, "hidden": [6] * 10**6}))
+    with pytest.raises(ValueError, match="field 'kwargs' does not build a SNNClassifier: it creates more than "
+                                         "72 tensors, the weights hold 4"):
+        load_model(path)
+
+
 @pytest.mark.parametrize(("metadata", "message"), [
     ("{not json", "metadata 'neurotoken_model' is not valid JSON"),
     ("[1, 2]", "must be a JSON object with fields 'class' and 'kwargs'"),

@@ -11,9 +11,12 @@ the file and the field or tensor. Files written before the checksum existed load
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import itertools
 import json
 import os
+import threading
 import warnings
 from pathlib import Path
 
@@ -21,6 +24,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save
 from torch import nn
+from torch.nn.modules import module as torch_module
 
 from ._registry import Registry
 from .learning.checkpoint import atomic_write
@@ -50,11 +54,30 @@ def _digest(spec: str, state: dict[str, torch.Tensor]) -> str:
     return h.hexdigest()
 
 
+@contextlib.contextmanager
+def _at_most(n: int, held: int):
+    """Raise ValueError once this thread registers more than ``n`` parameters and buffers: a spec
+    with millions of layers fails fast instead of building them (even on the meta device)."""
+    me, count = threading.get_ident(), itertools.count(1)
+
+    def hook(module, name, tensor):
+        if threading.get_ident() == me and next(count) > n:
+            raise ValueError(f"it creates more than {n} tensors, the weights hold {held}")
+
+    handles = [torch_module.register_module_parameter_registration_hook(hook),
+               torch_module.register_module_buffer_registration_hook(hook)]
+    try:
+        yield
+    finally:
+        for handle in handles:
+            handle.remove()
+
+
 def _misfit(name: str, kwargs: dict, state: dict[str, torch.Tensor]) -> str | None:
     """How ``name(**kwargs)``, built on the meta device (nothing allocated), differs from the tensor
     names and shapes of ``state`` (after the model's own key-renaming load hooks); None if it fits.
     A constructor's error propagates."""
-    with torch.device("meta"), warnings.catch_warnings():
+    with torch.device("meta"), warnings.catch_warnings(), _at_most(2 * len(state) + 64, len(state)):
         warnings.simplefilter("ignore")  # deprecations are reported once, by the real build
         model = build(name, kwargs)
         expected = model.state_dict()
