@@ -1,5 +1,6 @@
 import json
 import re
+import time
 
 import pytest
 from typer.testing import CliRunner
@@ -72,12 +73,12 @@ def test_quick_run_writes_results_report_plots_and_models(tmp_path):
     for name in ("results.json", "report.html", "pareto.png", "layer_energy.png", "rasters.png", "config.toml"):
         assert (run_dir / name).is_file(), name
     results = json.loads((run_dir / "results.json").read_text())
-    assert [r["neuromorphic"] for r in results["rows"]] == [False, True]
+    assert [r["neuromorphic"] for r in results["tables"]["rows"]] == [False, True]
     html = (run_dir / "report.html").read_text()
     for png in ("pareto.png", "layer_energy.png", "rasters.png"):
         assert re.search(rf'<img alt="{png}" src="data:image/png;base64,[A-Za-z0-9+/=]{{100,}}"', html)
     assert "SNN (rate, T=2)" in result.output and "vs twin" in result.output
-    for row in results["rows"]:
+    for row in results["tables"]["rows"]:
         assert (run_dir / "models" / row["model_file"].split("/")[-1]).is_file()
 
     again = invoke("report", run_dir)
@@ -98,43 +99,78 @@ def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
     assert result.exit_code == 1 and "no results.json" in result.output
 
 
+def rows_of(run_dir, table="rows"):
+    return json.loads((run_dir / "results.json").read_text())["tables"][table]
+
+
 def test_train_writes_config_and_results_and_resume_reuses_finished_fits(tmp_path):
     result = invoke("train", "digits", *TINY_DIGITS, "--out", tmp_path)
     assert result.exit_code == 0, result.output
     run_dir = only_run_dir(tmp_path)
-    rows = json.loads((run_dir / "results.json").read_text())
+    rows = rows_of(run_dir)
     assert [r["model"] for r in rows] == ["ReLU MLP (twin)", "SNN"]
-    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == ["fit-00", "fit-01"]
+    assert sorted(p.name for p in (run_dir / "fits").iterdir()) == ["snn-rate-t-2", "twin"]
     resumed = invoke("train", "digits", "--resume", run_dir)
     assert resumed.exit_code == 0, resumed.output
-    again = json.loads((run_dir / "results.json").read_text())
+    again = rows_of(run_dir)
     assert [r["test_accuracy"] for r in again] == [r["test_accuracy"] for r in rows]
+    # a finished fit is reloaded, not retrained: its training time stays the one first measured
+    assert [r["train_seconds"] for r in again] == pytest.approx([r["train_seconds"] for r in rows], abs=0.5)
 
 
-def test_ctrl_c_saves_a_checkpoint_and_says_how_to_resume(tmp_path, monkeypatch):
-    reference = invoke("train", "digits", *TINY_DIGITS, "--out", tmp_path / "ref")
-    expected = json.loads((only_run_dir(tmp_path / "ref") / "results.json").read_text())
+THREE_FITS = ["--set", "Ts=[2, 3]", *TINY_DIGITS[2:]]  # twin, SNN T=2, SNN T=3: 44 steps each
 
-    original, calls = bptt.Trainer._train_step, []
 
-    def interrupted(self, *args):
-        calls.append(1)
-        if len(calls) == 60:  # 44 steps per fit: inside the second
+@pytest.fixture(scope="module")
+def three_fit_reference(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ref")
+    assert invoke("train", "digits", *THREE_FITS, "--out", out).exit_code == 0
+    return rows_of(only_run_dir(out))
+
+
+@pytest.mark.parametrize("where", ["first fit", "middle fit", "reporting"])
+def test_ctrl_c_anywhere_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch, where, three_fit_reference):
+    from neurotoken import cli
+
+    original_step, original_finish, steps = bptt.Trainer._train_step, cli._finish, []
+
+    def step(self, *args):
+        steps.append(1)
+        if len(steps) == {"first fit": 10, "middle fit": 60}.get(where):
             raise KeyboardInterrupt
-        return original(self, *args)
+        return original_step(self, *args)
 
-    monkeypatch.setattr(bptt.Trainer, "_train_step", interrupted)
-    result = invoke("train", "digits", *TINY_DIGITS, "--out", tmp_path / "cut")
-    assert result.exit_code == 130
-    run_dir = only_run_dir(tmp_path / "cut")
+    def finish(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(bptt.Trainer, "_train_step", step)
+    if where == "reporting":
+        monkeypatch.setattr(cli, "_finish", finish)
+    result = invoke("train", "digits", *THREE_FITS, "--out", tmp_path)
+    assert result.exit_code == 130, result.output
+    run_dir = only_run_dir(tmp_path)
     assert f"resume with: neurotoken train digits --resume {run_dir}" in result.output.replace("\n", " ")
-    assert any((run_dir / "checkpoints" / "fit-01" / "checkpoints").glob("ckpt-*.json"))
-    monkeypatch.setattr(bptt.Trainer, "_train_step", original)
+    monkeypatch.setattr(bptt.Trainer, "_train_step", original_step)
+    monkeypatch.setattr(cli, "_finish", original_finish)
     resumed = invoke("train", "digits", "--resume", run_dir)
     assert resumed.exit_code == 0, resumed.output
-    got = json.loads((run_dir / "results.json").read_text())
-    assert [r["test_accuracy"] for r in got] == [r["test_accuracy"] for r in expected]
-    assert [r["final_loss"] for r in got] == pytest.approx([r["final_loss"] for r in expected], rel=1e-6)
+    got = rows_of(run_dir)
+    for key in ("model", "T", "test_accuracy", "final_loss"):
+        assert [r[key] for r in got] == [r[key] for r in three_fit_reference], key
+
+
+def test_every_experiment_runs_quick_through_the_cli(tmp_path):
+    """Each quick run within 15 s of CPU time (its wall time on an idle machine; helpers share the cores)."""
+    seconds = {}
+    for name in EXPERIMENTS.names():
+        start = time.process_time()
+        result = invoke("train", name, "--quick", "--out", tmp_path / name)
+        seconds[name] = time.process_time() - start
+        assert result.exit_code == 0, f"{name}: {result.output}"
+        data = json.loads((only_run_dir(tmp_path / name) / "results.json").read_text())
+        assert data["tables"] and all(data["tables"].values()), name
+    slow = {k: round(v, 1) for k, v in seconds.items() if v > 15}
+    assert not slow, f"quick runs over 15 s: {slow}"
 
 
 def test_resume_refuses_new_settings(tmp_path):
@@ -146,7 +182,7 @@ def test_sweep_runs_each_value_and_tables_the_swept_key(tmp_path):
     result = invoke("sweep", "digits", "--param", "Ts=1,2", *TINY_DIGITS[2:], "--set", "fit.epochs=1",
                     "--out", tmp_path)
     assert result.exit_code == 0, result.output
-    rows = json.loads((only_run_dir(tmp_path) / "results.json").read_text())
+    rows = rows_of(only_run_dir(tmp_path))
     assert [(r["Ts"], r["model"]) for r in rows] == [("[1]", "ReLU MLP (twin)"), ("[1]", "SNN"),
                                                       ("[2]", "ReLU MLP (twin)"), ("[2]", "SNN")]
     assert [r["T"] for r in rows if r["model"] == "SNN"] == [1, 2]

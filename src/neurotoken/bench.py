@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from . import _checks
 from .neurons import LIF, NPEParams, npe_multistep
 from .scan import METHODS, linear_scan
 from .spikes import DEFAULT_SURROGATE, Binary
@@ -226,17 +227,23 @@ def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
     return rows
 
 
-def run_all(quick: bool = False, repeats: int = 7, peers: bool = True) -> dict:
-    """Every case at the issue's sizes (``quick``: tiny sizes, for tests); results as a dict."""
+CASES = ("lif", "scan", "reset", "attention")
+
+
+def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tuple[str, ...] = CASES) -> dict:
+    """The chosen ``cases`` (all by default) at full sizes (``quick``: tiny sizes, for tests)."""
+    for i, case in enumerate(cases):
+        _checks.choice(f"cases[{i}]", case, CASES)
     sizes = dict(T=8, B=2, N=64) if quick else dict(T=64, B=32, N=2048)
     bandwidth = copy_bandwidth(2**20 if quick else 64 * 2**20, repeats)
-    lif_rows, skipped = lif_cases(**sizes, repeats=repeats, peers=peers)
+    lif_rows, skipped = lif_cases(**sizes, repeats=repeats, peers=peers) if "lif" in cases else ([], {})
     scans = [dict(L=128, B=2, D=16)] if quick else [dict(L=4096, B=8, D=256), dict(L=64, B=8, D=256)]
     reset_sizes = dict(T=8, B=2, N=16) if quick else dict(T=64, B=32, N=256)
     attention_sizes = (dict(B=1, H=1, L=32, bits=64, sparse_L=128, d=8, density=0.1) if quick else {})
-    rows = summarise(lif_rows + [row for size in scans for row in scan_cases(**size, repeats=repeats)]
-                     + reset_cases(**reset_sizes, repeats=repeats)
-                     + attention_cases(**attention_sizes, repeats=repeats), bandwidth)
+    rows = summarise(lif_rows + [row for size in scans if "scan" in cases for row in scan_cases(**size, repeats=repeats)]
+                     + (reset_cases(**reset_sizes, repeats=repeats) if "reset" in cases else [])
+                     + (attention_cases(**attention_sizes, repeats=repeats) if "attention" in cases else []),
+                     bandwidth)
     return {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "load_avg": os.getloadavg(), "copy_bandwidth_Bps": bandwidth},
             "skipped_peers": skipped, "rows": rows}

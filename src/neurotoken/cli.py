@@ -1,8 +1,9 @@
 """The ``neurotoken`` command: a thin typer shell over the library.
 
-Errors print one line (``error: ...``) and exit 1; ``neurotoken --debug COMMAND`` shows the
-traceback instead. Training commands checkpoint every fit under their run folder, so Ctrl-C
-stops with a message saying how to resume.
+Errors print one line (``error: ...``) and exit 1; ``--debug`` (before or after the command)
+shows the traceback instead and switches on :func:`neurotoken.debug`. Training commands
+checkpoint every fit under ``fits/<name>`` of their run folder, so Ctrl-C stops with a message
+saying how to resume.
 """
 
 from __future__ import annotations
@@ -18,18 +19,46 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperGroup
 
-app = typer.Typer(help="neurotoken: neuromorphic NPEs for intra- and inter-token processing, with honest "
-                       "energy accounting.\n\nStart with `neurotoken run` (the main job) or `neurotoken list`.",
-                  add_completion=False, pretty_exceptions_enable=False)
+
+class _Group(TyperGroup):
+    """Accepts the global ``--debug`` anywhere before ``--`` (e.g. after the command's name)."""
+
+    def parse_args(self, ctx, args):
+        end = args.index("--") if "--" in args else len(args)
+        if "--debug" in args[:end]:
+            args = ["--debug", *(a for i, a in enumerate(args) if i >= end or a != "--debug")]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(cls=_Group, help="neurotoken: neuromorphic NPEs for intra- and inter-token processing, with "
+                  "honest energy accounting.\n\nStart with `neurotoken run` (the main job) or `neurotoken list`.",
+                  add_completion=False, pretty_exceptions_enable=False,
+                  context_settings={"help_option_names": ["-h", "--help"]})
 console = Console(width=None if sys.stdout.isatty() or "COLUMNS" in os.environ else 140)  # logs: no squeeze
 err = Console(stderr=True)
 _DEBUG = {"on": False}
 
 
+def _version(show: bool) -> None:
+    if show:
+        from . import __version__
+
+        console.print(f"neurotoken {__version__}", highlight=False)
+        raise typer.Exit()
+
+
 @app.callback()
-def _options(debug: bool = typer.Option(False, "--debug", help="show full tracebacks instead of one-line errors")):
+def _options(debug: bool = typer.Option(False, "--debug", help="show full tracebacks instead of one-line errors "
+                                        "and raise at the first non-finite tensor, naming the module"),
+             version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="print the version and exit")):
     _DEBUG["on"] = debug
+    if debug:
+        from . import debug as switch
+
+        switch(True)
 
 
 def friendly(command):
@@ -62,6 +91,7 @@ THREADS_HELP = "torch threads, numba kernels follow (0: the default)"
 
 
 def _new_run_dir(out: Path, name: str) -> Path:
+    """A fresh timestamped folder ``out/<YYYYmmdd-HHMMSS>-<name>`` (suffixed when taken)."""
     path = out / f"{time.strftime('%Y%m%d-%H%M%S')}-{name}"
     suffix = itertools.count(1)
     while path.exists():
@@ -70,30 +100,32 @@ def _new_run_dir(out: Path, name: str) -> Path:
     return path
 
 
-def _config_for(experiment: str, config_file: Path | None, assignments: list[str], resume: Path | None):
-    """(Experiment, config): from the resumed run's config.toml, or defaults + file + --set."""
+def _config_for(experiment: str, config_file: Path | None, assignments: list[str], resume: Path | None,
+                quick: bool = False):
+    """(Experiment, config): from the resumed run's config.toml, or defaults (or the quick config)
+    + the keys of the file + --set."""
     from .experiments import EXPERIMENTS
     from .experiments import config as cfg
 
     exp = EXPERIMENTS.get(experiment)
     if resume is not None:
-        if config_file is not None or assignments:
-            raise ValueError("--resume takes the run's own config.toml; drop --config and --set")
+        if config_file is not None or assignments or quick:
+            raise ValueError("--resume takes the run's own config.toml; drop --config, --set and --quick")
         return exp, cfg.load(exp.config, resume / "config.toml")
-    base = cfg.load(exp.config, config_file) if config_file is not None else exp.config()
+    base = exp.config.quick() if quick else exp.config()
+    if config_file is not None:
+        base = cfg.load(exp.config, config_file, base)
     return exp, cfg.with_overrides(base, assignments)
 
 
-def _train(run_dir: Path, resume: bool, command: str, work):
-    """Run ``work()`` in a checkpointing session under ``run_dir``; on Ctrl-C say how to resume."""
-    from .learning.bptt import session
-
+def _train(run_dir: Path, resume: bool, work, how: str):
+    """Run ``work(run_dir, resume)`` (training and writing results); on Ctrl-C say where the
+    checkpoints are and ``how`` to go on."""
     try:
-        with session(run_dir / "checkpoints", resume=resume, progress=True):
-            return work()
+        return work(run_dir, resume)
     except KeyboardInterrupt:
-        err.print(f"\ninterrupted: checkpoints are in {run_dir / 'checkpoints'}\nresume with: "
-                  f"neurotoken {command} --resume {run_dir}", highlight=False, soft_wrap=True)
+        err.print(f"\ninterrupted: checkpoints are in {run_dir / 'fits'}\n{how}", markup=False, highlight=False,
+                  soft_wrap=True)
         raise typer.Exit(130) from None
 
 
@@ -117,18 +149,19 @@ def _line(row: dict) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if _short(v))
 
 
-def _finish(run_dir: Path, result) -> None:
-    """Write results.json (and the report for a main-job result) and print where."""
-    from . import report
+def _finish(run_dir: Path, results, main: bool = False) -> None:
+    """Write results.json (and the report of a main-job result) and print its tables and where."""
+    from .experiments import report
 
-    if isinstance(result, dict) and "rasters" in result:
-        console.print(report.table(result))
-        for path in report.write_report(result, run_dir):
+    if main:
+        console.print(report.table(results))
+        for path in report.write_report(results, run_dir):
             console.print(f"wrote {path}")
-    else:
-        (run_dir / "results.json").write_text(json.dumps(result, indent=1))
-        console.print(_scalar_table(run_dir.name, result))
-        console.print(f"wrote {run_dir / 'results.json'}")
+        return
+    (run_dir / "results.json").write_text(json.dumps(results.to_json(), indent=1))
+    for name, rows in results.tables.items():
+        console.print(_scalar_table(f"{run_dir.name}: {name}", rows))
+    console.print(f"wrote {run_dir / 'results.json'}")
 
 
 @app.command()
@@ -159,28 +192,25 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
     from dataclasses import replace
 
     from .experiments import config as cfg
-    from .experiments.main_job import MainJob, run_main_job
 
-    if resume is not None:
-        _, config = _config_for("main", config_file, assignments, resume)
-    else:
-        base = cfg.load(MainJob, config_file) if config_file is not None else MainJob.quick() if quick else MainJob()
-        config = cfg.with_overrides(base, assignments)
-        if paradigm:
-            config = replace(config, paradigms=tuple(paradigm))
+    exp, config = _config_for("main", config_file, assignments, resume, quick)
+    if paradigm:
+        if resume is not None:
+            raise ValueError("--resume takes the run's own config.toml; drop --paradigm")
+        config = replace(config, paradigms=tuple(paradigm))
     if dump:
         console.print(cfg.dumps(config), markup=False, highlight=False)
         return
     _set_threads(threads)
     run_dir = resume or _new_run_dir(out, "main")
     (run_dir / "config.toml").write_text(cfg.dumps(config))
-    console.print(f"run folder: {run_dir}")
-    result = _train(run_dir, resume is not None, "run", lambda: run_main_job(
-        config, models_dir=run_dir / "models",
+    console.print(f"run folder: {run_dir}", markup=False)
+    _train(run_dir, resume is not None, lambda folder, again: _finish(folder, exp.run(
+        config, run_dir=folder, resume=again, progress=True,
         on_start=lambda name: console.rule(f"[bold]{name}"),
         on_result=lambda r: console.print(f"{r['model']}: {r['metric']} {r['value']:.4g}, "
-                                          f"{r['energy_j']:.3g} J/{r['unit']}, trained in {r['train_seconds']:.1f} s")))
-    _finish(run_dir, result)
+                                          f"{r['energy_j']:.3g} J/{r['unit']}, trained in {r['train_seconds']:.1f} s",
+                                          markup=False)), main=True), f"resume with: neurotoken run --resume {run_dir}")
 
 
 @app.command("list")
@@ -206,6 +236,8 @@ def train(experiment: str = typer.Argument(..., help="an experiment name from `n
           out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
           resume: Path = typer.Option(None, help="continue an interrupted run folder"),
           threads: int = typer.Option(0, help=THREADS_HELP),
+          quick: bool = typer.Option(False, help="the experiment's quick config (tiny models, seconds): checks "
+                                                 "the machinery; --config and --set apply on top"),
           dump: bool = typer.Option(False, help="print the resolved config as TOML and exit")) -> None:
     """Train one experiment; writes runs/<timestamp>-<experiment>/ (config.toml, results.json, checkpoints).
 
@@ -216,20 +248,23 @@ def train(experiment: str = typer.Argument(..., help="an experiment name from `n
       neurotoken train language --config lm.toml
 
       neurotoken train digits --dump > digits.toml
+
+      neurotoken train stdp-digits --quick
     """
     from .experiments import config as cfg
 
-    exp, config = _config_for(experiment, config_file, assignments, resume)
+    exp, config = _config_for(experiment, config_file, assignments, resume, quick)
     if dump:
         console.print(cfg.dumps(config), markup=False, highlight=False)
         return
     _set_threads(threads)
     run_dir = resume or _new_run_dir(out, experiment)
     (run_dir / "config.toml").write_text(cfg.dumps(config))
-    console.print(f"run folder: {run_dir}")
-    result = _train(run_dir, resume is not None, f"train {experiment}",
-                    lambda: exp.run(config, on_result=lambda r: console.print(_line(r), highlight=False)))
-    _finish(run_dir, result)
+    console.print(f"run folder: {run_dir}", markup=False)
+    _train(run_dir, resume is not None, lambda folder, again: _finish(folder, exp.run(
+        config, run_dir=folder, resume=again, progress=True,
+        on_result=lambda r: console.print(_line(r), markup=False, highlight=False)), main=experiment == "main"),
+        f"resume with: neurotoken train {experiment} --resume {run_dir}")
 
 
 @app.command()
@@ -262,21 +297,28 @@ def sweep(experiment: str = typer.Argument(..., help="an experiment name from `n
             raise ValueError(f"--param expects KEY=v1,v2,..., got {p!r}")
         tuple_valued = typing.get_origin(cfg.field_type(exp.config, key.strip())) is tuple
         grid.append([(key.strip(), f"[{v.strip()}]" if tuple_valued else v.strip()) for v in values.split(",")])
+    from .experiments import Results
+
     points = list(itertools.product(*grid))
+    configs = [cfg.with_overrides(base, [f"{k}={v}" for k, v in point]) for point in points]  # all valid first
     _set_threads(threads)
     run_dir = _new_run_dir(out, f"{experiment}-sweep")
     (run_dir / "config.toml").write_text(cfg.dumps(base))
-    console.print(f"run folder: {run_dir} ({len(points)} points)")
-    rows = []
-    for i, point in enumerate(points):
-        config = cfg.with_overrides(base, [f"{k}={v}" for k, v in point])
-        console.rule(", ".join(f"{k}={v}" for k, v in point))
-        swept = {k: cfg.parse_value(v) for k, v in point}
-        result = _train(run_dir / f"point-{i:03d}", False, f"sweep {experiment}", lambda: exp.run(
-            config, on_result=lambda r: console.print(_line(r), highlight=False)))
-        rows += [{**{k: str(v) for k, v in swept.items()}, **r} for r in
-                 (result["rows"] if isinstance(result, dict) else result)]
-    _finish(run_dir, rows)
+    console.print(f"run folder: {run_dir} ({len(points)} points)", markup=False)
+    tables: dict[str, list[dict]] = {}
+    for i, (point, config) in enumerate(zip(points, configs)):
+        console.rule(", ".join(f"{k}={v}" for k, v in point), markup=False)
+        point_dir = run_dir / f"point-{i:03d}"
+        point_dir.mkdir()
+        (point_dir / "config.toml").write_text(cfg.dumps(config))
+        results = _train(point_dir, False, lambda folder, again: exp.run(
+            config, run_dir=folder, resume=again, progress=True,
+            on_result=lambda r: console.print(_line(r), markup=False, highlight=False)),
+            f"a sweep does not resume; finish this point with: neurotoken train {experiment} --resume {point_dir}")
+        swept = {k: str(cfg.parse_value(v)) for k, v in point}
+        for name, rows in results.tables.items():
+            tables.setdefault(name, []).extend({**swept, **r} for r in rows)
+    _finish(run_dir, Results(tables))
 
 
 @app.command()
@@ -286,10 +328,9 @@ def report(run_dir: Path = typer.Argument(..., help="a folder written by `neurot
 
     Example: neurotoken report runs/20261123-101500-main
     """
-    from . import report as rep
+    from .experiments import report as rep
 
-    results = rep.load_results(run_dir)
-    _finish(run_dir, results)
+    _finish(run_dir, rep.load_results(run_dir), main=True)
 
 
 @app.command()
@@ -321,19 +362,26 @@ def export(model: Path = typer.Argument(..., help="a model file, e.g. "
 
 @app.command()
 @friendly
-def bench(out: str = typer.Option("runs/bench", help="folder for results.json and results.png"),
+def bench(out: Path = typer.Option(Path("runs"), help="parent folder of the run folder <timestamp>-bench "
+                                                     "(results.json, results.png)"),
+          case: list[str] = typer.Option([], "--case", help="only these cases (repeatable): lif, scan, reset, "
+                                                              "attention"),
           repeats: int = typer.Option(7, help="timed calls per case (median reported)"),
           threads: int = typer.Option(0, help=THREADS_HELP),
           peers: bool = typer.Option(True, help="include snnTorch, SpikingJelly, Norse when installed"),
           quick: bool = typer.Option(False, help="tiny sizes: checks the machinery, times mean nothing")) -> None:
     """Time the fused/scan paths against sequential loops and the peers, on the same inputs.
 
-    Example: neurotoken bench --threads 1
+    Examples:
+
+      neurotoken bench --threads 1
+
+      neurotoken bench --case attention --threads 1
     """
     from . import bench as b
 
     _set_threads(threads)
-    results = b.run_all(quick=quick, repeats=repeats, peers=peers)
+    results = b.run_all(quick=quick, repeats=repeats, peers=peers, cases=tuple(case) or b.CASES)
     m = results["machine"]
     console.print(f"copy bandwidth {m['copy_bandwidth_Bps'] / 1e9:.1f} GB/s, {m['torch_threads']} torch threads, "
                   f"load average {m['load_avg'][0]:.2f} on {m['cores']} cores")
@@ -347,7 +395,7 @@ def bench(out: str = typer.Option("runs/bench", help="folder for results.json an
         console.print(table)
     for peer, why in results["skipped_peers"].items():
         console.print(f"skipped {peer}: {why}")
-    for path in b.save(results, Path(out)):
+    for path in b.save(results, _new_run_dir(out, "bench")):
         console.print(f"wrote {path}")
 
 

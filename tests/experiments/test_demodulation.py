@@ -10,7 +10,7 @@ def _ser(rows, model, T, snr):
 
 @pytest.mark.slow
 def test_demodulation_reaches_targets():
-    rows = run_demodulation(DemodulationSweep())
+    rows = run_demodulation(DemodulationSweep()).tables["rows"]
     ls, twin = _ser(rows, "LS detector", None, 10.0), _ser(rows, "softmax twin", None, 10.0)
     spiking = {T: _ser(rows, "spiking transformer", T, 10.0) for T in DemodulationSweep().Ts}
     assert twin <= 1.5 * ls
@@ -22,7 +22,7 @@ def test_demodulation_reaches_targets():
 def test_short_demodulation_run_learns():
     config = DemodulationSweep(snrs_db=(15.0,), train_snrs_db=(15.0,), Ts=(4,), d_model=16, n_train=6400,
                                n_test=1000, fit=FitConfig(epochs=3, batch_size=64, lr=5e-3))  # 300 steps
-    rows = run_demodulation(config)
+    rows = run_demodulation(config).tables["rows"]
     assert [r["model"] for r in rows] == ["LS detector", "ML, known channel", "softmax twin", "spiking transformer"]
     assert _ser(rows, "LS detector", None, 15.0) < 0.08
     for model, T in (("softmax twin", None), ("spiking transformer", 4)):

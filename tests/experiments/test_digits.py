@@ -6,7 +6,7 @@ from neurotoken.learning.bptt import FitConfig
 
 @pytest.mark.slow
 def test_digits_sweep_reaches_targets():
-    rows = run_digits_sweep(DigitsSweep())
+    rows = run_digits_sweep(DigitsSweep()).tables["rows"]
     acc = {(r["encoding"], r["T"]): r["test_accuracy"] for r in rows}
     assert acc[("-", None)] >= 0.975  # conventional twin
     assert acc[("direct", 8)] >= 0.975
@@ -22,6 +22,6 @@ def test_digits_sweep_reaches_targets():
 def test_short_digits_run_learns():
     config = DigitsSweep(Ts=(4,), encodings=("rate",), hidden=(64,),
                          fit=FitConfig(epochs=3, lr=5e-3))
-    rows = run_digits_sweep(config)
+    rows = run_digits_sweep(config).tables["rows"]
     assert [r["model"] for r in rows] == ["ReLU MLP (twin)", "SNN"]
     assert all(r["test_accuracy"] > 0.75 for r in rows)  # chance is 0.10; ~0.85 after 3 epochs

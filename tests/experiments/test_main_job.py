@@ -2,6 +2,8 @@ import pytest
 import torch
 from torch import nn
 
+from neurotoken.experiments import DigitsSweep
+from neurotoken.experiments import report
 from neurotoken.experiments.main_job import PARADIGMS, IntraToken, MainJob, run_main_job, spike_raster
 from neurotoken.zoo import load_model
 
@@ -40,16 +42,23 @@ def test_config_rejects_bad_values(changes, message):
         MainJob(**changes)
 
 
-@pytest.mark.parametrize("changes, message", [({"reset": "soft"}, "reset"), ({"encoding": "morse"}, "morse"),
-                                              ({"T": 0}, "T")])
+@pytest.mark.parametrize("changes, message", [({"reset": "soft"}, "reset"), ({"encodings": ("morse",)}, "morse"),
+                                              ({"Ts": (0,)}, "Ts"), ({"Ts": ()}, "Ts"), ({"hidden": (0,)}, "hidden"),
+                                              ({"beta": 1.5}, "beta"), ({"threshold": float("nan")}, "threshold")])
 def test_paradigm_config_rejects_bad_values(changes, message):
     with pytest.raises(ValueError, match=message):
-        IntraToken(**changes)
+        DigitsSweep(**changes)
+
+
+def test_the_moved_intra_token_config_still_builds_with_a_deprecation_warning():
+    with pytest.warns(DeprecationWarning, match="DigitsSweep"):
+        config = IntraToken(T=4, encoding="bernoulli")
+    assert (config.Ts, config.encodings, config.reset) == ((4,), ("bernoulli",), "zero")
 
 
 def test_quick_intra_token_pair_is_counted_and_saved(tmp_path):
-    result = run_main_job(MainJob.quick(paradigms=("intra-token",)), models_dir=tmp_path)
-    twin, snn = result["rows"]
+    result = run_main_job(MainJob.quick(paradigms=("intra-token",)), run_dir=tmp_path)
+    twin, snn = result.tables["rows"]
     assert (twin["neuromorphic"], snn["neuromorphic"]) == (False, True)
     assert twin["energy_vs_twin"] == 1.0
     assert snn["energy_vs_twin"] == pytest.approx(snn["energy_j"] / twin["energy_j"])
@@ -57,23 +66,22 @@ def test_quick_intra_token_pair_is_counted_and_saved(tmp_path):
     assert snn["macs"] == 0 and snn["acs"] > 0  # rate-coded spikes everywhere: ACs only
     assert 0 <= snn["sparsity"] <= 1 and twin["sparsity"] != twin["sparsity"]  # nan: no NPE in the twin
     assert sum(snn["layer_energy_j"].values()) == pytest.approx(snn["energy_j"])
-    assert result["rasters"]["intra-token"]["steps"] == 2  # T of the quick config
+    assert result.artifacts["rasters"]["intra-token"]["steps"] == 2  # T of the quick config
+    assert sorted(p.name for p in (tmp_path / "fits").iterdir()) == ["intra-token-snn-rate-t-2", "intra-token-twin"]
     model, spec = load_model(snn["model_file"])
     assert spec["kwargs"]["T"] == 2 and spec["kwargs"]["reset"] == "zero"
 
 
 @pytest.mark.slow
 def test_quick_job_covers_every_paradigm():
-    result = run_main_job(MainJob.quick())
-    assert [r["paradigm"] for r in result["rows"]] == [p for p in PARADIGMS for _ in range(2)]
-    assert all(r["energy_j"] > 0 for r in result["rows"])
+    rows = run_main_job(MainJob.quick()).tables["rows"]
+    assert [r["paradigm"] for r in rows] == [p for p in PARADIGMS for _ in range(2)]
+    assert all(r["energy_j"] > 0 for r in rows)
 
 
 def test_a_profile_without_mac_prices_marks_energies_instead_of_dividing_by_zero():
-    from neurotoken import report
-
     result = run_main_job(MainJob.quick(paradigms=("intra-token",), profile="loihi"))
-    twin, snn = result["rows"]
+    twin, snn = result.tables["rows"]
     assert "macs" in twin["unpriced"] and twin["energy_j"] == 0
     assert snn["energy_vs_twin"] != snn["energy_vs_twin"]  # nan: no ratio to a zero
     assert report.cells(twin)[3].endswith("*") and report.cells(snn)[8] == "-"

@@ -1,19 +1,14 @@
 import math
 
-from neurotoken.experiments.tradeoff import TradeoffSweep, pareto_front, run_tradeoff
+from neurotoken.experiments.tradeoff import TradeoffSweep, run_tradeoff
 from neurotoken.learning.bptt import FitConfig
-
-
-def test_pareto_front_keeps_points_nobody_beats():
-    energy = [1.0, 2.0, 3.0, 2.0, 0.5]
-    acc = [0.5, 0.9, 0.8, 0.7, 0.4]
-    assert pareto_front(energy, acc) == [True, True, False, False, True]
 
 
 def test_short_tradeoff_run_prices_every_model_precision_and_batch():
     config = TradeoffSweep(Ts=(2,), encodings=("rate",), hidden=(16,), batch_sizes=(1, 8),
                            fit=FitConfig(epochs=1, lr=5e-3))
-    rows, batching = run_tradeoff(config)
+    results = run_tradeoff(config)
+    rows, batching = results.tables["tradeoff"], results.tables["batching"]
     keys = [(r["model"], r["precision"], r["profile"], r["dataflow"]) for r in rows]
     assert keys[:6] == [("twin", p, *pricing) for pricing in config.pricings for p in ("fp32", "int8")]
     assert len(keys) == 12 and keys[6] == ("SNN", "fp32", "cmos45", "dense_state")

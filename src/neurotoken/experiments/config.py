@@ -1,8 +1,9 @@
 """Experiment configs as data: frozen dataclasses <-> plain dicts <-> TOML, checked key by key.
 
 ``from_dict`` rejects unknown keys and wrong types naming the dotted key (``fit.epochs``);
-``with_overrides`` applies ``key=value`` assignments (values in TOML syntax, bare words as
-strings), as ``neurotoken train --set`` does. TOML has no null: fields set to None are left out
+``load`` and ``with_overrides`` change only the keys they name (a partial ``[fit]`` table keeps
+the experiment's other fit settings); ``with_overrides`` applies ``key=value`` assignments
+(values in TOML syntax, bare words as strings), as ``neurotoken train --set`` does. TOML has no null: fields set to None are left out
 when dumping and keep their default when loading.
 """
 
@@ -82,16 +83,26 @@ def dumps(config) -> str:
     return tomli_w.dumps(to_dict(config))
 
 
-def load(cls: type[C], path: str | Path) -> C:
-    """Config class ``cls`` from the TOML file at ``path``."""
+def _merge(base: dict, changes: dict) -> dict:
+    """``base`` with ``changes`` applied key by key, tables merged recursively."""
+    out = dict(base)
+    for k, v in changes.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def load(cls: type[C], path: str | Path, base: C | None = None) -> C:
+    """``base`` (default: ``cls()``) with the keys of the TOML file at ``path`` applied."""
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"config file {str(path)!r} is a directory, expected a TOML file")
     if not path.is_file():
         raise FileNotFoundError(f"config file {str(path)!r} does not exist")
     try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"config file {str(path)!r} is not valid TOML: {e}") from None
-    return from_dict(cls, data)
+    return from_dict(cls, _merge(to_dict(cls() if base is None else base), data))
 
 
 def parse_value(text: str):

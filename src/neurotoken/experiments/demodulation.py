@@ -8,17 +8,16 @@ SNR, shared by all models and the LS detector (paired comparison).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from .. import _checks
-from ..data.qam import constellation, demodulation, ls_detect, ml_detect
-from ..learning.bptt import FitConfig, fit_classifier
+from ..data.qam import FEATURES, Demodulation, constellation, demodulation, ls_detect, ml_detect
+from ..learning.bptt import FitConfig
 from ..metrics import predict, symbol_error_rate
 from ..models import SpikingTransformer
+from .runner import Results, Runner, recipe
 
 
 @dataclass(frozen=True)
@@ -41,13 +40,27 @@ class DemodulationSweep:
 
     def __post_init__(self):
         constellation(self.scheme)  # fail early on unknown schemes
-        _checks.positive_int("pilots", self.pilots)
+        for name in ("pilots", "d_model", "heads", "layers", "mlp_ratio", "n_test"):
+            _checks.positive_int(name, getattr(self, name))
+        if self.d_model % self.heads:
+            raise ValueError(f"heads must divide d_model, got heads={self.heads}, d_model={self.d_model}")
         _checks.positive_int("n_train", self.n_train, low=len(self.train_snrs_db))
-        _checks.positive_int("n_test", self.n_test)
         for name in ("snrs_db", "train_snrs_db"):
             _checks.increasing(name, getattr(self, name))
+        if not self.Ts:
+            raise ValueError("Ts must hold at least one value")
         for i, T in enumerate(self.Ts):
             _checks.positive_int(f"Ts[{i}]", T)
+
+    @classmethod
+    def quick(cls, **changes) -> DemodulationSweep:
+        """Two SNRs, the twin and one spiking model (T=2) of one layer, 640 sequences, one epoch."""
+        return cls(**{"snrs_db": (0.0, 10.0), "Ts": (2,), "d_model": 16, "layers": 1, "n_train": 640, "n_test": 200,
+                      "fit": FitConfig(epochs=1, batch_size=128, lr=3e-3), **changes})
+
+    def models(self) -> list[tuple[int, bool]]:
+        """(T, spiking) of every model: the twin first, then one spiking model per T."""
+        return [(self.Ts[0], False)] + [(T, True) for T in self.Ts]
 
 
 def train_set(n_train: int, pilots: int, snrs_db, scheme: str = "qpsk") -> tuple[torch.Tensor, torch.Tensor]:
@@ -57,32 +70,38 @@ def train_set(n_train: int, pilots: int, snrs_db, scheme: str = "qpsk") -> tuple
     return torch.cat([p.tokens for p in parts]), torch.cat([p.labels for p in parts])
 
 
-def run_demodulation(config: DemodulationSweep = DemodulationSweep(),
-                     on_result: Callable[[dict], None] | None = None) -> list[dict]:
+def held_out(config: DemodulationSweep) -> list[Demodulation]:
+    """One held-out set per SNR of ``config.snrs_db`` (fixed seeds, shared by every model)."""
+    return [demodulation(config.n_test, config.pilots, snr, config.scheme, seed=1000 + i)
+            for i, snr in enumerate(config.snrs_db)]
+
+
+def model_kwargs(config: DemodulationSweep, T: int, spiking: bool) -> dict:
+    """Keyword arguments of the :class:`SpikingTransformer` (or its softmax twin) of ``config``."""
+    return dict(in_features=FEATURES,
+                d_model=config.d_model, heads=config.heads, layers=config.layers,
+                classes=len(constellation(config.scheme)), mlp_ratio=config.mlp_ratio, T=T, score=config.score,
+                spiking=spiking)
+
+
+@recipe(DemodulationSweep)
+def run_demodulation(config: DemodulationSweep, runner: Runner) -> Results:
     """Rows {"model", "T", "snr_db", "ser", "train_seconds"}: the LS detector (pilots known) and
     the ML detector given the true channel as references, then the twin and one spiking model per T."""
-    tests = [demodulation(config.n_test, config.pilots, snr, config.scheme, seed=1000 + i)
-             for i, snr in enumerate(config.snrs_db)]
-    rows = []
+    tests = held_out(config)
 
     def emit(model: str, T, predictions, seconds: float | None = None) -> None:
         for snr, test, pred in zip(config.snrs_db, tests, predictions):
-            row = {"model": model, "T": T, "snr_db": snr, "ser": symbol_error_rate(pred, test.labels),
-                   "train_seconds": seconds}
-            rows.append(row)
-            if on_result is not None:
-                on_result(row)
+            runner.emit({"model": model, "T": T, "snr_db": snr, "ser": symbol_error_rate(pred, test.labels),
+                         "train_seconds": seconds})
 
     emit("LS detector", None, [ls_detect(t) for t in tests])
     emit("ML, known channel", None, [ml_detect(t.received[:, -1], t.gain, t.scheme) for t in tests])
     x, y = train_set(config.n_train, config.pilots, config.train_snrs_db, config.scheme)
-    classes = len(constellation(config.scheme))
-    for T, spiking in [(None, False)] + [(T, True) for T in config.Ts]:
-        torch.manual_seed(config.fit.seed)  # same init whatever ran before
-        model = SpikingTransformer(x.shape[-1], config.d_model, config.heads, config.layers, classes,
-                                   config.mlp_ratio, T=T or 1, score=config.score, spiking=spiking)
-        start = time.perf_counter()
-        fit_classifier(model, x, y, config.fit)
-        emit("spiking transformer" if spiking else "softmax twin", T,
-             [predict(model, t.tokens, 1000) for t in tests], time.perf_counter() - start)
-    return rows
+    for T, spiking in config.models():
+        trained = runner.train(f"spiking T={T}" if spiking else "twin",
+                               lambda: SpikingTransformer(**model_kwargs(config, T, spiking)), config.fit, x, y,
+                               seed=config.fit.seed)
+        emit("spiking transformer" if spiking else "softmax twin", T if spiking else None,
+             [predict(trained.model, t.tokens, 1000) for t in tests], trained.seconds)
+    return runner.results()

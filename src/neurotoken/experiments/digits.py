@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
 
 from .. import _checks
 from ..data import load_digits
-from ..learning.bptt import FitConfig, fit_classifier
+from ..encoding import ENCODERS
+from ..learning.bptt import FitConfig
 from ..metrics import accuracy
 from ..models import SNNClassifier
+from ..neurons import RESETS
+from .runner import Results, Runner, recipe
 
 
 @dataclass(frozen=True)
@@ -24,30 +23,51 @@ class DigitsSweep:
     hidden: tuple[int, ...] = (256,)
     beta: float = 0.9
     threshold: float = 1.0
+    reset: str = "subtract"
     fit: FitConfig = FitConfig(epochs=30, batch_size=64, lr=5e-3)
     split_seed: int = 0
 
     def __post_init__(self):
+        for name in ("Ts", "encodings", "hidden"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must hold at least one value")
         for i, T in enumerate(self.Ts):
             _checks.positive_int(f"Ts[{i}]", T)
+        for i, n in enumerate(self.hidden):
+            _checks.positive_int(f"hidden[{i}]", n)
+        for encoding in self.encodings:
+            ENCODERS.get(encoding)
+        _checks.number("beta", self.beta, low=0.0, high=1.0)
+        _checks.number("threshold", self.threshold, low=0.0, low_open=True)
+        _checks.choice("reset", self.reset, RESETS)
+
+    @classmethod
+    def quick(cls, **changes) -> DigitsSweep:
+        """One rate-coded SNN (T=2, 16 hidden) and its twin, one epoch each."""
+        return cls(**{"Ts": (2,), "encodings": ("rate",), "hidden": (16,), "fit": FitConfig(epochs=1, lr=5e-3),
+                      **changes})
+
+    def models(self) -> list[tuple[str, int, bool]]:
+        """(encoding, T, spiking) of every model: the twin first, then the SNN per (encoding, T)."""
+        return [("direct", self.Ts[0], False)] + [(e, T, True) for e in self.encodings for T in self.Ts]
 
 
-def run_digits_sweep(config: DigitsSweep = DigitsSweep(),
-                     on_result: Callable[[dict], None] | None = None) -> list[dict]:
-    """Train the conventional twin once and the SNN per (encoding, T); one row dict per model."""
+def model_kwargs(config: DigitsSweep, encoding: str, T: int, spiking: bool) -> dict:
+    """Keyword arguments of the :class:`SNNClassifier` (or its ReLU twin) of ``config``."""
+    neuron = dict(beta=config.beta, threshold=config.threshold, reset=config.reset) if spiking else {}
+    return dict(in_features=64, hidden=list(config.hidden), classes=10, T=T,
+                encoding=encoding if spiking else "direct", spiking=spiking, **neuron)
+
+
+@recipe(DigitsSweep)
+def run_digits_sweep(config: DigitsSweep, runner: Runner) -> Results:
+    """Train the conventional twin once and the SNN per (encoding, T); one row per model."""
     data = load_digits(seed=config.split_seed)
-    runs = [("conventional", 1, False)] + [(e, T, True) for e in config.encodings for T in config.Ts]
-    rows = []
-    for enc, T, spiking in runs:
-        torch.manual_seed(config.fit.seed)  # same init whatever ran before
-        model = SNNClassifier(64, config.hidden, 10, T=T, encoding=enc if spiking else "direct",
-                              spiking=spiking, beta=config.beta, threshold=config.threshold)
-        start = time.perf_counter()
-        losses = fit_classifier(model, data.x_train, data.y_train, config.fit)
-        row = {"model": "ReLU MLP (twin)" if not spiking else "SNN", "encoding": enc if spiking else "-",
-               "T": T if spiking else None, "test_accuracy": accuracy(model, data.x_test, data.y_test),
-               "final_loss": losses[-1], "train_seconds": time.perf_counter() - start}
-        rows.append(row)
-        if on_result is not None:
-            on_result(row)
-    return rows
+    for enc, T, spiking in config.models():
+        trained = runner.train(f"snn {enc} T={T}" if spiking else "twin",
+                               lambda: SNNClassifier(**model_kwargs(config, enc, T, spiking)), config.fit,
+                               data.x_train, data.y_train, seed=config.fit.seed)
+        runner.emit({"model": "SNN" if spiking else "ReLU MLP (twin)", "encoding": enc if spiking else "-",
+                     "T": T if spiking else None, "test_accuracy": accuracy(trained.model, data.x_test, data.y_test),
+                     "final_loss": trained.losses[-1], "train_seconds": trained.seconds})
+    return runner.results()

@@ -2,29 +2,30 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 
 from .. import _checks
 from ..data.text import load_text
-from ..learning.bptt import FitConfig, Trainer
+from ..learning.bptt import FitConfig
 from ..metrics import bits_per_byte, spike_rate
 from ..models import LM_BACKBONES, SpikingLM
+from .runner import Results, Runner, recipe
 
 
 @dataclass(frozen=True)
 class LanguageModels:
     """SpikingLM (SpikeGPT or P-SpikeSSM backbone) and its conventional twin: validation bits per byte.
-    Defaults: 1600 steps of 32 windows of 64 bytes, both spikegpt twins in ~10 min on one thread."""
+    Defaults: 1600 steps of 32 windows of 64 bytes per model."""
 
     backbone: str = "spikegpt"
     d_model: int = 128
     layers: int = 2
     L: int = 64
     path: str | None = None  # a UTF-8 text file; None: the standard-library docstrings
+    train_windows: int | None = None  # a fixed random subset of the training windows; None: all
+    val_windows: int | None = None  # the first validation windows; None: all
     fit: FitConfig = FitConfig(epochs=4, batch_size=32, lr=3e-3, weight_decay=0.0, warmup_steps=20, grad_clip=1.0)
     prompt: str = "Return the "
     sample_bytes: int = 200
@@ -33,28 +34,48 @@ class LanguageModels:
 
     def __post_init__(self):
         _checks.choice("backbone", self.backbone, LM_BACKBONES)
-        _checks.positive_int("L", self.L)
-        _checks.positive_int("sample_bytes", self.sample_bytes)
+        for name in ("d_model", "layers", "L", "sample_bytes"):
+            _checks.positive_int(name, getattr(self, name))
+        for name in ("train_windows", "val_windows"):
+            if getattr(self, name) is not None:
+                _checks.positive_int(name, getattr(self, name))
+        _checks.number("sample_temperature", self.sample_temperature, low=0.0, low_open=True)
+
+    @classmethod
+    def quick(cls, **changes) -> LanguageModels:
+        """d_model 32, one layer, 128 windows of 32 bytes, one epoch, a short sample."""
+        return cls(**{"d_model": 32, "layers": 1, "L": 32, "train_windows": 128, "val_windows": 32,
+                      "fit": FitConfig(epochs=1, batch_size=32, lr=3e-3, weight_decay=0.0, warmup_steps=20,
+                                       grad_clip=1.0), "sample_bytes": 20, **changes})
 
 
-def run_language(config: LanguageModels = LanguageModels(),
-                 on_result: Callable[[dict], None] | None = None) -> list[dict]:
-    """Train the spiking LM and/or its twin (same data, init seed and schedule); one row per model."""
+def model_kwargs(config: LanguageModels, spiking: bool) -> dict:
+    """Keyword arguments of the :class:`SpikingLM` of ``config`` (spiking or its twin)."""
+    return dict(d_model=config.d_model, layers=config.layers, backbone=config.backbone, spiking=spiking)
+
+
+def windows(config: LanguageModels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(x_train, y_train, x_val, y_val) byte windows of ``config`` (subsets when it asks for them)."""
     data = load_text(config.path, config.L)
-    rows = []
+    x, y = data.x_train, data.y_train
+    if config.train_windows is not None:
+        pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:config.train_windows]
+        x, y = x[pick], y[pick]
+    return x, y, data.x_val[:config.val_windows], data.y_val[:config.val_windows]
+
+
+@recipe(LanguageModels)
+def run_language(config: LanguageModels, runner: Runner) -> Results:
+    """Train the spiking LM and/or its twin (same data, init seed and schedule); one row per model."""
+    x, y, x_val, y_val = windows(config)
     for spiking in config.twins:
-        torch.manual_seed(config.fit.seed)
-        model = SpikingLM(d_model=config.d_model, layers=config.layers, backbone=config.backbone, spiking=spiking)
-        start = time.perf_counter()
-        losses = Trainer(model, config.fit).fit(data.x_train, data.y_train)
-        seconds = time.perf_counter() - start
+        trained = runner.train("spiking" if spiking else "twin", lambda: SpikingLM(**model_kwargs(config, spiking)),
+                               config.fit, x, y, seed=config.fit.seed)
+        model = trained.model
         sample = model.generate(config.prompt, config.sample_bytes, config.sample_temperature,
                                 torch.Generator().manual_seed(config.fit.seed))
-        row = {"model": f"{config.backbone} ({'spiking' if spiking else 'twin'})", "spiking": spiking,
-               "val_bpb": bits_per_byte(model, data.x_val, data.y_val), "final_train_loss": losses[-1],
-               "spike_rate": spike_rate(model, data.x_val[:64]), "train_seconds": seconds,
-               "parameters": sum(p.numel() for p in model.parameters()), "sample": config.prompt + sample}
-        rows.append(row)
-        if on_result is not None:
-            on_result(row)
-    return rows
+        runner.emit({"model": f"{config.backbone} ({'spiking' if spiking else 'twin'})", "spiking": spiking,
+                     "val_bpb": bits_per_byte(model, x_val, y_val), "final_train_loss": trained.losses[-1],
+                     "spike_rate": spike_rate(model, x_val[:64]), "train_seconds": trained.seconds,
+                     "parameters": sum(p.numel() for p in model.parameters()), "sample": config.prompt + sample})
+    return runner.results()

@@ -9,7 +9,8 @@ import torch
 from .. import _checks
 from ..data import load_digits
 from ..encoding import rate
-from ..learning.local import STDPParams, stdp_step, three_factor_update
+from ..learning.local import STDPParams, WTALIF, present_stdp, three_factor_update
+from .runner import Results, Runner, recipe
 
 
 @dataclass(frozen=True)
@@ -33,51 +34,36 @@ class STDPDigits:
             _checks.positive_int(name, getattr(self, name))
         _checks.number("input_rate", self.input_rate, low=0.0, high=1.0, low_open=True)
 
-
-def wta_present(w, theta, x, cfg: STDPDigits, generator, learn: bool):
-    """Present images x [B, 64] for T steps; one winner per step and image (hard lateral inhibition).
-
-    Returns (weights, spike counts [B, neurons]); with ``learn`` the weights follow STDP and each
-    winner's adaptive threshold theta grows by theta_plus (homeostasis, in place).
-    """
-    h = torch.zeros(len(x), cfg.neurons)
-    counts = torch.zeros(len(x), cfg.neurons)
-    traces = None
-    rows = torch.arange(len(x))
-    for _ in range(cfg.T):
-        s_pre = (torch.rand(x.shape, generator=generator) < x * cfg.input_rate).float()
-        h = cfg.beta * h + s_pre @ w.T
-        v = h - theta
-        winner = v.argmax(1)
-        fired = v[rows, winner] >= cfg.threshold
-        s_post = torch.zeros_like(h)
-        s_post[rows[fired], winner[fired]] = 1.0
-        h = h * (1 - fired.float())[:, None]  # the winner's spike resets the whole layer
-        counts += s_post
-        if learn:
-            w, traces = stdp_step(w, s_pre, s_post, traces, cfg.stdp)
-            theta += cfg.theta_plus * s_post.sum(0)
-    return w, counts
+    @classmethod
+    def quick(cls, **changes) -> STDPDigits:
+        """40 neurons, 10 steps per image, one epoch."""
+        return cls(**{"neurons": 40, "T": 10, "epochs": 1, **changes})
 
 
-def run_stdp_digits(cfg: STDPDigits = STDPDigits()) -> dict:
+@recipe(STDPDigits)
+def run_stdp_digits(cfg: STDPDigits, runner: Runner) -> Results:
     """Train, label each neuron with the class it fires most for, classify test images by vote."""
     data = load_digits()
     g = torch.Generator().manual_seed(cfg.seed)
-    w = torch.rand(cfg.neurons, 64, generator=g) * 0.3
-    theta = torch.zeros(cfg.neurons)
-    for _ in range(cfg.epochs):
-        for idx in torch.randperm(len(data.x_train), generator=g).split(cfg.batch_size):
-            w, _ = wta_present(w, theta, data.x_train[idx], cfg, g, learn=True)
-    counts = lambda x: torch.cat([wta_present(w, theta, xb, cfg, g, False)[1] for xb in x.split(256)])  # noqa: E731
+
+    def fit(layer: WTALIF) -> list[float]:
+        for _ in range(cfg.epochs):
+            for idx in torch.randperm(len(data.x_train), generator=g).split(cfg.batch_size):
+                present_stdp(layer, data.x_train[idx], cfg.T, cfg.input_rate, g, cfg.stdp, cfg.theta_plus)
+        return []
+
+    layer = runner.train("stdp", lambda: WTALIF(torch.rand(cfg.neurons, 64, generator=g) * 0.3, cfg.beta,
+                                                cfg.threshold), fit, seed=cfg.seed).model
+    counts = lambda x: torch.cat([present_stdp(layer, xb, cfg.T, cfg.input_rate, g) for xb in x.split(256)])  # noqa: E731
     train_counts = counts(data.x_train)
     per_class = torch.stack([train_counts[data.y_train == c].mean(0) for c in range(10)])
     labels = per_class.argmax(0)
     test_counts = counts(data.x_test)
     votes = torch.stack([test_counts[:, labels == c].mean(1) if (labels == c).any()
                          else torch.zeros(len(test_counts)) for c in range(10)], 1)
-    return {"label_assignment_accuracy": (votes.argmax(1) == data.y_test).float().mean().item(),
-            "weights": w, "labels": labels}
+    runner.emit({"model": f"STDP WTA ({cfg.neurons} neurons)",
+                 "label_assignment_accuracy": (votes.argmax(1) == data.y_test).float().mean().item()})
+    return runner.results(weights=layer.weight, labels=labels)
 
 
 @dataclass(frozen=True)
@@ -103,6 +89,13 @@ class ThreeFactorDigits:
         _checks.choice("mode", self.mode, ("teacher", "bandit"))
         for name in ("T", "epochs", "batch_size"):
             _checks.positive_int(name, getattr(self, name))
+        _checks.number("eta", self.eta, low=0.0, low_open=True)
+        _checks.number("baseline_decay", self.baseline_decay, low=0.0, high=1.0)
+
+    @classmethod
+    def quick(cls, **changes) -> ThreeFactorDigits:
+        """The teacher-forced rule for one epoch."""
+        return cls(**{"epochs": 1, **changes})
 
 
 def three_factor_run(w, x, y, cfg: ThreeFactorDigits, generator, baseline: float, learn: bool):
@@ -125,7 +118,8 @@ def three_factor_run(w, x, y, cfg: ThreeFactorDigits, generator, baseline: float
     return w, counts, reward
 
 
-def run_three_factor_digits(cfg: ThreeFactorDigits = ThreeFactorDigits()) -> dict:
+@recipe(ThreeFactorDigits)
+def run_three_factor_digits(cfg: ThreeFactorDigits, runner: Runner) -> Results:
     """Train on the digits training split; report test accuracy and the training reward curve."""
     data = load_digits()
     bias = lambda x: torch.cat([x, torch.ones(len(x), 1)], 1)  # noqa: E731
@@ -138,4 +132,6 @@ def run_three_factor_digits(cfg: ThreeFactorDigits = ThreeFactorDigits()) -> dic
             curve.append(reward.mean().item())
             baseline = cfg.baseline_decay * baseline + (1 - cfg.baseline_decay) * curve[-1]
     _, _, reward = three_factor_run(w, bias(data.x_test), data.y_test, cfg, g, baseline, False)
-    return {"test_accuracy": reward.mean().item(), "reward_curve": curve, "weights": w}
+    runner.emit({"model": f"three-factor ({cfg.mode})", "test_accuracy": reward.mean().item(),
+                 "final_reward": curve[-1]})
+    return runner.results(reward_curve=curve, weights=w)

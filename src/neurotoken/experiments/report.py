@@ -1,6 +1,6 @@
 """Reports of a main-job run: the comparison table (rich), PNG plots and one self-contained HTML page.
 
-Everything is drawn from ``results.json`` alone (``neurotoken report RUN_DIR`` redraws it):
+Everything is drawn from the run's :class:`~neurotoken.experiments.runner.Results` (its ``results.json``) alone (``neurotoken report RUN_DIR`` redraws it):
 accuracy/quality vs energy per task with the Pareto front, per-layer energy bars and spike
 rasters of one input. Matplotlib is imported here only (``import neurotoken`` stays light).
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from .experiments.tradeoff import pareto_front
+from ..accounting.pareto import pareto_front
+from .runner import Results
 
 COLUMNS = ("task", "model", "quality", "energy", "ACs", "MACs", "sparsity", "bytes", "vs twin")
 
@@ -38,19 +39,23 @@ def cells(row: dict) -> tuple[str, ...]:
             sparsity, _si(row["bytes"], "B"), "-" if nan(row["energy_vs_twin"]) else f"{row['energy_vs_twin']:.2f}x")
 
 
-def unpriced_note(results: dict) -> str | None:
+def _profile(results: Results) -> str:
+    return results.tables["rows"][0]["profile"]
+
+
+def unpriced_note(results: Results) -> str | None:
     """The footnote for energies marked *: operations the profile does not price."""
-    keys = sorted({k for r in results["rows"] for k in r.get("unpriced", [])})
-    return None if not keys else (f"* leaves out operations the {results['profile']!r} profile does not price: "
+    keys = sorted({k for r in results.tables["rows"] for k in r.get("unpriced", [])})
+    return None if not keys else (f"* leaves out operations the {_profile(results)!r} profile does not price: "
                                   f"{', '.join(keys)}")
 
 
-def table(results: dict) -> Table:
+def table(results: Results) -> Table:
     """The Table-II-style comparison, one line per model."""
-    t = Table(title=f"Conventional vs neuromorphic, energy under {results['profile']!r} (per inference or token)")
+    t = Table(title=f"Conventional vs neuromorphic, energy under {_profile(results)!r} (per inference or token)")
     for col in COLUMNS:
         t.add_column(col, justify="left" if col in ("task", "model", "quality") else "right")
-    for row in results["rows"]:
+    for row in results.tables["rows"]:
         t.add_row(*cells(row))
     t.caption = unpriced_note(results)
     return t
@@ -69,11 +74,11 @@ def _front(rows: list[dict]) -> list[bool]:
     return pareto_front([r["energy_j"] for r in rows], [sign * r["value"] for r in rows])
 
 
-def plot_pareto(results: dict, path: Path) -> Path:
+def plot_pareto(results: Results, path: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import FuncFormatter, LogLocator
 
-    groups = _tasks(results["rows"])
+    groups = _tasks(results.tables["rows"])
     fig, axes = plt.subplots(1, len(groups), figsize=(4.2 * len(groups), 3.6), squeeze=False)
     for ax, (task, rows) in zip(axes[0], groups.items()):
         front = _front(rows)
@@ -90,7 +95,7 @@ def plot_pareto(results: dict, path: Path) -> Path:
         for axis in (ax.xaxis.set_major_formatter, ax.xaxis.set_minor_formatter):
             axis(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.margins(y=0.25)
-        ax.set_xlabel(f"energy per {rows[0]['unit']} (nJ, {results['profile']}, log scale)")
+        ax.set_xlabel(f"energy per {rows[0]['unit']} (nJ, {_profile(results)}, log scale)")
         ax.set_ylabel(rows[0]["metric"] + ("" if rows[0]["higher_is_better"] else " (lower is better)"))
         ax.set_title(task, fontsize=9)
         ax.legend(fontsize=7)
@@ -100,10 +105,10 @@ def plot_pareto(results: dict, path: Path) -> Path:
     return path
 
 
-def plot_layer_energy(results: dict, path: Path) -> Path:
+def plot_layer_energy(results: Results, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    rows = results["rows"]
+    rows = results.tables["rows"]
     fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.1 + 0.28 * sum(len(r["layer_energy_j"]) for r in rows)),
                              squeeze=False, gridspec_kw={"height_ratios": [max(1, len(r["layer_energy_j"])) for r in rows]})
     for ax, r in zip(axes[:, 0], rows):
@@ -113,18 +118,18 @@ def plot_layer_energy(results: dict, path: Path) -> Path:
         ax.invert_yaxis()
         ax.tick_params(labelsize=6)
         ax.set_title(f"{r['task']}: {r['model']}", fontsize=8, loc="left")
-    axes[-1, 0].set_xlabel(f"energy per inference or token (nJ, {results['profile']})")
+    axes[-1, 0].set_xlabel(f"energy per inference or token (nJ, {_profile(results)})")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
 
 
-def plot_rasters(results: dict, path: Path) -> Path:
+def plot_rasters(results: Results, path: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    rasters = {k: v for k, v in results["rasters"].items() if v}
+    rasters = {k: v for k, v in results.artifacts["rasters"].items() if v}
     fig, axes = plt.subplots(1, max(1, len(rasters)), figsize=(4.2 * max(1, len(rasters)), 3.4), squeeze=False)
     for ax, (paradigm, r) in zip(axes[0], rasters.items()):
         if r["events"]:
@@ -145,17 +150,17 @@ def plot_rasters(results: dict, path: Path) -> Path:
 PLOTS = {"pareto.png": plot_pareto, "layer_energy.png": plot_layer_energy, "rasters.png": plot_rasters}
 
 
-def write_html(results: dict, images: list[Path], path: Path) -> Path:
+def write_html(results: Results, images: list[Path], path: Path) -> Path:
     """One self-contained page: the table and every plot inline (base64 PNG)."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r)) + "</tr>" for r in results["rows"])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r)) + "</tr>" for r in results.tables["rows"])
     figures = "".join(f'<figure><img alt="{p.name}" src="data:image/png;base64,'
                       f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{p.name}</figcaption></figure>'
                       for p in images)
     path.write_text(f"""<!doctype html><html><head><meta charset="utf-8"><title>neurotoken run</title>
 <style>body{{font-family:sans-serif;margin:2em}}table{{border-collapse:collapse}}td,th{{border:1px solid #ccc;
 padding:4px 8px;text-align:right}}td:nth-child(-n+3){{text-align:left}}img{{max-width:100%}}</style></head><body>
-<h1>neurotoken: conventional vs neuromorphic</h1><p>Energy under the {html.escape(results['profile'])!s} profile,
+<h1>neurotoken: conventional vs neuromorphic</h1><p>Energy under the {html.escape(_profile(results))} profile,
 per inference (per token for the language model); ACs, MACs and bytes per the same unit.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{html.escape(unpriced_note(results) or "")}</p>
 {figures}</body></html>
@@ -163,7 +168,7 @@ per inference (per token for the language model); ACs, MACs and bytes per the sa
     return path
 
 
-def write_report(results: dict, run_dir: str | Path) -> list[Path]:
+def write_report(results: Results, run_dir: str | Path) -> list[Path]:
     """results.json, the PNG plots and report.html under ``run_dir``; returns the paths written."""
     import matplotlib
 
@@ -171,13 +176,14 @@ def write_report(results: dict, run_dir: str | Path) -> list[Path]:
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     data = run_dir / "results.json"
-    data.write_text(json.dumps(results, indent=1))
+    data.write_text(json.dumps(results.to_json(), indent=1))
     images = [plot(results, run_dir / name) for name, plot in PLOTS.items()]
     return [data, *images, write_html(results, images, run_dir / "report.html")]
 
 
-def load_results(run_dir: str | Path) -> dict:
-    """The results.json of a run folder, with a clear error when it is missing or not a run."""
+def load_results(run_dir: str | Path) -> Results:
+    """The results of a main-job run folder (also as written before :class:`Results`: profile, rows,
+    rasters at the top level), with a clear error when it is missing or not a main-job run."""
     path = Path(run_dir) / "results.json"
     if not path.is_file():
         raise FileNotFoundError(f"{str(run_dir)!r} has no results.json: not a `neurotoken run` folder")
@@ -185,6 +191,14 @@ def load_results(run_dir: str | Path) -> dict:
         results = json.loads(path.read_text())
     except json.JSONDecodeError as e:
         raise ValueError(f"{str(path)!r} is not valid JSON: {e}") from None
-    if not {"profile", "rows", "rasters"} <= set(results):
-        raise ValueError(f"{str(path)!r} lacks the keys profile, rows, rasters of a main-job result")
-    return results
+    if isinstance(results, dict) and {"profile", "rows", "rasters"} <= set(results):
+        return Results({"rows": [{"profile": results["profile"], **r} for r in results["rows"]]},
+                       {"rasters": results["rasters"]})
+    if not (isinstance(results, dict) and "rows" in results.get("tables", {})
+            and "rasters" in results.get("artifacts", {})):
+        raise ValueError(f"{str(path)!r} lacks the table rows and the artifact rasters of a main-job result")
+    return Results.from_json(results)
+
+
+__all__ = ["COLUMNS", "PLOTS", "cells", "unpriced_note", "table", "plot_pareto", "plot_layer_energy", "plot_rasters",
+           "write_html", "write_report", "load_results"]

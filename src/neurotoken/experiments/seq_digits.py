@@ -2,29 +2,25 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
-
-import torch
 
 from .. import _checks
 from ..data import load_seq_digits
-from ..learning.bptt import FitConfig, fit_classifier
+from ..learning.bptt import FitConfig
 from ..metrics import accuracy, spike_rate
 from ..models import SpikingSSMClassifier
+from ..spikes import SPIKES
+from .runner import Results, Runner, recipe
 
 
 @dataclass(frozen=True)
 class SeqDigits:
     """Digits as 64-step pixel sequences: spiking LRU-SSM classifier vs its conventional twin.
 
-    Recipe (issue 4 targets: spiking >= 0.93, twin >= 0.96): 2 pre-norm blocks of d_model 32,
-    32 complex states (|lambda| in [0.9, 0.999]), deterministic 4-level spikes (0..3 at theta,
-    2 theta, 3 theta; 2 bits) on the SSM readouts and the MLP hidden layer ("binary", "ternary" also
-    run, about 1-3 points lower),
-    dropout 0.1, AdamW (weight decay 0.05) with 50 warm-up steps and cosine decay, 60 epochs. The
-    twin has GELU where the spikes are.
+    Recipe: 2 pre-norm blocks of d_model 32, 32 complex states (|lambda| in [0.9, 0.999]),
+    deterministic 4-level spikes (0..3 at theta, 2 theta, 3 theta; 2 bits) on the SSM readouts and
+    the MLP hidden layer ("binary" and "ternary" also run), dropout 0.1, AdamW (weight decay 0.05)
+    with 50 warm-up steps and cosine decay, 60 epochs. The twin has GELU where the spikes are.
     ``permuted`` reads the pixels in one fixed random order (``permutation_seed``).
     """
 
@@ -42,6 +38,15 @@ class SeqDigits:
     def __post_init__(self):
         for name in ("d_model", "d_state", "layers"):
             _checks.positive_int(name, getattr(self, name))
+        _checks.choice("spike", self.spike, SPIKES.names())
+        _checks.number("threshold", self.threshold, low=0.0, low_open=True)
+        _checks.number("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+
+    @classmethod
+    def quick(cls, **changes) -> SeqDigits:
+        """One block of d_model 16 with 8 states, one epoch."""
+        return cls(**{"d_model": 16, "d_state": 8, "layers": 1, "fit": FitConfig(epochs=1, batch_size=64, lr=3e-3),
+                      **changes})
 
 
 def seq_digits_kwargs(config: SeqDigits, spiking: bool) -> dict:
@@ -50,21 +55,17 @@ def seq_digits_kwargs(config: SeqDigits, spiking: bool) -> dict:
                 spiking=spiking, spike=config.spike, threshold=config.threshold, mixer="lru", dropout=config.dropout)
 
 
-def run_seq_digits(config: SeqDigits = SeqDigits(), on_result: Callable[[dict], None] | None = None) -> list[dict]:
+@recipe(SeqDigits)
+def run_seq_digits(config: SeqDigits, runner: Runner) -> Results:
     """Train the spiking classifier and its twin (same init seed) on seq_digits; one row per model."""
     data = load_seq_digits(config.permuted, config.permutation_seed, seed=config.split_seed)
-    rows = []
     for spiking in (True, False):
-        torch.manual_seed(config.fit.seed)
-        model = SpikingSSMClassifier(**seq_digits_kwargs(config, spiking))
-        start = time.perf_counter()
-        losses = fit_classifier(model, data.x_train, data.y_train, config.fit)
-        seconds = time.perf_counter() - start
-        row = {"model": "P-SpikeSSM (LRU)" if spiking else "LRU SSM (twin)", "spike": config.spike if spiking else "-",
-               "permuted": config.permuted, "test_accuracy": accuracy(model, data.x_test, data.y_test),
-               "final_loss": losses[-1], "train_seconds": seconds,
-               "spike_rate": spike_rate(model, data.x_test)}
-        rows.append(row)
-        if on_result is not None:
-            on_result(row)
-    return rows
+        trained = runner.train("spiking" if spiking else "twin",
+                               lambda: SpikingSSMClassifier(**seq_digits_kwargs(config, spiking)), config.fit,
+                               data.x_train, data.y_train, seed=config.fit.seed)
+        model = trained.model
+        runner.emit({"model": "P-SpikeSSM (LRU)" if spiking else "LRU SSM (twin)",
+                     "spike": config.spike if spiking else "-", "permuted": config.permuted,
+                     "test_accuracy": accuracy(model, data.x_test, data.y_test), "final_loss": trained.losses[-1],
+                     "train_seconds": trained.seconds, "spike_rate": spike_rate(model, data.x_test)})
+    return runner.results()

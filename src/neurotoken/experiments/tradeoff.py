@@ -16,19 +16,20 @@ batch grows ("More than MACs").
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
 
 from .. import _checks
-from ..accounting import DATAFLOWS, compare, count, get_profile, quantise_int8, quantised_copy
+from ..accounting import DATAFLOWS, compare, count, get_profile, pareto_front, quantise_int8, quantised_copy
 from ..accounting.baselines import rates
 from ..accounting.energy import energy_j, unpriced
 from ..data import load_digits
-from ..learning.bptt import FitConfig, fit_classifier
+from ..learning.bptt import FitConfig
 from ..metrics import accuracy
 from ..models import SNNClassifier
+from .runner import Results, Runner, recipe
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,15 @@ class TradeoffSweep:
         for i, (profile, dataflow) in enumerate(self.pricings):
             get_profile(profile)
             _checks.choice(f"pricings[{i}] dataflow", dataflow, DATAFLOWS)
+        for name in ("Ts", "encodings", "hidden", "pricings", "batch_sizes"):
+            if not getattr(self, name):
+                raise ValueError(f"{name} must hold at least one value")
 
-
-def pareto_front(energy: Sequence[float], acc: Sequence[float]) -> list[bool]:
-    """Points no other point beats on both axes (lower energy and higher accuracy, one strictly)."""
-    pts = list(zip(energy, acc))
-    return [not any(e2 <= e and a2 >= a and (e2, a2) != (e, a) for e2, a2 in pts) for e, a in pts]
+    @classmethod
+    def quick(cls, **changes) -> TradeoffSweep:
+        """The twin and one rate-coded SNN (T=2, 16 hidden), one epoch, two batch sizes."""
+        return cls(**{"Ts": (2,), "encodings": ("rate",), "hidden": (16,), "batch_sizes": (1, 16),
+                      "fit": FitConfig(epochs=1, lr=5e-3), **changes})
 
 
 def _counted(model, x, batch_size, profile="cmos45", dataflow="dense_state"):
@@ -89,9 +93,9 @@ def _int8_row(c) -> dict:
             "unpriced": " ".join(unpriced(q, c.profile, ops))}
 
 
-def run_tradeoff(config: TradeoffSweep = TradeoffSweep(),
-                 on_result: Callable[[dict], None] | None = None) -> tuple[list[dict], list[dict]]:
-    """(trade-off rows, batching rows). Per model, precision and pricing one trade-off row, the test
+@recipe(TradeoffSweep)
+def run_tradeoff(config: TradeoffSweep, runner: Runner) -> Results:
+    """Tables "tradeoff" and "batching". Per model, precision and pricing one trade-off row, the test
     set counted in batches of ``fit.batch_size``; ``pareto`` marks the front per pricing (over fp32
     and int8, twin and SNN). The batching sweep uses the twin and the SNN of the last encoding at
     the median T."""
@@ -100,9 +104,9 @@ def run_tradeoff(config: TradeoffSweep = TradeoffSweep(),
     specs = [("twin", "-", None)] + [("SNN", e, T) for e in config.encodings for T in config.Ts]
     rows, twin8, trained = [], {}, {}
     for kind, enc, T in specs:
-        torch.manual_seed(config.fit.seed)  # the same initial draw in every run
-        model = _model(config, "direct" if T is None else enc, T or 1, spiking=T is not None)
-        fit_classifier(model, data.x_train, data.y_train, config.fit)
+        model = runner.train("twin" if T is None else f"snn {enc} T={T}",
+                             lambda: _model(config, "direct" if T is None else enc, T or 1, spiking=T is not None),
+                             config.fit, data.x_train, data.y_train, seed=config.fit.seed).model
         trained[(enc, T)] = model
         quantised = quantised_copy(model, data.x_train)
         acc = {"fp32": accuracy(model, data.x_test, data.y_test), "int8": accuracy(quantised, data.x_test, data.y_test)}
@@ -117,9 +121,7 @@ def run_tradeoff(config: TradeoffSweep = TradeoffSweep(),
             for row in (_fp32_row(_counted(model, data.x_test, bs, profile, dataflow)), int8):
                 row = {"model": kind, "encoding": enc, "T": T, "profile": profile, "dataflow": dataflow,
                        "test_accuracy": acc[row["precision"]], **row}
-                rows.append(row)
-                if on_result is not None:
-                    on_result(row)
+                rows.append(runner.emit(row, table="tradeoff"))
     for profile, dataflow in config.pricings:  # rows with unpriced ops (a twin on Loihi) have no honest energy
         mine = [r for r in rows if (r["profile"], r["dataflow"]) == (profile, dataflow) and not r["unpriced"]]
         for r, front in zip(mine, pareto_front([r["energy_j"] for r in mine], [r["test_accuracy"] for r in mine])):
@@ -127,8 +129,10 @@ def run_tradeoff(config: TradeoffSweep = TradeoffSweep(),
     for r in rows:
         r.setdefault("pareto", False)
     enc, T = config.encodings[-1], sorted(config.Ts)[len(config.Ts) // 2]
-    return rows, run_batching({"twin": trained[("-", None)], f"SNN {enc} T={T}": trained[(enc, T)]},
-                              data.x_test, config.batch_sizes)
+    for row in run_batching({"twin": trained[("-", None)], f"SNN {enc} T={T}": trained[(enc, T)]},
+                            data.x_test, config.batch_sizes):
+        runner.emit(row, table="batching")
+    return runner.results()
 
 
 def run_batching(models: dict, x: torch.Tensor, batch_sizes: Sequence[int], profile: str = "cmos45") -> list[dict]:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 
 import torch
@@ -16,6 +14,7 @@ from ..learning.bptt import FitConfig, Trainer
 from ..metrics import accuracy
 from ..learning.zeroth_order import ZOConfig, fit_zeroth_order
 from ..models import SNNClassifier
+from .runner import Results, Runner, recipe
 
 MODES = ("inference", "bptt", "zo")
 
@@ -33,8 +32,16 @@ class ZeroOrderDigits:
     memory_hidden: int = 1024
 
     def __post_init__(self):
-        _checks.positive_int("hidden", self.hidden)
-        _checks.positive_int("T", self.T)
+        for name in ("hidden", "T", "memory_batch", "memory_hidden"):
+            _checks.positive_int(name, getattr(self, name))
+        for i, T in enumerate(self.memory_Ts):
+            _checks.positive_int(f"memory_Ts[{i}]", T)
+
+    @classmethod
+    def quick(cls, **changes) -> ZeroOrderDigits:
+        """200 SPSA steps and one BPTT epoch; no memory measurement (each is a fresh process)."""
+        return cls(**{"zo": ZOConfig(steps=200, batch_size=64, lr=1e-2, eps=1e-2), "bptt": FitConfig(epochs=1, lr=5e-3),
+                      "memory_Ts": (), **changes})
 
 
 def _vm_kib(field: str) -> int:
@@ -76,24 +83,17 @@ def peak_step_bytes(mode: str, T: int, hidden: int, batch: int) -> int:
     return int(out.stdout.strip())
 
 
-def run_zero_order_digits(cfg: ZeroOrderDigits = ZeroOrderDigits()) -> dict:
-    """Accuracy of both trainers, then peak step memory per mode and T (MB)."""
+@recipe(ZeroOrderDigits)
+def run_zero_order_digits(cfg: ZeroOrderDigits, runner: Runner) -> Results:
+    """Accuracy of both trainers (table "rows"), then peak step memory per mode and T in MB (table "memory")."""
     data = load_digits()
-    result = {}
     for name in ("bptt", "zo"):
-        torch.manual_seed(0)
-        model = SNNClassifier(64, (cfg.hidden,), 10, T=cfg.T, encoding="direct")
-        start = time.perf_counter()
-        if name == "bptt":
-            Trainer(model, cfg.bptt).fit(data.x_train, data.y_train)
-        else:
-            fit_zeroth_order(model, data.x_train, data.y_train, cfg.zo)
-        result[f"{name}_accuracy"] = accuracy(model, data.x_test, data.y_test)
-        result[f"{name}_seconds"] = time.perf_counter() - start
-    result["memory_mb"] = [{"T": T, **{m: peak_step_bytes(m, T, cfg.memory_hidden, cfg.memory_batch) / 2**20
-                                       for m in MODES}} for T in cfg.memory_Ts]
-    return result
-
-
-def main() -> None:
-    print(json.dumps(run_zero_order_digits(), indent=1))
+        fit = cfg.bptt if name == "bptt" else lambda m: fit_zeroth_order(m, data.x_train, data.y_train, cfg.zo)
+        trained = runner.train(name, lambda: SNNClassifier(64, (cfg.hidden,), 10, T=cfg.T, encoding="direct"), fit,
+                               data.x_train, data.y_train, seed=0)
+        runner.emit({"trainer": name, "test_accuracy": accuracy(trained.model, data.x_test, data.y_test),
+                     "train_seconds": trained.seconds})
+    for T in cfg.memory_Ts:
+        runner.emit({"T": T, **{f"{m}_mb": peak_step_bytes(m, T, cfg.memory_hidden, cfg.memory_batch) / 2**20
+                                for m in MODES}}, table="memory")
+    return runner.results()

@@ -13,6 +13,10 @@ Three-factor rule for probabilistic neurons (eq. 5, p = sigma(W x - theta)):
     e_t = (s_t - p_t) xbar_t^T  (eligibility: post 'surprise' x presynaptic trace)
     dW  = eta * m * e           (m: global modulator, e.g. reward - baseline, or a per-neuron error)
 which is the REINFORCE gradient of the log-likelihood of the emitted spikes.
+
+Winner-take-all LIF layer (Diehl & Cook 2015): an LIF (eq. 9, reset to zero) in which only the
+neuron with the highest h - theta_adapt may spike per step, and its spike resets the whole layer
+(hard lateral inhibition); theta_adapt grows with each neuron's spikes (homeostasis).
 """
 
 from __future__ import annotations
@@ -22,8 +26,10 @@ from dataclasses import dataclass
 from typing import NamedTuple
 
 import torch
+from torch import nn
 
 from .. import _checks
+from ..neurons import LIF, NPEState, npe_step
 
 
 @dataclass(frozen=True)
@@ -77,3 +83,49 @@ def three_factor_update(w: torch.Tensor, s_post: torch.Tensor, p_post: torch.Ten
     if m.dim() == 1:
         m = m[:, None]
     return w + eta * ((m * (s_post - p_post)).T @ pre_trace)
+
+
+class WTALIF(nn.Module):
+    """A layer of LIFs under hard lateral inhibition fed by input spikes through ``weight``
+    [neurons, N_in], with an adaptive threshold offset ``theta_adapt`` [neurons]; both are
+    buffers that the local rule updates."""
+
+    def __init__(self, weight: torch.Tensor, beta: float = 0.8, threshold: float = 1.0):
+        super().__init__()
+        _checks.tensor("weight", weight, min_dim=2, max_dim=2)
+        self.lif = LIF(beta=beta, threshold=threshold, reset="zero")
+        self.register_buffer("weight", weight.clone())
+        self.register_buffer("theta_adapt", weight.new_zeros(len(weight)))
+
+    def step(self, s_in: torch.Tensor, state: NPEState | None = None) -> tuple[torch.Tensor, NPEState]:
+        """Input spikes [B, N_in] -> (spikes [B, neurons], state); at most one spike per row."""
+        p = self.lif.params()
+        current = s_in @ self.weight.T
+        if state is None:
+            state = NPEState(torch.zeros_like(current), current.new_zeros(len(current), 1))
+        h = npe_step(state.h, current, state.s, p).h  # state.s [B, 1]: a spike resets the whole layer
+        v = h - self.theta_adapt
+        winner = v.argmax(1, keepdim=True)
+        fired = p.spike(v.gather(1, winner), p.threshold, p.surrogate)
+        return torch.zeros_like(h).scatter(1, winner, fired), NPEState(h, fired)
+
+
+@torch.no_grad()
+def present_stdp(layer: WTALIF, x: torch.Tensor, T: int, input_rate: float, generator: torch.Generator,
+                 stdp: STDPParams | None = None, theta_plus: float = 0.0) -> torch.Tensor:
+    """Present x [B, N_in] (values in [0, 1]) as Bernoulli spikes of probability ``x * input_rate``
+    for T steps to ``layer``; returns the spike counts [B, neurons].
+
+    With ``stdp`` the layer's weights follow :func:`stdp_step` and each spike raises its neuron's
+    ``theta_adapt`` by ``theta_plus`` (both in place).
+    """
+    counts, state, traces = x.new_zeros(len(x), len(layer.weight)), None, None
+    for _ in range(T):
+        s_pre = (torch.rand(x.shape, generator=generator, device=x.device) < x * input_rate).to(x.dtype)
+        s_post, state = layer.step(s_pre, state)
+        counts += s_post
+        if stdp is not None:
+            w, traces = stdp_step(layer.weight, s_pre, s_post, traces, stdp)
+            layer.weight.copy_(w)
+            layer.theta_adapt += theta_plus * s_post.sum(0)
+    return counts

@@ -1,0 +1,156 @@
+"""The experiment contract and its one runner.
+
+A recipe is ``run(config, *, on_result=None, run_dir=None, resume=False, progress=False) -> Results``
+(:class:`Recipe`), written as a body ``(config, runner) -> Results`` wrapped by :func:`recipe`.
+The :class:`Runner` does the loop every recipe shares: seed -> build -> fit -> evaluate -> count ->
+row. Each fit gets a stable folder named by its role, ``run_dir/fits/<name>``, so an interrupted
+run resumes whatever order its models are built in.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, TypeVar
+
+import torch
+from torch import nn
+
+from ..learning.bptt import FitConfig, Trainer
+
+C = TypeVar("C")
+M = TypeVar("M", bound=nn.Module)
+
+
+@dataclass
+class Results:
+    """What a recipe returns: named tables (lists of row dicts) and artifacts (files, figure data, tensors)."""
+
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+    artifacts: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        """Plain JSON values: tensors as nested lists, paths as strings."""
+        def plain(v):
+            if isinstance(v, torch.Tensor):
+                return v.tolist()
+            if isinstance(v, Path):
+                return str(v)
+            if isinstance(v, dict):
+                return {k: plain(x) for k, x in v.items()}
+            return [plain(x) for x in v] if isinstance(v, (list, tuple)) else v
+        return {"tables": plain(self.tables), "artifacts": plain(self.artifacts)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Results:
+        return cls(dict(data.get("tables", {})), dict(data.get("artifacts", {})))
+
+
+class Recipe(Protocol):
+    def __call__(self, config: Any = None, *, on_result: Callable[[dict], None] | None = None,
+                 run_dir: str | Path | None = None, resume: bool = False, progress: bool = False) -> Results: ...
+
+
+@dataclass
+class Trained:
+    """A model after its fit: the per-epoch (or per-step) losses and the training wall time."""
+
+    model: nn.Module
+    losses: list[float]
+    seconds: float
+
+
+def slug(name: str) -> str:
+    """A folder name for a fit's role: ``"SNN rate T=2"`` -> ``"snn-rate-t-2"``."""
+    return re.sub(r"[^a-z0-9]+", "-", name.lower()).strip("-") or "fit"
+
+
+class Runner:
+    """seed -> build -> fit -> (the recipe evaluates and counts) -> row, for one run of a recipe.
+
+    ``run_dir`` (optional) holds ``fits/<name>/`` per trained model (checkpoints, metrics.jsonl and
+    the accumulated training seconds); with ``resume`` each fit continues from its newest checkpoint.
+    """
+
+    def __init__(self, on_result: Callable[[dict], None] | None = None, run_dir: str | Path | None = None,
+                 resume: bool = False, progress: bool = False):
+        self.on_result, self.resume, self.progress = on_result, resume, progress
+        self.run_dir = None if run_dir is None else Path(run_dir)
+        self.tables: dict[str, list[dict]] = {}
+        self._fits: set[str] = set()
+
+    def fit_dir(self, name: str) -> Path | None:
+        """The folder of the fit called ``name`` (None without a run folder); names are unique per run."""
+        key = slug(name)
+        if key in self._fits:
+            raise ValueError(f"two fits of one run share the name {name!r}")
+        self._fits.add(key)
+        return None if self.run_dir is None else self.run_dir / "fits" / key
+
+    def train(self, name: str, build: Callable[[], M], fit: FitConfig | Callable[[M], list[float]],
+              x: torch.Tensor | None = None, y: torch.Tensor | None = None, *, seed: int = 0) -> Trained:
+        """Seed torch with ``seed``, build the model, then fit it: by BPTT on (x, y) with a
+        :class:`FitConfig` (checkpointed in :meth:`fit_dir`), or by calling ``fit(model)``."""
+        folder = self.fit_dir(name)
+        torch.manual_seed(seed)  # the same initial draw whatever ran before
+        model = build()
+        timing = None if folder is None else folder / "train_seconds.json"
+        before = json.loads(timing.read_text()) if self.resume and timing is not None and timing.is_file() else 0.0
+        start = time.perf_counter()
+        try:
+            if isinstance(fit, FitConfig):
+                losses = Trainer(model, fit, run_dir=folder, progress=self.progress).fit(x, y, resume=self.resume)
+            else:
+                losses = fit(model)
+        finally:
+            seconds = before + time.perf_counter() - start
+            if timing is not None:
+                timing.parent.mkdir(parents=True, exist_ok=True)
+                timing.write_text(json.dumps(seconds))
+        return Trained(model, losses, seconds)
+
+    def emit(self, row: dict, table: str = "rows") -> dict:
+        """Add ``row`` to ``table`` and pass it to ``on_result``."""
+        self.tables.setdefault(table, []).append(row)
+        if self.on_result is not None:
+            self.on_result(row)
+        return row
+
+    def results(self, **artifacts) -> Results:
+        return Results(self.tables, artifacts)
+
+
+def recipe(config_class: type[C]) -> Callable[[Callable[..., Results]], Recipe]:
+    """Turn ``body(config, runner, **extra) -> Results`` into a :class:`Recipe` over ``config_class``
+    (the default config when none is given); recipe-specific keywords pass through to ``body``."""
+    def wrap(body: Callable[..., Results]) -> Recipe:
+        @functools.wraps(body)
+        def run(config: C | None = None, *, on_result: Callable[[dict], None] | None = None,
+                run_dir: str | Path | None = None, resume: bool = False, progress: bool = False,
+                **extra) -> Results:
+            config = config_class() if config is None else config
+            if not isinstance(config, config_class):
+                raise TypeError(f"config must be a {config_class.__name__}, got {type(config).__name__}")
+            return body(config, Runner(on_result, run_dir, resume, progress), **extra)
+        return run
+    return wrap
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """A registered experiment: its config dataclass (with a ``quick()`` classmethod) and its recipe."""
+
+    config: type
+    run: Recipe
+
+    @property
+    def description(self) -> str:
+        return (self.config.__doc__ or "").strip().splitlines()[0]
+
+    def quick(self):
+        return self.config.quick()
