@@ -138,8 +138,9 @@ def save_model(path: str | Path, name: str, kwargs: dict, model: nn.Module) -> P
     return path
 
 
-def _one_line(e: Exception) -> str:
-    return " ".join(str(e).split()) or type(e).__name__
+def _one_line(e: Exception, limit: int = 200) -> str:
+    text = " ".join(str(e).split()) or type(e).__name__
+    return text if len(text) <= limit else text[:limit] + " ..."
 
 
 def _spec(where: str, text: str) -> tuple[str, dict]:
