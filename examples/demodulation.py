@@ -8,7 +8,8 @@ import sys
 from neurotoken.experiments import DemodulationSweep, run_demodulation
 
 config = DemodulationSweep()
-rows = run_demodulation(config, on_result=lambda r: print(r["model"], r["T"], r["snr_db"], f"{r['ser']:.4f}", flush=True))
+rows = run_demodulation(config, on_result=lambda r: print(r["model"], r["T"], r["snr_db"], f"{r['ser']:.4f}",
+                                                         flush=True)).tables["rows"]
 ref = 8 if 8 in config.Ts else max(config.Ts)  # the spiking model shown against SNR
 curves = {}
 for r in rows:

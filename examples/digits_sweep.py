@@ -6,13 +6,10 @@
 import json
 import sys
 
-from rich.console import Console
-
-from neurotoken.cli import digits_table
 from neurotoken.experiments import DigitsSweep, run_digits_sweep
 
-rows = run_digits_sweep(DigitsSweep(), on_result=lambda r: print(r["model"], r["encoding"], r["T"], r["test_accuracy"]))
-Console().print(digits_table(rows))
+rows = run_digits_sweep(DigitsSweep(), on_result=lambda r: print(r["model"], r["encoding"], r["T"],
+                                                                  f"{r['test_accuracy']:.4f}")).tables["rows"]
 if len(sys.argv) > 1:
     with open(sys.argv[1], "w") as f:
         json.dump(rows, f, indent=1)

@@ -62,10 +62,11 @@ def break_even(ax, rows, title):
 out = Path(sys.argv[1] if len(sys.argv) > 1 else "results")
 out.mkdir(parents=True, exist_ok=True)
 config = TradeoffSweep()
-rows, batching = run_tradeoff(config, on_result=lambda r: print(
+tables = run_tradeoff(config, on_result=lambda r: print(
     f"{r['model']:4} {r['precision']} {r['encoding']:6} T={r['T']} {r['profile']}/{r['dataflow']:12} "
     f"acc={r['test_accuracy']:.4f} E={r['energy_j'] * 1e9:.2f} nJ r={r['event_rate']:.3f} "
-    f"r*={r.get('break_even_rate', float('nan')):.4f}", flush=True))
+    f"r*={r.get('break_even_rate', float('nan')):.4f}", flush=True) if "precision" in r else None).tables
+rows, batching = tables["tradeoff"], tables["batching"]
 write_csv(out / "digits_tradeoff.csv", rows)
 write_csv(out / "digits_batching.csv", batching)
 

@@ -18,7 +18,7 @@ def show(row):
           f"{row['parameters']} parameters\n  sample: {row['sample']!r}", flush=True)
 
 
-rows = run_language(LanguageModels(), on_result=show)
+rows = run_language(LanguageModels(), on_result=show).tables["rows"]
 if len(sys.argv) > 1:
     with open(sys.argv[1], "w") as f:
         json.dump(rows, f, indent=1)

@@ -16,7 +16,7 @@ def show(row):
 
 
 args = sys.argv[1:]
-rows = run_seq_digits(SeqDigits(permuted="--permuted" in args), on_result=show)
+rows = run_seq_digits(SeqDigits(permuted="--permuted" in args), on_result=show).tables["rows"]
 paths = [a for a in args if a != "--permuted"]
 if paths:
     with open(paths[0], "w") as f:

@@ -3,6 +3,8 @@
     OMP_NUM_THREADS=1 .venv/bin/python examples/zeroth_order_vs_bptt.py
 """
 
-from neurotoken.experiments.zeroth_order import main
+import json
 
-main()
+from neurotoken.experiments import ZeroOrderDigits, run_zero_order_digits
+
+print(json.dumps(run_zero_order_digits(ZeroOrderDigits()).tables, indent=1))
