@@ -186,3 +186,68 @@ def test_sweep_runs_each_value_and_tables_the_swept_key(tmp_path):
     assert [(r["Ts"], r["model"]) for r in rows] == [("[1]", "ReLU MLP (twin)"), ("[1]", "SNN"),
                                                       ("[2]", "ReLU MLP (twin)"), ("[2]", "SNN")]
     assert [r["T"] for r in rows if r["model"] == "SNN"] == [1, 2]
+
+
+def test_debug_after_the_command_raises_and_switches_on_debug_mode(monkeypatch):
+    import neurotoken
+
+    switched = []
+    monkeypatch.setattr(neurotoken, "debug", lambda on=True: switched.append(on))
+    result = invoke("train", "nope", "--debug")
+    assert isinstance(result.exception, ValueError) and switched == [True]
+
+
+def test_version_and_short_help():
+    import neurotoken
+
+    assert invoke("--version").output.strip() == f"neurotoken {neurotoken.__version__}"
+    short = invoke("train", "-h")
+    assert short.exit_code == 0 and "Example" in short.output
+
+
+def test_quick_is_kept_when_a_config_file_is_given(tmp_path):
+    path = tmp_path / "main.toml"
+    path.write_text("[intra]\nhidden = [8]\n")
+    dumped = invoke("run", "--quick", "--config", path, "--dump").output
+    assert "count_batch = 8" in dumped and "hidden = [\n    8,\n]" in dumped.replace("hidden = [8]", "hidden = [\n    8,\n]")
+
+
+def test_a_partial_fit_table_changes_only_the_keys_it_names(tmp_path):
+    path = tmp_path / "digits.toml"
+    path.write_text("[fit]\nepochs = 3\n")
+    dumped = invoke("train", "digits", "--config", path, "--dump").output
+    assert "epochs = 3" in dumped and "lr = 0.005" in dumped  # the digits recipe's lr, not the generic 0.003
+
+
+def test_sweep_interrupt_says_how_to_finish_the_point(tmp_path, monkeypatch):
+    def interrupted(self, *args):
+        raise KeyboardInterrupt
+
+    original = bptt.Trainer._train_step
+    monkeypatch.setattr(bptt.Trainer, "_train_step", interrupted)
+    result = invoke("sweep", "digits", "--param", "Ts=1,2", *TINY_DIGITS[2:], "--out", tmp_path)
+    assert result.exit_code == 130
+    point = only_run_dir(tmp_path) / "point-000"
+    text = result.output.replace("\n", " ")
+    assert f"finish this point with: neurotoken train digits --resume {point}" in text
+    assert "neurotoken sweep" not in text
+    monkeypatch.setattr(bptt.Trainer, "_train_step", original)
+    finished = invoke("train", "digits", "--resume", point)
+    assert finished.exit_code == 0, finished.output
+
+
+def test_bench_writes_a_timestamped_folder_and_none_on_bad_input(tmp_path):
+    bad = invoke("bench", "--quick", "--case", "nope", "--out", tmp_path)
+    assert bad.exit_code == 1 and "nope" in bad.output and not list(tmp_path.iterdir())
+    for _ in range(2):
+        result = invoke("bench", "--quick", "--repeats", "1", "--no-peers", "--case", "reset", "--out", tmp_path)
+        assert result.exit_code == 0, result.output
+    folders = sorted(tmp_path.iterdir())
+    assert len(folders) == 2 and all(re.fullmatch(r"\d{8}-\d{6}-bench(-\d+)?", p.name) for p in folders)
+    assert all((p / "results.json").is_file() for p in folders)
+
+
+def test_an_invalid_config_leaves_no_run_folder(tmp_path):
+    result = invoke("train", "digits", "--set", "Ts=[]", "--out", tmp_path)
+    assert result.exit_code == 1 and "Ts" in result.output
+    assert not tmp_path.exists() or not list(tmp_path.iterdir())

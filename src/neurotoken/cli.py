@@ -18,6 +18,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from typer.core import TyperGroup
 
@@ -307,7 +308,7 @@ def sweep(experiment: str = typer.Argument(..., help="an experiment name from `n
     console.print(f"run folder: {run_dir} ({len(points)} points)", markup=False)
     tables: dict[str, list[dict]] = {}
     for i, (point, config) in enumerate(zip(points, configs)):
-        console.rule(", ".join(f"{k}={v}" for k, v in point), markup=False)
+        console.rule(escape(", ".join(f"{k}={v}" for k, v in point)))
         point_dir = run_dir / f"point-{i:03d}"
         point_dir.mkdir()
         (point_dir / "config.toml").write_text(cfg.dumps(config))

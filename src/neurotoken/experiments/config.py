@@ -3,7 +3,8 @@
 ``from_dict`` rejects unknown keys and wrong types naming the dotted key (``fit.epochs``);
 ``load`` and ``with_overrides`` change only the keys they name (a partial ``[fit]`` table keeps
 the experiment's other fit settings); ``with_overrides`` applies ``key=value`` assignments
-(values in TOML syntax, bare words as strings), as ``neurotoken train --set`` does. TOML has no null: fields set to None are left out
+(values in TOML syntax, bare words as strings), as ``neurotoken train --set`` does. TOML has no
+null: fields set to None are left out
 when dumping and keep their default when loading.
 """
 

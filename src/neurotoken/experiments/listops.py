@@ -56,9 +56,11 @@ def run_listops(config: ListOpsShort, runner: Runner) -> Results:
     runner.emit({"model": "majority class", "test_accuracy": majority_accuracy(data.y_train, data.y_test),
                  "final_loss": None, "train_seconds": None})
     for spiking in (True, False):
-        trained = runner.train("spiking" if spiking else "twin", lambda: nn.Sequential(OneHot(len(VOCAB)), SpikingSSMClassifier(
+        build = lambda: nn.Sequential(OneHot(len(VOCAB)), SpikingSSMClassifier(  # noqa: E731
             len(VOCAB) - 1, config.d_model, config.d_state, config.layers, classes=10, spiking=spiking,
-            spike=config.spike, dt_range=config.dt_range)), config.fit, data.x_train, data.y_train, seed=config.fit.seed)
+            spike=config.spike, dt_range=config.dt_range))
+        trained = runner.train("spiking" if spiking else "twin", build, config.fit, data.x_train, data.y_train,
+                               seed=config.fit.seed)
         runner.emit({"model": "spiking SSM" if spiking else "SSM twin", "final_loss": trained.losses[-1],
                      "train_seconds": trained.seconds,
                      "test_accuracy": accuracy(trained.model, data.x_test, data.y_test)})

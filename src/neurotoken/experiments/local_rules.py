@@ -54,7 +54,8 @@ def run_stdp_digits(cfg: STDPDigits, runner: Runner) -> Results:
 
     layer = runner.train("stdp", lambda: WTALIF(torch.rand(cfg.neurons, 64, generator=g) * 0.3, cfg.beta,
                                                 cfg.threshold), fit, seed=cfg.seed).model
-    counts = lambda x: torch.cat([present_stdp(layer, xb, cfg.T, cfg.input_rate, g) for xb in x.split(256)])  # noqa: E731
+    counts = lambda x: torch.cat([present_stdp(layer, xb, cfg.T, cfg.input_rate, g)  # noqa: E731
+                                  for xb in x.split(256)])
     train_counts = counts(data.x_train)
     per_class = torch.stack([train_counts[data.y_train == c].mean(0) for c in range(10)])
     labels = per_class.argmax(0)

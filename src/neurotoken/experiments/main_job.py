@@ -219,8 +219,9 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
             if spiking:
                 rasters.setdefault(name, spike_raster(model, task.count_input))
             if runner.run_dir is not None:
-                extra = f"-{slug(role)}" if spiking and len(task.models) > 2 else ""
-                path = runner.run_dir / "models" / f"{name}-{'neuromorphic' if spiking else 'conventional'}{extra}.safetensors"
+                kind = ("neuromorphic" + (f"-{slug(role)}" if len(task.models) > 2 else "")) if spiking \
+                    else "conventional"
+                path = runner.run_dir / "models" / f"{name}-{kind}.safetensors"
                 row["model_file"] = str(save_model(path, cls, kwargs, model))
             runner.emit(row)
     return runner.results(rasters=rasters)

@@ -1,6 +1,7 @@
 """Reports of a main-job run: the comparison table (rich), PNG plots and one self-contained HTML page.
 
-Everything is drawn from the run's :class:`~neurotoken.experiments.runner.Results` (its ``results.json``) alone (``neurotoken report RUN_DIR`` redraws it):
+Everything is drawn from the run's :class:`~neurotoken.experiments.runner.Results` (its
+``results.json``) alone (``neurotoken report RUN_DIR`` redraws it):
 accuracy/quality vs energy per task with the Pareto front, per-layer energy bars and spike
 rasters of one input. Matplotlib is imported here only (``import neurotoken`` stays light).
 """
@@ -153,7 +154,8 @@ PLOTS = {"pareto.png": plot_pareto, "layer_energy.png": plot_layer_energy, "rast
 def write_html(results: Results, images: list[Path], path: Path) -> Path:
     """One self-contained page: the table and every plot inline (base64 PNG)."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in COLUMNS)
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r)) + "</tr>" for r in results.tables["rows"])
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r)) + "</tr>"
+                   for r in results.tables["rows"])
     figures = "".join(f'<figure><img alt="{p.name}" src="data:image/png;base64,'
                       f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>{p.name}</figcaption></figure>'
                       for p in images)

@@ -137,6 +137,7 @@ def recipe(config_class: type[C]) -> Callable[[Callable[..., Results]], Recipe]:
             if not isinstance(config, config_class):
                 raise TypeError(f"config must be a {config_class.__name__}, got {type(config).__name__}")
             return body(config, Runner(on_result, run_dir, resume, progress), **extra)
+        del run.__wrapped__  # its signature is the recipe's, not the body's
         return run
     return wrap
 
