@@ -50,9 +50,10 @@ rate of :mod:`.baselines` extrapolates.
 **Mixer protocol.** Any module defining ``accounting(self, inputs: tuple, output) -> dict[str, int]``
 (``inputs`` the positional forward arguments, ``output`` what forward returned) has the returned
 ints added to its own row, e.g. ``{"macs": ..., "state_updates": ..., "bit_ops": ...,
-"active_pairs": ..., "state_bytes": ...}``. Report only work not done by hooked children
-(Linear, Conv2d and NPE submodules are counted on their own; if ``accounting`` re-runs them,
-those calls are not recorded) and bytes by class (``*_bytes`` keys
+"active_pairs": ..., "state_bytes": ...}``, computed from that call's inputs, output and shapes
+only (counts that depend on internal tensors come from a child that receives them, as
+``mixers.base.Fire`` does for a mixer's spikes). Report only work not done by hooked children
+(Linear, Conv2d and NPE submodules are counted on their own) and bytes by class (``*_bytes`` keys
 above), never ``bytes`` itself; the module's own parameters (``recurse=False``) are counted as
 weight traffic for it. Keys a profile prices enter the energy, the others are listed as
 unpriced.
@@ -239,7 +240,6 @@ class Counter:
         self._accumulated = None  # an event-driven layer's output, summed in its targets' membranes
         self._footprint: dict[str, dict[str, int]] = {}  # weights resident per observed layer
         self._handles: list = []
-        self._busy = False  # True while a hook computes counts: replays inside it are not recorded
 
     # ---- hooks ---------------------------------------------------------------------------------
     def __enter__(self) -> Counter:
@@ -265,15 +265,9 @@ class Counter:
 
     def _hook(self, name: str):
         def hook(m, inputs, output):
-            if self._busy:
-                return
-            self._busy = True
             in_membrane = self._accumulated is not None and bool(inputs) and inputs[0] is self._accumulated
-            try:
-                with torch.no_grad():
-                    counts, events = module_counts(m, inputs, output, self.dataflow, in_membrane)
-            finally:
-                self._busy = False
+            with torch.no_grad():
+                counts, events = module_counts(m, inputs, output, self.dataflow, in_membrane)
             if self.dataflow == "event_driven" and isinstance(m, SYNAPTIC):
                 self._accumulated = output if events else None
             _add(self._raw.setdefault(name, {}), counts)
