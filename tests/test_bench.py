@@ -2,6 +2,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from neurotoken import bench
 
 
@@ -42,4 +44,12 @@ def test_quick_run_writes_json_and_png(tmp_path):
 def test_bench_command_runs_quick(tmp_path):
     out = subprocess.run([sys.executable, "-m", "neurotoken", "bench", "--quick", "--repeats", "1", "--no-peers",
                           "--out", str(tmp_path)], capture_output=True, text=True, check=True).stdout
-    assert "of bandwidth bound" in out and (tmp_path / "results.json").exists()
+    (run_dir,) = tmp_path.iterdir()
+    assert "of bandwidth bound" in out and run_dir.name.endswith("-bench") and (run_dir / "results.json").exists()
+
+
+def test_cases_can_be_chosen_and_unknown_ones_are_refused():
+    results = bench.run_all(quick=True, repeats=1, peers=False, cases=("reset",))
+    assert results["rows"] and all(r["case"].startswith("LIF subtract reset") for r in results["rows"])
+    with pytest.raises(ValueError, match=r"cases\[0\] must be one of"):
+        bench.run_all(quick=True, cases=("nope",))

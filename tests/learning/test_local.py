@@ -71,3 +71,32 @@ def test_three_factor_is_the_loglikelihood_gradient_of_bernoulli_spikes():
 def test_bad_stdp_params_rejected(kw, match):
     with pytest.raises(ValueError, match=match):
         STDPParams(**kw)
+
+
+def test_wta_layer_is_an_lif_with_one_winner_and_a_shared_reset():
+    from neurotoken.learning.local import WTALIF
+
+    layer = WTALIF(torch.eye(3), beta=0.5, threshold=1.0)
+    drive = torch.tensor([[0.6, 0.8, 0.0]])
+    s, state = layer.step(drive)  # h = (0.6, 0.8, 0): nobody reaches 1
+    assert s.tolist() == [[0.0, 0.0, 0.0]] and torch.allclose(state.h, drive)
+    s, state = layer.step(drive, state)  # h = 0.5 h + x = (0.9, 1.2, 0): only the winner spikes
+    assert s.tolist() == [[0.0, 1.0, 0.0]]
+    s, state = layer.step(torch.zeros(1, 3), state)  # the spike reset the whole layer
+    assert s.tolist() == [[0.0, 0.0, 0.0]] and state.h.abs().max() == 0
+    layer.theta_adapt += torch.tensor([0.0, 5.0, 0.0])  # homeostasis hands the win to the next neuron
+    s, state = layer.step(torch.tensor([[1.1, 1.2, 0.0]]), state)
+    assert s.tolist() == [[1.0, 0.0, 0.0]]
+
+
+def test_stdp_presentation_moves_a_winner_towards_its_input():
+    from neurotoken.learning.local import WTALIF, present_stdp
+
+    g = torch.Generator().manual_seed(0)
+    layer = WTALIF(torch.full((2, 4), 0.5), beta=0.9, threshold=0.5)
+    x = torch.tensor([[1.0, 1.0, 0.0, 0.0]])
+    stdp = STDPParams(eta_plus=0.05, eta_minus=0.0, multiplicative=True, x_target=0.5)
+    counts = present_stdp(layer, x, 20, 1.0, g, stdp, theta_plus=0.0)
+    assert counts.sum() > 0 and counts.max(1).values.sum() == counts.sum()  # one neuron wins throughout
+    winner = int(counts.argmax())
+    assert (layer.weight[winner, :2] > 0.5).all() and (layer.weight[winner, 2:] < 0.5).all()
