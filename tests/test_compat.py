@@ -72,3 +72,18 @@ def test_former_neuron_keywords_warn_and_build_the_same_model(cls, legacy, new):
     model = cls(**small, **new).eval()
     x = torch.randint(0, 256, (2, 5)) if cls is nt.models.SpikingLM else torch.randn(2, 5, old.in_features)
     assert_close(model(x), old(x))
+
+
+def test_a_model_with_a_neuron_config_saves_and_loads(tmp_path):
+    lif = nt.LIF(0.0, 0.3, "none", "ternary", learn_threshold=True)
+    kwargs = {"in_features": 2, "d_model": 8, "d_state": 4, "layers": 1, "classes": 3,
+              "neuron": nt.mixers.base.neuron_config(lif)}
+    torch.manual_seed(0)
+    model = nt.models.SpikingSSMClassifier(**kwargs).eval()
+    with torch.no_grad():
+        model.blocks[0].sublayers[0].fire.neuron.threshold.fill_(0.2)  # a trained threshold travels as a weight
+    path = nt.zoo.save_model(tmp_path / "m.safetensors", "SpikingSSMClassifier", kwargs, model)
+    loaded, spec = nt.zoo.load_model(path)
+    assert spec["kwargs"]["neuron"]["spike"] == lif.config()["spike"]
+    x = torch.randn(2, 5, 2)
+    assert_close(loaded(x), model(x))

@@ -11,7 +11,6 @@ dict, or None for the conventional form (:func:`resolve_neuron`).
 
 from __future__ import annotations
 
-import copy
 import warnings
 
 import torch
@@ -87,9 +86,7 @@ def resolve_neuron(neuron, default) -> _neurons.NPE | None:
         return default()
     if neuron is None:
         return None
-    if isinstance(neuron, _neurons.NPE):
-        return copy.deepcopy(neuron)
-    if isinstance(neuron, dict):
+    if isinstance(neuron, (_neurons.NPE, dict)):
         return _neurons.build_neuron(neuron)
     raise TypeError(f"neuron must be an NPE (e.g. neurotoken.LIF(...)), its config dict or None, "
                     f"got {type(neuron).__name__}")
