@@ -206,6 +206,10 @@ class LIF(NPE):
                  learn_beta: bool = False, learn_threshold: bool = False,
                  feedback: torch.Tensor | None = None):
         super().__init__(threshold, reset, spike, surrogate, backend, learn_threshold)
+        why = fused_lif.no_formula(self.surrogate)
+        if why is not None and backend == "auto":
+            warnings.warn(f"{why}: the fused LIF kernel cannot run it, so this LIF takes the slower "
+                          "reference path", RuntimeWarning, stacklevel=2)
         self._set("beta", _as_param("beta", beta, learn_beta, 0.0, 1.0, False))
         if isinstance(feedback, (list, tuple)):
             feedback = torch.tensor(feedback, dtype=torch.float32)

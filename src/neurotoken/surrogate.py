@@ -1,11 +1,14 @@
 """Surrogate gradients for the Heaviside step H(x), x = h - theta.
 
 Each surrogate is a smooth stand-in ``primitive(x)`` for H; the backward pass of a spike
-function uses its derivative ``grad(x)``. Every surrogate takes one width/slope parameter.
+function uses its derivative ``grad(x) = formula(x, w)``. Every surrogate takes one width/slope
+parameter w, its only field. ``formula`` is written once, in plain arithmetic (``abs`` and this
+module's ``exp``), so torch runs it on tensors and the fused kernels compile it per class.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -17,20 +20,36 @@ from ._registry import Registry
 SURROGATES: Registry[type[Surrogate]] = Registry("surrogate")
 
 
+def exp(x):
+    """e^x for a formula: torch.exp on tensors (the fused kernels compile it as the scalar exp)."""
+    return torch.exp(x)
+
+
 @dataclass(frozen=True)
 class Surrogate:
-    """Base class: subclasses define ``primitive`` (smooth step) and ``grad`` (its derivative)."""
+    """Base class: a subclass has one positive field w and defines ``primitive(x)`` (a smooth step)
+    and ``formula(x, w)``, a staticmethod giving its derivative dH/dx."""
+
+    formula = None
 
     def primitive(self, x: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
-    def grad(self, x: torch.Tensor) -> torch.Tensor:
-        """dH/dx := the surrogate's derivative, a fresh tensor (built in place: one allocation,
-        which matters on CPU where every large fresh tensor pays its page faults)."""
-        raise NotImplementedError
+    @property
+    def parameter(self) -> float:
+        """The value of the one parameter w (whatever the subclass names it)."""
+        return getattr(self, dataclasses.fields(self)[0].name)
 
-    def _positive(self, field: str) -> None:
-        _checks.number(f"{type(self).__name__}.{field}", getattr(self, field), low=0.0, low_open=True)
+    def grad(self, x: torch.Tensor) -> torch.Tensor:
+        """dH/dx := formula(x, w), a fresh tensor."""
+        if self.formula is None:
+            raise NotImplementedError(f"{type(self).__name__} defines neither formula nor grad")
+        return self.formula(x, self.parameter)
+
+    def __post_init__(self):
+        fields = dataclasses.fields(self)
+        if len(fields) == 1:
+            _checks.number(f"{type(self).__name__}.{fields[0].name}", self.parameter, low=0.0, low_open=True)
 
 
 @SURROGATES.register("straight_through")
@@ -40,14 +59,12 @@ class StraightThrough(Surrogate):
 
     scale: float = 1.0
 
-    def __post_init__(self):
-        self._positive("scale")
-
     def primitive(self, x):
         return self.scale * x
 
-    def grad(self, x):
-        return torch.full_like(x, self.scale)
+    @staticmethod
+    def formula(x, w):
+        return x * 0 + w
 
 
 @SURROGATES.register("sigmoid")
@@ -57,15 +74,13 @@ class Sigmoid(Surrogate):
 
     slope: float = 4.0
 
-    def __post_init__(self):
-        self._positive("slope")
-
     def primitive(self, x):
         return torch.sigmoid(self.slope * x)
 
-    def grad(self, x):
-        s = torch.sigmoid(self.slope * x)
-        return s.sub_(s.square()).mul_(self.slope)
+    @staticmethod
+    def formula(x, w):
+        e = 1 / (1 + exp(-w * x))
+        return w * e * (1 - e)
 
 
 @SURROGATES.register("atan")
@@ -75,14 +90,13 @@ class Atan(Surrogate):
 
     alpha: float = 2.0
 
-    def __post_init__(self):
-        self._positive("alpha")
-
     def primitive(self, x):
         return 0.5 + torch.atan(0.5 * math.pi * self.alpha * x) / math.pi
 
-    def grad(self, x):
-        return (x * (0.5 * math.pi * self.alpha)).square_().add_(1).reciprocal_().mul_(0.5 * self.alpha)
+    @staticmethod
+    def formula(x, w):
+        u = (0.5 * math.pi * w) * x
+        return (0.5 * w) / (1 + u * u)
 
 
 @SURROGATES.register("triangle")
@@ -92,15 +106,14 @@ class Triangle(Surrogate):
 
     width: float = 1.0
 
-    def __post_init__(self):
-        self._positive("width")
-
     def primitive(self, x):
         u = (x / self.width).clamp(-1.0, 1.0)
         return torch.where(u < 0, 0.5 * (1 + u) ** 2, 1 - 0.5 * (1 - u) ** 2)
 
-    def grad(self, x):
-        return x.abs().div_(-self.width).add_(1).clamp_min_(0.0).div_(self.width)
+    @staticmethod
+    def formula(x, w):
+        t = 1 - abs(x) / w
+        return (t + abs(t)) * (0.5 / w)  # max(0, t) / w
 
 
 @SURROGATES.register("fast_sigmoid")
@@ -110,14 +123,13 @@ class FastSigmoid(Surrogate):
 
     slope: float = 25.0
 
-    def __post_init__(self):
-        self._positive("slope")
-
     def primitive(self, x):
         return x / (1 + self.slope * x.abs())
 
-    def grad(self, x):
-        return x.abs().mul_(self.slope).add_(1).square_().reciprocal_()
+    @staticmethod
+    def formula(x, w):
+        d = 1 + w * abs(x)
+        return 1 / (d * d)
 
 
 def resolve(surrogate: Surrogate | str | dict) -> Surrogate:

@@ -153,3 +153,74 @@ def test_a_fused_kernel_leaves_torch_thread_count_alone():
             "nt.LIF(backend='fused')(torch.rand(4, 2, 4096)); print(torch.get_num_threads())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "1"
+
+
+# ---- surrogates carry their own kernel formula ---------------------------------------------------
+
+import numpy as np  # noqa: E402
+
+from neurotoken import surrogate as sg  # noqa: E402
+
+
+@sg.dataclass(frozen=True)
+class Gaussian(sg.Surrogate):
+    """A surrogate defined in one class only: dH/dx := exp(-x^2 / (2 s^2)) / (s sqrt(2 pi))."""
+
+    sigma: float = 0.5
+
+    def primitive(self, x):
+        return 0.5 * (1 + torch.erf(x / (self.sigma * 2 ** 0.5)))
+
+    @staticmethod
+    def formula(x, w):
+        return exp(-(x * x) / (2 * w * w)) / (w * 2.5066282746310002)
+
+
+exp = sg.exp
+
+
+class OnlyGrad(sg.Atan):
+    """An old-style subclass: its own grad, no formula of its own."""
+
+    def grad(self, x):
+        return torch.ones_like(x)
+
+
+class NoFormula(sg.Surrogate):
+    def grad(self, x):
+        return torch.ones_like(x)
+
+
+@needs_numba
+@settings(max_examples=30, deadline=None)
+@given(x=st.lists(st.floats(-30, 30, width=32), min_size=1, max_size=20), w=st.floats(0.0625, 30, width=32),
+       cls=st.sampled_from([*sg.SURROGATES.values(), Gaussian]))
+def test_the_compiled_float32_formula_matches_the_torch_grad(x, w, cls):
+    from numba import njit
+
+    from neurotoken.kernels.lif_numba import formula
+
+    grad = formula(cls)
+    kernel = njit(lambda v, w: [grad(v[i], w) for i in range(v.size)])
+    got = kernel(np.array(x, dtype=np.float32), np.float32(w))
+    assert all(type(g) is float for g in got)  # numba returns float32 scalars as Python floats
+    expected = cls(w).grad(torch.tensor(x, dtype=torch.float32))
+    torch.testing.assert_close(torch.tensor(got), expected, rtol=1e-5, atol=1e-6)
+
+
+@needs_numba
+def test_a_new_surrogate_is_one_class_and_the_fused_kernel_runs_it():
+    assert fused_lif.unsupported(torch.zeros(2, 3), NPEParams(0.9, 1.0, surrogate=Gaussian())) is None
+    x, beta, threshold, state = inputs(17, (3, 63), seed=2)
+    assert_fused_matches_sequential(x, "subtract", "binary", Gaussian(0.4), beta, threshold, state)
+
+
+@pytest.mark.parametrize("surrogate, match", [(OnlyGrad(), "OnlyGrad overrides grad"),
+                                              (NoFormula(), "NoFormula has no kernel formula")])
+def test_a_surrogate_without_a_kernel_formula_falls_back_with_a_reason(surrogate, match):
+    with pytest.warns(RuntimeWarning, match=match):
+        lif = LIF(surrogate=surrogate)
+    x = torch.rand(5, 2, 3, requires_grad=True)
+    assert lif._backend(x, lif.params()) == "sequential"
+    lif(x).sum().backward()  # through the surrogate's own grad
+    assert x.grad.abs().sum() > 0

@@ -6,9 +6,9 @@ def numba_threads(limit: int) -> int:
     """Set numba's thread count to torch's (OMP_NUM_THREADS / torch.set_num_threads), so one setting
     governs both (numba's own default of every core oversubscribes a busy machine), at most `limit`
     and at least 1; returns it. numba keeps its own threading-layer choice (TBB, else OpenMP, else
-    workqueue; NUMBA_THREADING_LAYER overrides): on an idle 2-core machine the fused LIF fwd+bwd took
-    5.9 / 5.1 ms with OpenMP at 1 / 2 threads against 9.9 / 10.6 ms with workqueue. OpenMP threads
-    spin while waiting, so on a busy machine give torch (hence numba) one thread."""
+    workqueue; NUMBA_THREADING_LAYER overrides): OpenMP ran the fused LIF faster than workqueue (see
+    ``neurotoken bench``). OpenMP threads spin while waiting, so on a busy machine give torch (hence
+    numba) one thread."""
     import numba
     import torch
 

@@ -2,13 +2,14 @@
 time in a numba kernel (:mod:`neurotoken.kernels.lif_numba`, imported lazily). Reference twin:
 :func:`neurotoken.neurons.npe_multistep` with ``backend="sequential"``.
 
-With gradients, forward keeps every state h_t and the spikes (the issue's limit: spikes and one
-state tensor per step); backward reads them once, with dL/ds, and writes dL/dx, in one reverse
+With gradients, forward keeps every state h_t and the spikes (spikes and one state tensor per
+step, nothing more); backward reads them once, with dL/ds, and writes dL/dx, in one reverse
 pass over time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import math
 
@@ -16,12 +17,10 @@ import numpy as np
 import torch
 
 from ..spikes import Binary, MultiLevel, Ternary
-from ..surrogate import Atan, FastSigmoid, Sigmoid, StraightThrough, Triangle
+from ..surrogate import Surrogate
 from . import numba_threads, workspace
 
 RESETS = {"subtract": 0, "zero": 1, "none": 2}
-SURROGATES = {Sigmoid: (0, "slope"), Atan: (1, "alpha"), Triangle: (2, "width"),
-              FastSigmoid: (3, "slope"), StraightThrough: (4, "scale")}
 
 
 def available() -> bool:
@@ -36,6 +35,18 @@ def _spike_code(spike) -> tuple[int, int] | None:
     return {Binary: (0, 2), Ternary: (1, 2)}.get(type(spike))
 
 
+def no_formula(surrogate: Surrogate) -> str | None:
+    """Why the kernels cannot compute ``surrogate``'s derivative, or None when its formula serves."""
+    name = type(surrogate).__name__
+    if surrogate.formula is None:
+        return f"surrogate {name} has no kernel formula (define a staticmethod formula(x, w))"
+    if type(surrogate).grad is not Surrogate.grad:
+        return f"surrogate {name} overrides grad, so its formula may not be its derivative"
+    if len(dataclasses.fields(surrogate)) != 1:
+        return f"surrogate {name} has {len(dataclasses.fields(surrogate))} fields; formula(x, w) takes one"
+    return None
+
+
 def unsupported(x: torch.Tensor, p) -> str | None:
     """Why the fused kernel cannot run eq. (9) with NPEParams p on x, or None when it can."""
     if not available():
@@ -47,8 +58,9 @@ def unsupported(x: torch.Tensor, p) -> str | None:
         return "a feedback matrix R is set"
     if _spike_code(p.spike) is None:
         return f"spike {type(p.spike).__name__} is not deterministic (binary, ternary, multilevel)"
-    if type(p.surrogate) not in SURROGATES:
-        return f"surrogate {type(p.surrogate).__name__} has no kernel formula"
+    why = no_formula(p.surrogate)
+    if why is not None:
+        return why
     if x.device.type != "cpu" or x.dtype != torch.float32:
         return f"x is {x.dtype} on {x.device.type}; the kernel takes float32 on cpu"
     return None
@@ -81,9 +93,8 @@ class _FusedLIF(torch.autograd.Function):
         kernel = forward(RESETS[reset], code, levels)
         kernel(_rows(x), *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _threads(shape), _rows(s), _rows(h))
         if grad:
-            kind, field = SURROGATES[type(surrogate)]
             ctx.save_for_backward(h, s, beta, threshold, h0, s0)
-            ctx.codes = RESETS[reset], code, levels, kind, np.float32(getattr(surrogate, field))
+            ctx.codes = RESETS[reset], code, levels, type(surrogate), np.float32(surrogate.parameter)
         ctx.set_materialize_grads(False)
         return s, h if all_states or not grad else h[-1:].clone()
 
@@ -92,12 +103,12 @@ class _FusedLIF(torch.autograd.Function):
         from .lif_numba import backward
 
         h, s, beta, threshold, h0, s0 = ctx.saved_tensors
-        reset, code, levels, kind, width = ctx.codes
+        reset, code, levels, surrogate, width = ctx.codes
         shape = h.shape[1:]
         gs = torch.zeros_like(h) if gs is None else gs
         gh = h.new_zeros((0, *shape)) if gh is None else gh
         dx, per_neuron = workspace.empty(h.shape), torch.empty((4, *shape), dtype=h.dtype)
-        kernel = backward(reset, code, levels, kind, any(ctx.needs_input_grad[1:3]))
+        kernel = backward(reset, code, levels, surrogate, any(ctx.needs_input_grad[1:3]))
         kernel(_rows(h), _rows(s), *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _rows(gs), _rows(gh), width,
                _threads(shape), _rows(dx), *per_neuron.view(4, -1).numpy())
         grads = [g.sum_to_size(t.shape) for g, t in zip(per_neuron, (beta, threshold, h0, s0))]

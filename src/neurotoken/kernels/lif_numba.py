@@ -11,7 +11,7 @@ Eq. (9)-(10) per neuron, one pass over time, float32, arrays flattened to [T, M]
 Each worker thread (prange) owns a slab of neurons and keeps their state in its own arrays; time
 is the outer loop and every row of the slab streams front to back (walking [T, M] in column
 blocks with time inside costs about twice as much: each block row sits on another page). Reset,
-spike kind, surrogate and whether to differentiate beta, theta are closure constants of the
+spike kind, surrogate formula and whether to differentiate beta, theta are closure constants of the
 kernel that :func:`forward` / :func:`backward` build (one per combination, cached in memory and on
 disk), so each time step is one branch-free loop over slab views indexed from 0 (an offset index
 would keep numba's negative-index check and stop vectorisation) that LLVM vectorises. The
@@ -24,11 +24,17 @@ would otherwise stop the surrogate loops from vectorising.
 
 from __future__ import annotations
 
+import ast
 import functools
+import inspect
 import math
+import textwrap
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload, register_jitable
+
+from .. import surrogate as _surrogate
 
 
 @njit(inline="always")
@@ -43,36 +49,66 @@ def _spike(h, th, neg, levels):
     return s if h == h else h
 
 
-@njit(inline="always")
-def _surrogate(x, kind, width):
-    """surrogate.py's grad(x): 0 Sigmoid(slope), 1 Atan(alpha), 2 Triangle(width), 3 FastSigmoid(slope),
-    4 StraightThrough(scale)."""
-    one = np.float32(1.0)
-    if kind == 0:
-        e = one / (one + np.exp(-width * x))
-        return width * e * (one - e)
-    if kind == 1:
-        u = np.float32(0.5 * math.pi) * width * x
-        return np.float32(0.5) * width / (one + u * u)
-    if kind == 2:
-        return max(np.float32(0.0), one - abs(x) / width) / width
-    if kind == 3:
-        d = one + width * abs(x)
-        return one / (d * d)
-    return width
+@overload(_surrogate.exp)
+def _exp(x):
+    """The surrogate formulas' exp, compiled as the scalar exp."""
+    return lambda x: math.exp(x)
+
+
+class _Float32(ast.NodeTransformer):
+    """Wraps every number in a formula (literals, and globals such as math.pi) in np.float32: numba
+    types a Python number as float64 and would widen the kernel's float32 arithmetic to it."""
+
+    def __init__(self, scope: dict, local: set[str]):
+        self.scope, self.local = scope, local
+
+    def _wrap(self, node):
+        return ast.copy_location(ast.Call(ast.Name("_float32", ast.Load()), [node], []), node)
+
+    def visit_Constant(self, node):
+        return self._wrap(node) if type(node.value) in (int, float) else node
+
+    def visit_Name(self, node):
+        global_float = node.id not in self.local and isinstance(self.scope.get(node.id), float)
+        return self._wrap(node) if global_float else node
+
+    def visit_Attribute(self, node):  # module.constant, e.g. math.pi
+        root = node
+        while isinstance(root, ast.Attribute):
+            root = root.value
+        if isinstance(root, ast.Name) and root.id not in self.local and root.id in self.scope:
+            if isinstance(eval(ast.unparse(node), self.scope), float):
+                return self._wrap(node)
+        return node
+
+
+@functools.cache
+def formula(surrogate: type):
+    """A surrogate class's ``formula(x, w)`` in float32 (see :class:`_Float32`), callable from the
+    kernels and inlined (a plain function keeps numba's disk cache valid across processes, which a
+    compiled one in a closure would not)."""
+    fn = surrogate.formula
+    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    tree.body[0].decorator_list = []
+    scope = {**fn.__globals__, "_float32": np.float32}
+    local = {a.arg for a in tree.body[0].args.args} | {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)
+                                                       and isinstance(n.ctx, ast.Store)}
+    tree = ast.fix_missing_locations(_Float32(scope, local).visit(tree))
+    exec(compile(tree, inspect.getsourcefile(fn), "exec"), scope)
+    return register_jitable(inline="always")(scope[fn.__name__])
 
 
 @njit(inline="always")
-def _spike_grads(h, th, neg, levels, kind, width):
-    """(ds/dh, ds/dtheta) of the spike function at membrane h."""
-    dh = _surrogate(h - th, kind, width)
+def _spike_grads(h, th, neg, levels, grad, width):
+    """(ds/dh, ds/dtheta) of the spike function at membrane h, with the surrogate derivative grad."""
+    dh = grad(h - th, width)
     dth = -dh
     for k in range(2, levels):
-        g = _surrogate(h - np.float32(k) * th, kind, width)
+        g = grad(h - np.float32(k) * th, width)
         dh += g
         dth -= np.float32(k) * g
     if neg:
-        g = _surrogate(-th - h, kind, width)
+        g = grad(-th - h, width)
         dh += g
         dth += g
     return dh, dth
@@ -124,10 +160,11 @@ def forward(reset: int, neg: int, levels: int):
 
 
 @functools.cache
-def backward(reset: int, neg: int, levels: int, kind: int, params: bool):
-    """The adjoint of :func:`forward`'s kernel for one reset, spike kind and surrogate kind; with
-    ``params`` it also sums the per-neuron gradients in beta and theta."""
+def backward(reset: int, neg: int, levels: int, surrogate: type, params: bool):
+    """The adjoint of :func:`forward`'s kernel for one reset, spike kind and surrogate class (its
+    ``formula``); with ``params`` it also sums the per-neuron gradients in beta and theta."""
     sub = np.float32(reset == 0)
+    grad = formula(surrogate)
 
     @njit(cache=True, parallel=True, error_model="numpy")
     def lif_backward(hs, ss, beta, th, h0, s0, gs, gh, width, workers, dx, dbeta, dth, dh0, ds0):
@@ -149,7 +186,7 @@ def backward(reset: int, neg: int, levels: int, kind: int, params: bool):
                 h_p, s_p = (hs[t - 1, lo:hi], ss[t - 1, lo:hi]) if t > 0 else (h0[lo:hi], s0[lo:hi])
                 gh_t = gh[t - t_grad, lo:hi] if t >= t_grad else zero
                 for j in range(n):
-                    dsdh, dsdth = _spike_grads(h_t[j], tt[j], neg, levels, kind, width)
+                    dsdh, dsdth = _spike_grads(h_t[j], tt[j], neg, levels, grad, width)
                     q = gs_t[j] - tt[j] * g[j] * sub
                     g_t = q * dsdh + bt[j] * g[j] * _keep(s_t[j], reset) + gh_t[j]
                     g[j] = g_t
