@@ -17,7 +17,7 @@ from .mixers.attention import SoftmaxAttention, SpikingAttention
 from .mixers.base import DEFAULT, Fire, check_tokens, legacy_neuron, resolve_neuron
 from .mixers.blocks import Residual
 from .mixers.rwkv import RWKVBlock, SpikeGPTBlock
-from .mixers.spiking_ssm import SpikingLRU, SpikingSSM, legacy_lru_readout, legacy_readout
+from .mixers.spiking_ssm import SpikingLRU, SpikingSSM, bernoulli_readout, legacy_lru_readout, legacy_readout
 from .neurons import LIF
 from .spikes import DEFAULT_SURROGATE
 
@@ -56,11 +56,6 @@ class SNNClassifier(nn.Module):
         return self.readout(self.body(s)).mean(0)
 
 
-def _readout_neuron() -> LIF:
-    """The default neuron of the SSM models: reset-free Bernoulli spikes at threshold 1 (eq. 5)."""
-    return LIF(0.0, 1.0, "none", "bernoulli")
-
-
 class SpikingMLPBlock(nn.Module):
     """Channel MLP W_2 f(W_1 x): f = a memoryless ``neuron`` (default reset-free Bernoulli at
     threshold 1, :class:`~neurotoken.mixers.base.Fire`), or GELU for the twin (``neuron=None``)."""
@@ -68,7 +63,7 @@ class SpikingMLPBlock(nn.Module):
     def __init__(self, d_model: int, hidden: int, neuron=DEFAULT, **legacy):
         super().__init__()
         self.fc1, self.fc2 = nn.Linear(d_model, hidden), nn.Linear(hidden, d_model)
-        neuron = resolve_neuron(legacy_neuron("SpikingMLPBlock", neuron, legacy, _legacy_mlp_neuron), _readout_neuron)
+        neuron = resolve_neuron(legacy_neuron("SpikingMLPBlock", neuron, legacy, _legacy_mlp_neuron), bernoulli_readout)
         self.fire = None if neuron is None else Fire(neuron)
         self.act = nn.GELU()
 
@@ -112,7 +107,7 @@ def _ssm_neurons(owner: str, spiking: bool, neuron, mlp_neuron, options: dict, l
 
     if legacy:
         return legacy_neuron(owner, neuron, legacy, build)
-    neuron = _readout_neuron() if neuron is DEFAULT else neuron
+    neuron = bernoulli_readout() if neuron is DEFAULT else neuron
     return neuron, neuron if mlp_neuron is DEFAULT else mlp_neuron
 
 

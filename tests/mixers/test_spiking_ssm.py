@@ -119,7 +119,8 @@ def test_reset_variant_fixed_point_equals_sequential_backend():
     (out_f, spikes), out_s = fired(fixed, x), sequential(x)
     assert_close(out_f, out_s)
     assert fixed.last_iterations > 1 and spikes.sum() > 0
-    for a, b in zip(random_grads((out_f,), list(fixed.parameters())), random_grads((out_s,), list(sequential.parameters()))):
+    grads = (random_grads((out,), list(m.parameters())) for out, m in ((out_f, fixed), (out_s, sequential)))
+    for a, b in zip(*grads):
         assert_close(a, b)
 
 

@@ -219,7 +219,8 @@ class RWKVTimeMix(Mixer):
 class RWKVChannelMix(Mixer):
     """RWKV-4 channel-mix: with the token shift as in :class:`RWKVTimeMix`,
     y = sigmoid(W_r x'_t) * W_v relu(W_k x''_t)^2, hidden size ``hidden_ratio`` * D; ``neuron``
-    (a memoryless NPE; None: the conventional form): W_v reads the spikes of the hidden layer, spike(relu(W_k x''_t)^2).
+    (a memoryless NPE; None: the conventional form): W_v reads the spikes of the hidden layer,
+    spike(relu(W_k x''_t)^2).
     State: the last token [B, D]."""
 
     def __init__(self, d_model: int, hidden_ratio: int = 4, layer: int = 0, layers: int = 1,
@@ -294,10 +295,10 @@ class SpikeGPTBlock(Residual):
         if legacy:
             given = neuron if hidden_neuron is DEFAULT else hidden_neuron
             neuron, hidden_neuron = legacy_neuron("SpikeGPTBlock", given, legacy, _spikegpt_neurons)
-        default, hidden_default = _spikegpt_neurons()
-        super().__init__(d_model, [
-            RWKVTimeMix(d_model, layer, layers, method, resolve_neuron(neuron, lambda: default)),
-            RWKVChannelMix(d_model, hidden_ratio, layer, layers, resolve_neuron(hidden_neuron, lambda: hidden_default))])
+        defaults = _spikegpt_neurons()
+        neuron, hidden_neuron = (resolve_neuron(n, lambda: d) for n, d in zip((neuron, hidden_neuron), defaults))
+        super().__init__(d_model, [RWKVTimeMix(d_model, layer, layers, method, neuron),
+                                   RWKVChannelMix(d_model, hidden_ratio, layer, layers, hidden_neuron)])
 
 
 __all__ = ["WKVState", "TimeMixState", "wkv_step", "wkv_sequential", "wkv_parallel", "wkv", "running_max",

@@ -75,6 +75,11 @@ class SpikingSSMState(NamedTuple):
     npe: NPEState      # state of the readout NPE along the tokens ([B, D] each)
 
 
+def bernoulli_readout() -> LIF:
+    """SpikingSSM's default readout NPE: reset-free Bernoulli spikes at threshold 1 (eq. 5), memoryless."""
+    return LIF(0.0, 1.0, "none", "bernoulli")
+
+
 def legacy_readout(spiking: bool = True, spike="bernoulli", threshold: float = 1.0,
                     surrogate: Surrogate | str = DEFAULT_SURROGATE, reset: str = "none", beta: float = 0.9):
     """The readout NPE of SpikingSSM's former keyword arguments (reset "none" ignored beta)."""
@@ -125,7 +130,7 @@ class SpikingSSM(SelectiveSSM):
         self.reset_backend = _checks.choice("reset_backend", reset_backend, RESET_BACKENDS)
         max_iter = None if max_iter is None else _checks.positive_int("max_iter", max_iter)
         neuron = resolve_neuron(legacy_neuron("SpikingSSM", neuron, legacy, legacy_readout),
-                                lambda: LIF(0.0, 1.0, "none", "bernoulli"))
+                                bernoulli_readout)
         self.fire = None if neuron is None else TokenFire(neuron, reset_backend, max_iter, self.method)
         if self._stateful() and reset_backend == "fixed_point":
             p = neuron.params()
@@ -189,7 +194,8 @@ class SpikingLRU(Mixer):
     ``r_range`` on the squared scale, phase uniform in [0, ``max_phase``]) and gamma = (1 - |lambda|^2)^1/2
     normalising the state. Spiking: s_t = neuron(y_t), a memoryless NPE (default binary at threshold
     1), output W_o s_t; ``neuron=None`` is the conventional twin, W_o GELU(y_t) (the smooth activation
-    in place of the spike, as in the LRU block and :class:`~neurotoken.models.SpikingMLPBlock`). State: h [B, N] complex.
+    in place of the spike, as in the LRU block and :class:`~neurotoken.models.SpikingMLPBlock`).
+    State: h [B, N] complex.
     ``method`` is the :func:`neurotoken.scan.linear_scan` method.
     """
 
