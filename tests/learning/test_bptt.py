@@ -205,3 +205,9 @@ def test_next_token_targets_pass_the_label_check_and_out_of_vocab_ones_do_not(tm
     assert len(Trainer(lm, cfg, run_dir=tmp_path).fit(x, y)) == 1
     with pytest.raises(ValueError, match=r"labels in \[0, 15\] .* got values from 0 to 16"):
         Trainer(lm, cfg).fit(x, torch.where(y == y.max(), 16, y))
+
+
+def test_a_trainer_without_run_dir_writes_no_files(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Trainer(model(), FitConfig(epochs=1, batch_size=8, checkpoint_every=2)).fit(*data())
+    assert list(tmp_path.iterdir()) == []

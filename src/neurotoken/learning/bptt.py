@@ -20,7 +20,6 @@ import threading
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -69,30 +68,6 @@ class FitConfig:
     def trajectory(self) -> dict:
         """The fields that shape the trained result (all but the checkpoint file policy)."""
         return {k: v for k, v in asdict(self).items() if k not in ("checkpoint_every", "keep_last")}
-
-
-@dataclass
-class _Session:
-    root: Path
-    resume: bool
-    progress: bool
-    fits: int = 0
-
-
-_SESSION: ContextVar[_Session | None] = ContextVar("neurotoken_training_session", default=None)
-
-
-@contextmanager
-def session(root: str | Path, resume: bool = False, progress: bool = False) -> Iterator[Path]:
-    """Run a whole experiment as one resumable unit: every :class:`Trainer` built inside without
-    a ``run_dir`` of its own checkpoints under ``root/fit-NN`` (NN counts trainers in the order
-    they are built), shows a progress bar when ``progress``, and with ``resume`` continues from
-    its newest checkpoint (a finished fit reloads its final weights and trains no further)."""
-    token = _SESSION.set(_Session(Path(root), resume, progress))
-    try:
-        yield Path(root)
-    finally:
-        _SESSION.reset(token)
 
 
 def learning_rate(config: FitConfig, step: int, total_steps: int) -> float:
@@ -184,10 +159,6 @@ class Trainer:
         if run_dir is not None and not isinstance(run_dir, (str, os.PathLike)):
             raise TypeError(f"run_dir must be a path (str or os.PathLike) or None, got {type(run_dir).__name__}")
         self.model, self.config, self.loss_fn = model, config, loss_fn
-        active, self.resume_default = _SESSION.get(), False
-        if run_dir is None and active is not None:
-            run_dir, active.fits = active.root / f"fit-{active.fits:02d}", active.fits + 1
-            progress, self.resume_default = progress or active.progress, active.resume
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.progress, self.on_epoch, self.evaluate = progress, on_epoch, evaluate
         self.distributed = dist.is_available() and dist.is_initialized()
@@ -267,7 +238,6 @@ class Trainer:
     def fit(self, x: torch.Tensor, y: torch.Tensor, resume: bool = False) -> list[float]:
         """Train; returns the mean loss of each epoch. With ``resume``, continue from the newest valid
         checkpoint in run_dir (from scratch if it holds none; a finished fit trains no further)."""
-        resume = resume or self.resume_default
         _checks.tensor("x", x, min_dim=1, finite=True)
         _checks.tensor("y", y, min_dim=1, finite=True)
         if len(x) == 0:
@@ -393,4 +363,4 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["FitConfig", "Trainer", "session", "fit_classifier", "check_labels", "learning_rate", "cross_entropy"]
+__all__ = ["FitConfig", "Trainer", "fit_classifier", "check_labels", "learning_rate", "cross_entropy"]
