@@ -14,6 +14,17 @@ def test_spiking_linear_is_projection_then_lif_per_step():
     assert set(layer(x).unique().tolist()) <= {0.0, 1.0}
 
 
+def test_spiking_linear_takes_a_neuron_instance_or_its_config_as_a_copy():
+    lif = LIF(beta=0.8, threshold=0.5, learn_threshold=True)
+    layer, from_config = SpikingLinear(5, 3, neuron=lif), SpikingLinear(5, 3, neuron=lif.config())
+    assert layer.neuron is not lif and layer.neuron.threshold is not lif.threshold
+    from_config.load_state_dict(layer.state_dict())
+    x = torch.rand(9, 4, 5)
+    assert torch.equal(layer(x), from_config(x))
+    with pytest.raises(TypeError, match="not both"):
+        SpikingLinear(5, 3, neuron=lif, beta=0.5)
+
+
 def test_spiking_mlp_stacks_layers_with_shapes():
     mlp = SpikingMLP([6, 8, 4], spike="ternary")
     out = mlp(torch.randn(5, 2, 6))

@@ -1,7 +1,10 @@
 import pytest
 import torch
 
-from neurotoken.models import SNNClassifier
+import neurotoken as nt
+from neurotoken.accounting import count
+from neurotoken.models import SNNClassifier, SpikingMLPBlock
+from neurotoken.neurons import LIF
 
 
 @pytest.mark.parametrize("encoding", ["direct", "rate", "bernoulli", "positional", "unary", "first_spike"])
@@ -42,3 +45,19 @@ def test_bad_arguments_are_rejected():
         SNNClassifier(8)(torch.rand(8))
     with pytest.raises(ValueError, match="x must lie in"):
         SNNClassifier(8, encoding="rate")(torch.full((1, 8), 2.0))
+
+
+def test_mlp_block_fires_its_memoryless_neuron_or_is_a_gelu_twin():
+    torch.manual_seed(0)
+    block = SpikingMLPBlock(4, 6, neuron=LIF(0.0, 0.2, "none", "ternary"))
+    twin = SpikingMLPBlock(4, 6, neuron=None)
+    twin.load_state_dict(block.state_dict())
+    x = torch.randn(2, 5, 4)
+    h = block.fc1(x)
+    assert torch.equal(block(x), block.fc2(nt.spikes.ternary(h, (-0.2, 0.2))))
+    torch.testing.assert_close(twin(x), twin.fc2(torch.nn.functional.gelu(h)))
+    with count(block) as c:
+        block(x)
+    assert c.layers["fire"]["neuron_updates"] == 2 * 5 * 6
+    with pytest.raises(TypeError, match="memoryless"):
+        SpikingMLPBlock(4, 6, neuron=LIF(0.9))
