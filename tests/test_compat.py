@@ -77,7 +77,7 @@ def test_former_neuron_keywords_warn_and_build_the_same_model(cls, legacy, new):
 def test_a_model_with_a_neuron_config_saves_and_loads(tmp_path):
     lif = nt.LIF(0.0, 0.3, "none", "ternary", learn_threshold=True)
     kwargs = {"in_features": 2, "d_model": 8, "d_state": 4, "layers": 1, "classes": 3,
-              "neuron": nt.mixers.base.neuron_config(lif)}
+              "neuron": lif.config()}
     torch.manual_seed(0)
     model = nt.models.SpikingSSMClassifier(**kwargs).eval()
     with torch.no_grad():

@@ -92,11 +92,6 @@ def resolve_neuron(neuron, default) -> _neurons.NPE | None:
                     f"got {type(neuron).__name__}")
 
 
-def neuron_config(neuron) -> dict | None:
-    """A JSON-able config dict of ``neuron`` (an NPE or already a dict; None stays None)."""
-    return neuron.config() if isinstance(neuron, _neurons.NPE) else neuron
-
-
 def is_memoryless(neuron: _neurons.NPE) -> bool:
     """True when the NPE keeps nothing between steps (decay 0, no subtractive reset): s = spike(x)
     element-wise, eq. (9) with beta = 0, whatever axis is taken as time."""
@@ -172,5 +167,5 @@ class Mixer(nn.Module):
         return torch.zeros(shape, device=p.device, dtype=p.dtype if dtype is None else dtype)
 
 
-__all__ = ["Mixer", "Fire", "DEFAULT", "resolve_neuron", "neuron_config", "is_memoryless", "memoryless",
+__all__ = ["Mixer", "Fire", "DEFAULT", "resolve_neuron", "is_memoryless", "memoryless",
            "legacy_neuron", "check_tokens", "check_state", "check_mask", "check_qkv"]
