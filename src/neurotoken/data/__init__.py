@@ -1,9 +1,10 @@
 """Embedded datasets: shipped with a package or generated; nothing is downloaded."""
 
-from . import listops, qam, text
+from . import collate, listops, qam, text
+from .events import dvs_gesture, nmnist
 from .digits import load_digits
 from .listops import load_listops
 from .seq_digits import load_seq_digits
 from .text import load_text
 
-__all__ = ["load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text"]
+__all__ = ["nmnist", "dvs_gesture", "collate", "load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text"]
