@@ -87,3 +87,4 @@ def test_a_model_with_a_neuron_config_saves_and_loads(tmp_path):
     assert spec["kwargs"]["neuron"]["spike"] == lif.config()["spike"]
     x = torch.randn(2, 5, 2)
     assert_close(loaded(x), model(x))
+

@@ -61,3 +61,11 @@ def test_mlp_block_fires_its_memoryless_neuron_or_is_a_gelu_twin():
     assert c.layers["fire"]["neuron_updates"] == 2 * 5 * 6
     with pytest.raises(TypeError, match="memoryless"):
         SpikingMLPBlock(4, 6, neuron=LIF(0.9))
+
+
+def test_a_stateful_model_neuron_needs_its_own_mlp_neuron():
+    lif = nt.LIF(0.5, 1.0, "subtract", "binary")
+    with pytest.raises(TypeError, match="mlp_neuron"):
+        nt.models.SpikingSSMClassifier(2, d_model=8, neuron=lif)
+    model = nt.models.SpikingSSMClassifier(2, d_model=8, neuron=lif, mlp_neuron=nt.LIF(0.0, 1.0, "none", "binary"))
+    assert not model.blocks[0].sublayers[0].fire.memoryless

@@ -14,7 +14,7 @@ from . import encoding as _encoding
 from .data.text import decode, encode
 from .layers import SpikingLinear, SpikingMLP
 from .mixers.attention import SoftmaxAttention, SpikingAttention
-from .mixers.base import DEFAULT, Fire, check_tokens, legacy_neuron, resolve_neuron
+from .mixers.base import DEFAULT, Fire, check_tokens, is_memoryless, legacy_neuron, resolve_neuron
 from .mixers.blocks import Residual
 from .mixers.rwkv import RWKVBlock, SpikeGPTBlock
 from .mixers.spiking_ssm import SpikingLRU, SpikingSSM, bernoulli_readout, legacy_lru_readout, legacy_readout
@@ -107,7 +107,9 @@ def _ssm_neurons(owner: str, spiking: bool, neuron, mlp_neuron, options: dict, l
 
     if legacy:
         return legacy_neuron(owner, neuron, legacy, build)
-    neuron = bernoulli_readout() if neuron is DEFAULT else neuron
+    neuron = resolve_neuron(neuron, bernoulli_readout)
+    if mlp_neuron is DEFAULT and neuron is not None and not is_memoryless(neuron):
+        raise TypeError(f"{owner}: the MLP needs a memoryless neuron; pass mlp_neuron= with a stateful neuron=")
     return neuron, neuron if mlp_neuron is DEFAULT else mlp_neuron
 
 
