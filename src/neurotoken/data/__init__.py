@@ -2,9 +2,10 @@
 
 from . import collate, listops, qam, text
 from .events import dvs_gesture, nmnist
+from .shd import shd, ssc
 from .digits import load_digits
 from .listops import load_listops
 from .seq_digits import load_seq_digits
 from .text import load_text
 
-__all__ = ["nmnist", "dvs_gesture", "collate", "load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text"]
+__all__ = ["nmnist", "dvs_gesture", "shd", "ssc", "collate", "load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text"]

@@ -18,7 +18,6 @@ import operator
 import warnings
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -204,6 +203,16 @@ def read_nmnist(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     return x, y, t, p
 
 
+class _NmnistSample:
+    """Bins sample i of an N-MNIST file list (a picklable callable, for DataLoader workers)."""
+
+    def __init__(self, files: list[Path], binning: EventBinning):
+        self.files, self.binning = files, binning
+
+    def __call__(self, i: int) -> np.ndarray:
+        return self.binning(*read_nmnist(self.files[i]), NMNIST_SENSOR)
+
+
 def nmnist(root, train: bool = True, *, T: int | None = 10, bin_us: int | None = None, channels: int = 2,
            downsample: int = 1, denoise_us: int | None = None, binary: bool = False, cache=True) -> BinnedDataset:
     """N-MNIST from its original folder (``root/Train|Test/<digit>/*.bin``): samples ``[T, 34, 34, C]``
@@ -222,11 +231,8 @@ def nmnist(root, train: bool = True, *, T: int | None = 10, bin_us: int | None =
     if not files:
         raise FileNotFoundError(f"{split} holds no <digit>/*.bin files")
 
-    def binned(i: int) -> np.ndarray:
-        return binning(*read_nmnist(files[i]), NMNIST_SENSOR)
-
     folder = _cache_folder(cache, root, f"nmnist-{split.name}", files, binning=asdict(binning))
-    return BinnedDataset(np.array(labels), binning.cell_shape(NMNIST_SENSOR), binned, folder)
+    return BinnedDataset(np.array(labels), binning.cell_shape(NMNIST_SENSOR), _NmnistSample(files, binning), folder)
 
 
 def read_aedat31(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -278,6 +284,22 @@ def _gesture_labels(path: Path) -> list[tuple[int, int, int]]:
     return out
 
 
+class _GestureSample:
+    """Bins gesture i (a slice of one recording by time); keeps the last recording read."""
+
+    def __init__(self, files: list[Path], slices: list[tuple[int, int, int, int]], binning: EventBinning):
+        self.files, self.slices, self.binning = files, slices, binning
+        self._last = (None, None)
+
+    def __call__(self, i: int) -> np.ndarray:
+        k, _, start, end = self.slices[i]
+        if self._last[0] != k:
+            self._last = (k, read_aedat31(self.files[k]))
+        x, y, t, p = self._last[1]
+        lo, hi = np.searchsorted(t, [start, end])
+        return self.binning(x[lo:hi], y[lo:hi], t[lo:hi], p[lo:hi], GESTURE_SENSOR)
+
+
 def dvs_gesture(root, train: bool = True, *, T: int | None = 20, bin_us: int | None = None, channels: int = 2,
                 downsample: int = 1, denoise_us: int | None = None, binary: bool = False, cache=True) -> BinnedDataset:
     """IBM DVS Gesture from its original folder (``trials_to_train.txt``/``trials_to_test.txt`` naming
@@ -295,17 +317,8 @@ def dvs_gesture(root, train: bool = True, *, T: int | None = 20, bin_us: int | N
     slices = [(k, lab, start, end) for k, f in enumerate(files)
               for lab, start, end in _gesture_labels(f.with_name(f.stem + "_labels.csv"))]
 
-    @lru_cache(maxsize=1)
-    def events(k: int):
-        return read_aedat31(files[k])
-
-    def binned(i: int) -> np.ndarray:
-        k, _, start, end = slices[i]
-        x, y, t, p = events(k)
-        lo, hi = np.searchsorted(t, [start, end])
-        return binning(x[lo:hi], y[lo:hi], t[lo:hi], p[lo:hi], GESTURE_SENSOR)
-
     csvs = [f.with_name(f.stem + "_labels.csv") for f in files]
     folder = _cache_folder(cache, root, f"dvs_gesture-{'train' if train else 'test'}", files + csvs,
                            binning=asdict(binning))
-    return BinnedDataset(np.array([s[1] for s in slices]), binning.cell_shape(GESTURE_SENSOR), binned, folder)
+    return BinnedDataset(np.array([s[1] for s in slices]), binning.cell_shape(GESTURE_SENSOR),
+                         _GestureSample(files, slices, binning), folder)
