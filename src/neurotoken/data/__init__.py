@@ -1,6 +1,7 @@
 """Embedded datasets: shipped with a package or generated; nothing is downloaded."""
 
 from . import collate, listops, qam, text
+from .cifar10 import cifar10
 from .events import dvs_gesture, nmnist
 from .shd import shd, ssc
 from .digits import load_digits
@@ -8,4 +9,4 @@ from .listops import load_listops
 from .seq_digits import load_seq_digits
 from .text import load_text
 
-__all__ = ["nmnist", "dvs_gesture", "shd", "ssc", "collate", "load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text"]
+__all__ = ["cifar10", "nmnist", "dvs_gesture", "shd", "ssc", "collate", "load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text"]
