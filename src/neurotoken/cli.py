@@ -171,7 +171,7 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
         paradigm: list[str] = typer.Option([], "--paradigm", "-p", help="only these paradigms (repeatable): "
                                            "intra-token, inter-token-ssm, inter-token-attention, language"),
         config_file: Path = typer.Option(None, "--config", help="TOML file of the main job's config (see --dump)"),
-        assignments: list[str] = typer.Option([], "--set", help="override a config key, e.g. --set intra.T=4"),
+        assignments: list[str] = typer.Option([], "--set", help="override a config key, e.g. --set intra.Ts=[4]"),
         out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
         resume: Path = typer.Option(None, help="continue an interrupted run folder"),
         threads: int = typer.Option(1, help=THREADS_HELP + "; one is fastest for these small models"),
@@ -188,7 +188,7 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
 
       neurotoken run --quick -p intra-token
 
-      neurotoken run --set profile=loihi --set intra.T=4
+      neurotoken run --set profile=loihi --set "intra.Ts=[4]"
     """
     from dataclasses import replace
 

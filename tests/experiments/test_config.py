@@ -1,3 +1,4 @@
+import re
 import tomllib
 from dataclasses import dataclass, field
 
@@ -99,3 +100,40 @@ def test_field_type_follows_dotted_keys():
     assert cfg.field_type(Outer, "Ts") == tuple[int, ...]
     with pytest.raises(ValueError, match="unknown key 'inner.x'"):
         cfg.field_type(Outer, "inner.x")
+
+
+@pytest.mark.parametrize("assignment, message", [
+    ("intra.Ts=[0]", "intra.Ts[0] must be >= 1"), ("intra.Ts=[]", "intra.Ts must hold"),
+    ("intra.hidden=[-5]", "intra.hidden[0] must be >= 1"), ("intra.beta=1.5", "intra.beta must be <= 1.0"),
+    ("attention.heads=3", "attention.heads must divide d_model"), ("ssm.dropout=1.5", "ssm.dropout must be < 1.0"),
+    ("language.d_model=0", "language.d_model must be >= 1"), ("intra.fit.epochs=0", "intra.fit.epochs must be >= 1"),
+])
+def test_nested_range_errors_name_the_dotted_key_before_anything_runs(assignment, message):
+    from neurotoken.experiments import MainJob
+
+    with pytest.raises(ValueError, match=re.escape(message)):
+        cfg.with_overrides(MainJob(), [assignment])
+
+
+def test_a_partial_table_in_a_file_keeps_the_other_keys(tmp_path):
+    from neurotoken.experiments import DigitsSweep, MainJob
+
+    path = tmp_path / "c.toml"
+    path.write_text("[fit]\nepochs = 3\n")
+    loaded = cfg.load(DigitsSweep, path)
+    assert loaded.fit.epochs == 3 and loaded.fit.lr == DigitsSweep().fit.lr
+    path.write_text("[ssm.fit]\nepochs = 2\n")
+    main = cfg.load(MainJob, path, MainJob.quick())
+    assert main.ssm.fit.epochs == 2 and main.ssm.d_model == MainJob.quick().ssm.d_model
+    assert main.count_batch == MainJob.quick().count_batch
+
+
+def test_the_former_one_value_keys_of_the_main_job_still_load_with_a_warning():
+    from neurotoken.experiments import MainJob
+
+    with pytest.warns(DeprecationWarning, match=re.escape("intra.T is deprecated; use intra.Ts = [4]")):
+        job = cfg.with_overrides(MainJob(), ["intra.T=4"])
+    assert job.intra.Ts == (4,)
+    with pytest.warns(DeprecationWarning, match="attention.test_snr_db"):
+        job = cfg.from_dict(MainJob, {"attention": {"T": 2, "test_snr_db": 5.0}})
+    assert (job.attention.Ts, job.attention.snrs_db) == ((2,), (5.0,))

@@ -14,6 +14,7 @@ import dataclasses
 import tomllib
 import types
 import typing
+import warnings
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -73,10 +74,22 @@ def from_dict(cls: type[C], data: dict[str, Any], prefix: str = "") -> C:
         raise TypeError(f"{prefix or 'config'}: expected a table, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     names = [f.name for f in dataclasses.fields(cls)]
+    data = dict(data)
+    for old, new in getattr(cls, "SINGLES", {}).items():  # deprecated one-value keys of the main job
+        if old in data:
+            warnings.warn(f"{prefix}{old} is deprecated; use {prefix}{new} = [{data[old]!r}]", DeprecationWarning,
+                          stacklevel=2)
+            data[new] = [data.pop(old)]
     unknown = [k for k in data if k not in names]
     if unknown:
         raise ValueError(f"unknown key {prefix + unknown[0]!r} for {cls.__name__}; expected one of {', '.join(names)}")
-    return cls(**{k: _convert(hints[k], v, prefix + k) for k, v in data.items()})
+    values = {k: _convert(hints[k], v, prefix + k) for k, v in data.items()}
+    try:
+        return cls(**values)
+    except (ValueError, TypeError) as e:  # a range check of a nested config: name its dotted key
+        if not prefix:
+            raise
+        raise type(e)(f"{prefix}{e}") from None
 
 
 def dumps(config) -> str:

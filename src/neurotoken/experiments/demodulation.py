@@ -37,6 +37,7 @@ class DemodulationSweep:
     n_train: int = 12_800  # sequences, split equally over train_snrs_db
     n_test: int = 4_000    # sequences per test SNR
     fit: FitConfig = FitConfig(epochs=4, batch_size=128, lr=3e-3)  # 400 steps
+    SINGLES = {"T": "Ts", "test_snr_db": "snrs_db"}  # deprecated keys of the former main-job config
 
     def __post_init__(self):
         constellation(self.scheme)  # fail early on unknown schemes

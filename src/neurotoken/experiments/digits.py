@@ -26,6 +26,7 @@ class DigitsSweep:
     reset: str = "subtract"
     fit: FitConfig = FitConfig(epochs=30, batch_size=64, lr=5e-3)
     split_seed: int = 0
+    SINGLES = {"T": "Ts", "encoding": "encodings"}  # deprecated keys of the former main-job config
 
     def __post_init__(self):
         for name in ("Ts", "encodings", "hidden"):

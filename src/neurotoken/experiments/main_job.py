@@ -72,9 +72,11 @@ class MainJob:
                       "count_batch": 8, **changes})
 
 
-def _moved(old: str, default, singles: dict[str, str]):
-    """A deprecated config class: builds ``default`` with the changes given, a single value for
-    ``key`` going to the tuple field ``singles[key]``."""
+def _moved(old: str, default):
+    """A deprecated config class: ``default`` with the changes given (a single value for a key of
+    ``SINGLES`` goes to its tuple field)."""
+    singles = getattr(default, "SINGLES", {})
+
     def shim(**changes):
         warnings.warn(f"{old} is deprecated; use {type(default).__name__}"
                       + "".join(f", {new}=({k},)" for k, new in singles.items()), DeprecationWarning, stacklevel=2)
@@ -83,9 +85,9 @@ def _moved(old: str, default, singles: dict[str, str]):
     return shim
 
 
-IntraToken = _moved("IntraToken", MainJob.intra, {"T": "Ts", "encoding": "encodings"})
-InterTokenAttention = _moved("InterTokenAttention", MainJob.attention, {"T": "Ts", "test_snr_db": "snrs_db"})
-Language = _moved("Language", MainJob.language, {})
+IntraToken = _moved("IntraToken", MainJob.intra)
+InterTokenAttention = _moved("InterTokenAttention", MainJob.attention)
+Language = _moved("Language", MainJob.language)
 
 
 @dataclass
