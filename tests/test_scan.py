@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from torch.testing import assert_close
 
 from neurotoken.kernels import scan as fused_scan
-from neurotoken.scan import METHODS, linear_scan
+from neurotoken.scan import METHODS, choose, linear_scan
 
 FAST = ("parallel", "chunked", "fft", "fused")
 ALL = ("sequential",) + FAST
@@ -213,15 +213,44 @@ def test_fused_scan_gradients_match_sequential_at_awkward_lengths(shape, dim):
         assert_close(fused, ref, rtol=1e-4, atol=1e-4)
 
 
-def test_auto_picks_fused_where_it_runs_and_the_torch_scans_elsewhere(monkeypatch):
-    from neurotoken.scan import _auto
-
+def test_choose_picks_fused_where_it_runs_and_the_torch_scans_elsewhere(monkeypatch):
     b = torch.zeros(2, 4096, 8)
     expected = "fused" if fused_scan.unsupported(b) is None else "parallel"
-    assert _auto(b, 1) == expected
+    assert choose(b, 1) == expected
     monkeypatch.setattr(fused_scan, "unsupported", lambda b: "numba is not installed")
-    assert _auto(b, 1) == "parallel" and _auto(torch.zeros(2, 63, 8), 1) == "sequential"
-    assert _auto(torch.zeros(4096, 1024), 0) == "sequential"  # too many channels for the prefix scan
+    assert choose(b, 1) == "parallel" and choose(torch.zeros(2, 63, 8), 1) == "sequential"
+    assert choose(torch.zeros(4096, 1024), 0) == "sequential"  # too many channels for the prefix scan
+
+
+def test_off_the_cpu_auto_and_fused_take_the_parallel_scan_not_a_loop():
+    b = torch.empty(3, 5, 2, device="meta")
+    assert choose(b, 1) == "parallel" and choose(torch.empty(2, 63, 8, device="meta"), 1) == "parallel"
+    assert linear_scan(0.5, b, dim=1).device.type == "meta"
+    with pytest.warns(RuntimeWarning, match="'fused' runs on the cpu only; b is on meta: using 'parallel'"):
+        assert linear_scan(torch.rand(5, 1), b, dim=1, method="fused").shape == b.shape
+
+
+@settings(deadline=None, max_examples=60)
+@given(problems(), st.sampled_from(METHODS.names()))
+def test_every_method_takes_a_b_h0_dim_and_matches_sequential(problem, name):
+    a, b, h0, dim, _ = problem
+    a = torch.as_tensor(a, dtype=b.dtype)
+    a = a.reshape((1,) * (b.dim() - a.dim()) + tuple(a.shape))
+    if name == "fft" and a.shape[dim] != 1:
+        return
+    dim %= b.dim()
+    _close_to(METHODS.get(name)(a, b, h0, dim), METHODS.get("sequential")(a, b, h0, dim))
+
+
+def test_the_former_chooser_call_of_auto_still_names_a_method_with_a_deprecation_warning():
+    b = torch.zeros(2, 63, 8)
+    with pytest.warns(DeprecationWarning, match="use neurotoken.scan.choose"):
+        assert METHODS.get("auto")(b, 1) == choose(b, 1)
+
+
+def test_h0_joins_the_dtype_promotion():
+    out = linear_scan(0.5, torch.ones(3, 2), h0=torch.ones(2, dtype=torch.complex64), method="sequential")
+    assert out.dtype == torch.complex64 and out.shape == (3, 2)
 
 
 def test_fused_refuses_what_its_kernel_cannot_run():

@@ -169,11 +169,11 @@ class NPE(nn.Module):
             why = fused_lif.unsupported(x, p)
             if why is None:
                 return "fused"
+            linear = p.reset == "none" and p.feedback is None  # then the scan computes it without a loop
             if self.backend == "fused":
-                warnings.warn(f"backend='fused' cannot run: {why}; using the sequential reference",
-                              RuntimeWarning, stacklevel=3)
-                return "sequential"
-            return "scan" if p.reset == "none" and p.feedback is None else "sequential"
+                warnings.warn(f"backend='fused' cannot run: {why}; using the {'scan' if linear else 'sequential'} "
+                              "reference", RuntimeWarning, stacklevel=3)
+            return "scan" if linear else "sequential"
         return self.backend
 
     def forward(self, x: torch.Tensor, state: NPEState | None = None, return_state: bool = False):
