@@ -10,7 +10,7 @@ from .rwkv import (RWKVBlock, RWKVChannelMix, RWKVTimeMix, SpikeGPTBlock, spikin
 from .spiking_ssm import SpikingLRU, SpikingSSM, SpikingSSMState, lif_fixed_point
 from .ssm import LinearAttention, SelectiveSSM, linear_attention, selective_scan, ssm_scan
 
-RWKV = RWKVBlock  # the name in DESIGN.md's public API
+RWKV = RWKVBlock  # the short public name
 
 __all__ = ["attention", "base", "blocks", "hippo", "sparse", "ssm", "spiking_ssm", "rwkv", "HiPPOSSM", "Fire",
            "memoryless", "SoftmaxAttention",

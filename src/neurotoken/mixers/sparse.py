@@ -3,7 +3,7 @@
 A pattern is a boolean mask M [L, S] (M[i, j]: query i attends key j), causal by default
 (j <= i), or its compressed form :class:`CSR` (row pointers + column indices of the attended
 pairs). The event-driven functions gather the attended pairs, score them and scatter the results
-back, so their cost is proportional to the number of (active) pairs, not L^2 (MISSION section 5).
+back, so their cost is proportional to the number of (active) pairs, not L^2.
 """
 
 from __future__ import annotations
