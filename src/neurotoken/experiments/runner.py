@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from ..learning.bptt import FitConfig, Trainer
+from ..learning.checkpoint import atomic_write
 
 C = TypeVar("C")
 M = TypeVar("M", bound=nn.Module)
@@ -111,7 +112,7 @@ class Runner:
             seconds = before + time.perf_counter() - start
             if timing is not None:
                 timing.parent.mkdir(parents=True, exist_ok=True)
-                timing.write_text(json.dumps(seconds))
+                atomic_write(timing, json.dumps(seconds).encode())
         return Trained(model, losses, seconds)
 
     def emit(self, row: dict, table: str = "rows") -> dict:
@@ -152,6 +153,3 @@ class Experiment:
     @property
     def description(self) -> str:
         return (self.config.__doc__ or "").strip().splitlines()[0]
-
-    def quick(self):
-        return self.config.quick()
