@@ -13,6 +13,7 @@ from ..data.listops import VOCAB, load_listops, majority_accuracy
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy
 from ..models import SpikingSSMClassifier
+from ..neurons import LIF
 from ..spikes import SPIKES
 from ..tokens import OneHot
 from .runner import Results, Runner, recipe
@@ -58,7 +59,7 @@ def run_listops(config: ListOpsShort, runner: Runner) -> Results:
     for spiking in (True, False):
         build = lambda: nn.Sequential(OneHot(len(VOCAB)), SpikingSSMClassifier(  # noqa: E731
             len(VOCAB) - 1, config.d_model, config.d_state, config.layers, classes=10, spiking=spiking,
-            spike=config.spike, dt_range=config.dt_range))
+            neuron=LIF(beta=0.0, reset="none", spike=config.spike), dt_range=config.dt_range))
         trained = runner.train("spiking" if spiking else "twin", build, config.fit, data.x_train, data.y_train,
                                seed=config.fit.seed)
         runner.emit({"model": "spiking SSM" if spiking else "SSM twin", "final_loss": trained.losses[-1],

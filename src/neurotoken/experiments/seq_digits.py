@@ -9,6 +9,7 @@ from ..data import load_seq_digits
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, spike_rate
 from ..models import SpikingSSMClassifier
+from ..neurons import LIF
 from ..spikes import SPIKES
 from .runner import Results, Runner, recipe
 
@@ -50,9 +51,11 @@ class SeqDigits:
 
 
 def seq_digits_kwargs(config: SeqDigits, spiking: bool) -> dict:
-    """Keyword arguments of the :class:`SpikingSSMClassifier` of ``config`` (spiking or its twin)."""
+    """Keyword arguments of the :class:`SpikingSSMClassifier` of ``config`` (spiking or its twin): the
+    readouts and the MLP fire a memoryless NPE of ``config.spike`` at ``config.threshold``."""
+    neuron = LIF(beta=0.0, threshold=config.threshold, reset="none", spike=config.spike).config()
     return dict(in_features=1, d_model=config.d_model, d_state=config.d_state, layers=config.layers,
-                spiking=spiking, spike=config.spike, threshold=config.threshold, mixer="lru", dropout=config.dropout)
+                spiking=spiking, neuron=neuron, mixer="lru", dropout=config.dropout)
 
 
 @recipe(SeqDigits)
