@@ -251,3 +251,13 @@ def test_an_invalid_config_leaves_no_run_folder(tmp_path):
     result = invoke("train", "digits", "--set", "Ts=[]", "--out", tmp_path)
     assert result.exit_code == 1 and "Ts" in result.output
     assert not tmp_path.exists() or not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("args, shown", [
+    (["train", "[/]"], "unknown experiment '[/]'"),
+    (["report", "old[v1]"], "'old[v1]' has no results.json"),
+    (["train", "digits", "--set", "bogus[x]=1"], "unknown key 'bogus[x]'"),
+])
+def test_error_messages_are_printed_verbatim(args, shown):
+    result = invoke(*args)
+    assert result.exit_code == 1 and shown in result.output and "Traceback" not in result.output

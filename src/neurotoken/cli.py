@@ -73,7 +73,7 @@ def friendly(command):
         except Exception as e:  # noqa: BLE001  (every failure becomes one clear line)
             if _DEBUG["on"]:
                 raise
-            err.print(f"[red]error:[/red] {e}", markup=True, highlight=False, soft_wrap=True)
+            err.print(f"[red]error:[/red] {escape(str(e))}", highlight=False, soft_wrap=True)  # the message verbatim
             raise typer.Exit(1) from None
     return wrapper
 
@@ -157,12 +157,12 @@ def _finish(run_dir: Path, results, main: bool = False) -> None:
     if main:
         console.print(report.table(results))
         for path in report.write_report(results, run_dir):
-            console.print(f"wrote {path}")
+            console.print(f"wrote {path}", markup=False)
         return
     (run_dir / "results.json").write_text(json.dumps(results.to_json(), indent=1))
     for name, rows in results.tables.items():
         console.print(_scalar_table(f"{run_dir.name}: {name}", rows))
-    console.print(f"wrote {run_dir / 'results.json'}")
+    console.print(f"wrote {run_dir / 'results.json'}", markup=False)
 
 
 @app.command()
@@ -395,9 +395,9 @@ def bench(out: Path = typer.Option(Path("runs"), help="parent folder of the run 
             table.add_row(r["impl"], f"{1e3 * r['median_s']:.2f}", ratio, f"{100 * r['fraction_of_bound']:.0f}%")
         console.print(table)
     for peer, why in results["skipped_peers"].items():
-        console.print(f"skipped {peer}: {why}")
+        console.print(f"skipped {peer}: {why}", markup=False)
     for path in b.save(results, _new_run_dir(out, "bench")):
-        console.print(f"wrote {path}")
+        console.print(f"wrote {path}", markup=False)
 
 
 def main() -> None:
