@@ -108,3 +108,28 @@ def test_bad_neurons_are_refused_naming_the_argument():
         nt.mixers.SpikingLRU(D, neuron=nt.LIF(0.9))
     with pytest.raises(TypeError, match="conventional form is SoftmaxAttention"):
         nt.mixers.SpikingAttention(D, neuron=None)
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=lambda c: c.__name__)
+def test_counting_runs_every_submodule_once_as_the_forward_does(cls):
+    mixer = make(cls)
+    calls = []
+    handles = [m.register_forward_hook(lambda m, i, o: calls.append(m)) for m in mixer.modules()]
+    x = torch.randn(2, 5, D, dtype=torch.float64)
+    mixer(x)
+    plain, calls[:] = list(calls), []
+    with nt.accounting.count(mixer):
+        mixer(x)
+    for h in handles:
+        h.remove()
+    assert calls == plain  # accounting reads the call's inputs and outputs: no replay
+
+
+def test_stochastic_attention_counts_the_spikes_it_drew():
+    torch.manual_seed(0)
+    model = nt.mixers.SpikingAttention(D, heads=2, T=4, score="stochastic", mask="causal")
+    drawn = []  # the Bernoulli q, k, v streams of this forward (no cache: all of k and v are new)
+    model.mix.register_forward_hook(lambda m, qkv_mask, out: drawn.append(sum(map(torch.count_nonzero, qkv_mask[:3]))))
+    with nt.accounting.count(model) as c:
+        model(torch.randn(2, 5, D))
+    assert c.layers["mix"]["spikes"] == drawn[0] > 0
