@@ -77,6 +77,12 @@ def test_initial_state_is_what_no_state_means(cls):
         assert t is None or t.dtype in (torch.float64, torch.complex128) and t.device == x.device
 
 
+@pytest.mark.parametrize("batch", [2.0, -1, "2"])
+def test_initial_state_refuses_a_bad_batch(batch):
+    with pytest.raises((TypeError, ValueError), match="batch"):
+        make(nt.mixers.SpikeGPTBlock).initial_state(batch)
+
+
 def test_initial_state_follows_the_parameters_dtype():
     mixer = nt.mixers.SpikingSSM(D, 4, neuron=nt.LIF(0.5, 0.3, "subtract", "binary")).to(torch.float64)
     state = mixer.initial_state(3)

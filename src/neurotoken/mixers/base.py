@@ -162,7 +162,10 @@ class Mixer(nn.Module):
         raise NotImplementedError(f"{type(self).__name__} defines no initial_state")
 
     def _zeros(self, *shape: int, dtype: torch.dtype | None = None) -> torch.Tensor:
-        """Zeros on the device (and by default the dtype) of this mixer's parameters."""
+        """Zeros on the device (and by default the dtype) of this mixer's parameters; the sizes come
+        from ``initial_state(batch)``, so only ``batch`` can be wrong."""
+        for n in shape:
+            _checks.positive_int("batch", n, low=0)
         p = next(self.parameters())
         return torch.zeros(shape, device=p.device, dtype=p.dtype if dtype is None else dtype)
 
