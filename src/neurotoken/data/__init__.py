@@ -2,6 +2,7 @@
 
 from . import collate, listops, qam, text
 from .cifar10 import cifar10
+from .corpus import text_corpus
 from .events import dvs_gesture, nmnist
 from .shd import shd, ssc
 from .speech_commands import speech_commands
@@ -10,4 +11,4 @@ from .listops import load_listops
 from .seq_digits import load_seq_digits
 from .text import load_text
 
-__all__ = ["cifar10", "nmnist", "dvs_gesture", "shd", "ssc", "speech_commands", "collate", "load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text"]
+__all__ = ["cifar10", "nmnist", "dvs_gesture", "shd", "ssc", "speech_commands", "text_corpus", "collate", "load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text"]
