@@ -9,6 +9,7 @@ import torch
 from .. import _checks
 from ..data import load_digits
 from ..encoding import rate
+from ..spikes import bernoulli
 from ..learning.local import STDPParams, WTALIF, present_stdp, three_factor_update
 from .runner import Results, Runner, recipe
 
@@ -102,10 +103,7 @@ class ThreeFactorDigits:
 def three_factor_run(w, x, y, cfg: ThreeFactorDigits, generator, baseline: float, learn: bool):
     """One batch: T steps of Bernoulli neurons; returns (w, spike counts [B, 10], rewards [B])."""
     s_in = rate(x, cfg.T)  # [T, B, 65] with a constant bias input
-    spikes = []
-    for s_pre in s_in:
-        p = torch.sigmoid(s_pre @ w.T)
-        spikes.append((torch.rand(p.shape, generator=generator) < p).float())
+    spikes = [bernoulli(s_pre @ w.T, threshold=0.0, generator=generator) for s_pre in s_in]
     counts = torch.stack(spikes).sum(0)
     noise = torch.rand(counts.shape, generator=generator) * 1e-3  # random tie-break
     action = (counts + noise).argmax(1)
