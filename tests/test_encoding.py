@@ -302,3 +302,48 @@ def test_decoders_validate_s(decode):
 def test_bad_generator_raises():
     with pytest.raises(TypeError, match="generator"):
         enc.bernoulli(torch.tensor([0.5]), 4, generator=7)
+
+
+@pytest.mark.parametrize("name", UNIT_ENCODERS + ("direct",))
+def test_complex_input_to_every_encoder_is_refused(name):
+    with pytest.raises(TypeError, match="x must be a real tensor"):
+        enc.encode(name, torch.full((2,), 0.5, dtype=torch.complex64), 4)
+
+
+@pytest.mark.parametrize("decode", [enc.decode_rate, enc.decode_positional, enc.decode_first_spike,
+                                    enc.decode_multilevel])
+def test_decoders_refuse_complex_and_empty_time(decode):
+    with pytest.raises(TypeError, match="s must be a real tensor"):
+        decode(torch.zeros(4, 2, dtype=torch.complex64))
+    with pytest.raises(ValueError, match="s must hold at least one time step"):
+        decode(torch.zeros(0, 3))
+
+
+def test_decode_positional_refuses_non_binary_input_and_t_beyond_the_encoder():
+    with pytest.raises(ValueError, match="s must be binary"):
+        enc.decode_positional(torch.tensor([[1.0], [2.0]]))
+    with pytest.raises(ValueError, match="s must have at most 24 time steps"):
+        enc.decode_positional(torch.zeros(25, 1))
+    x = torch.tensor([0.0, 0.3, 1.0])
+    assert torch.allclose(enc.decode_positional(enc.positional(x, 24)), x)
+
+
+@pytest.mark.parametrize("name", UNIT_ENCODERS + ("direct",))
+def test_numpy_integers_are_accepted_for_T_and_bools_refused(name):
+    np = pytest.importorskip("numpy")
+    x = torch.tensor([0.25, 0.75])
+    assert torch.equal(enc.encode(name, x, np.int64(4), **({"generator": torch.Generator().manual_seed(0)}
+                                                              if name == "bernoulli" else {})),
+                       enc.encode(name, x, 4, **({"generator": torch.Generator().manual_seed(0)}
+                                                 if name == "bernoulli" else {})))
+    with pytest.raises(TypeError, match="T must be an int, got bool"):
+        enc.encode(name, x, True)
+    with pytest.raises(TypeError, match="T must be an int, got float64"):
+        enc.encode(name, x, np.float64(4.0))
+
+
+def test_multilevel_levels_take_numpy_integers():
+    np = pytest.importorskip("numpy")
+    x = torch.tensor([0.5])
+    assert torch.equal(enc.multilevel(x, 4, levels=np.int32(3)), enc.multilevel(x, 4, levels=3))
+    assert torch.equal(enc.decode_multilevel(enc.multilevel(x, 4, levels=3), np.int16(3)), x)

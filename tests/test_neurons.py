@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from neurotoken import LIF, ResonateFire
-from neurotoken.neurons import NPEParams, npe_step
+from neurotoken.neurons import NPEParams, NPEState, npe_step
 from neurotoken.surrogate import Atan, Triangle
 
 
@@ -276,3 +276,39 @@ def test_an_unregistered_subclass_refuses_to_save_as_a_config():
 def test_build_neuron_refuses_bad_specs_naming_the_field(spec, error, match):
     with pytest.raises(error, match=match):
         build_neuron(spec)
+
+
+# ---- clear refusals at the boundary --------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [LIF, ResonateFire])
+def test_complex_input_is_refused_not_truncated(make):
+    with pytest.raises(TypeError, match="x must be a real tensor, got torch.complex64"):
+        make()(torch.ones(3, 2, dtype=torch.complex64))
+
+
+def test_resonate_fire_refuses_frequencies_above_nyquist():
+    with pytest.raises(ValueError, match=r"freq_hz must be <= 500.0, got 600.0"):
+        ResonateFire(freq_hz=600.0, dt_ms=1.0)
+    with pytest.raises(ValueError, match="freq_hz must lie in"):
+        ResonateFire(freq_hz=[10.0, 300.0], dt_ms=2.0)  # Nyquist 250 Hz
+    assert ResonateFire(freq_hz=500.0, dt_ms=1.0).freq_hz == 500.0
+
+
+def test_numpy_numbers_are_accepted_as_parameters():
+    import numpy as np
+    lif = LIF(beta=np.float32(0.5), threshold=np.int64(2))
+    assert lif.beta == 0.5 and lif.threshold == 2.0
+    with pytest.raises(ValueError, match="beta must hold finite values"):
+        LIF(beta=torch.tensor([0.5, float("nan")]))
+
+
+@pytest.mark.parametrize("call, error, match", [
+    (lambda: LIF(beta=torch.full((3,), 0.5))(torch.ones(2, 4, 5)), ValueError, "beta has 3 channels but x has 5"),
+    (lambda: LIF(threshold=torch.ones(2))(torch.ones(2, 4, 5)), ValueError, "threshold has 2 channels"),
+    (lambda: LIF()(torch.ones(2, 4, 5), NPEState(torch.zeros(4, 3), torch.zeros(4, 5))), ValueError,
+     r"state.h must have shape \(4, 5\)"),
+    (lambda: LIF()(torch.ones(2, 5), (torch.zeros(5),)), TypeError, "state must be an NPEState"),
+])
+def test_mismatched_channels_and_states_are_refused_by_name(call, error, match):
+    with pytest.raises(error, match=match):
+        call()

@@ -116,3 +116,21 @@ def test_a_nan_membrane_spikes_nan_not_a_silent_zero(fn):
     assert s[0].isnan() and not s[1:].isnan().any()
     s.sum().backward()
     assert h.grad[1:3].isfinite().all()
+
+
+@pytest.mark.parametrize("fn", [spikes.binary, spikes.bernoulli])
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")])
+def test_a_non_finite_threshold_is_refused(fn, bad):
+    with pytest.raises(ValueError, match="threshold must be finite"):
+        fn(torch.zeros(3), threshold=bad)
+
+
+@pytest.mark.parametrize("fn", [spikes.binary, spikes.bernoulli, spikes.ternary, spikes.multilevel])
+def test_complex_membranes_are_refused(fn):
+    with pytest.raises(TypeError, match="h must be a real tensor"):
+        fn(torch.zeros(3, dtype=torch.complex64))
+
+
+def test_numpy_thresholds_are_numbers():
+    import numpy as np
+    assert spikes.binary(torch.tensor([0.5, 2.0]), threshold=np.float32(1.0)).tolist() == [0.0, 1.0]

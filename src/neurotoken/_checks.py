@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import numbers
+import operator
 from collections.abc import Iterable, Sequence
 
 import torch
@@ -22,6 +24,13 @@ def tensor(name: str, x, *, min_dim: int = 0, max_dim: int | None = None, finite
     return x
 
 
+def real(name: str, x: torch.Tensor) -> torch.Tensor:
+    """Require a real (not complex) tensor: complex input would lose its imaginary part silently."""
+    if x.is_complex():
+        raise TypeError(f"{name} must be a real tensor, got {x.dtype}")
+    return x
+
+
 def number(name: str, x, *, low: float | None = None, high: float | None = None,
            low_open: bool = False, high_open: bool = False) -> float:
     """Require a finite real number in the given (closed unless told open) interval."""
@@ -29,7 +38,7 @@ def number(name: str, x, *, low: float | None = None, high: float | None = None,
         if x.numel() != 1:
             raise ValueError(f"{name} must be a scalar, got shape {tuple(x.shape)}")
         x = x.item()
-    if isinstance(x, bool) or not isinstance(x, (int, float)):
+    if _is_bool(x) or not isinstance(x, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(x).__name__}")
     x = float(x)
     if not math.isfinite(x):
@@ -41,12 +50,21 @@ def number(name: str, x, *, low: float | None = None, high: float | None = None,
     return x
 
 
+def _is_bool(x) -> bool:
+    return isinstance(x, bool) or (isinstance(x, torch.Tensor) and x.dtype == torch.bool)
+
+
 def positive_int(name: str, x, *, low: int = 1) -> int:
-    if isinstance(x, bool) or not isinstance(x, int):
+    """Require an integral number >= low: any type with ``__index__`` (numpy ints too), not a bool."""
+    try:
+        value = None if _is_bool(x) else operator.index(x)
+    except TypeError:
+        value = None
+    if value is None:
         raise TypeError(f"{name} must be an int, got {type(x).__name__}")
-    if x < low:
-        raise ValueError(f"{name} must be >= {low}, got {x}")
-    return x
+    if value < low:
+        raise ValueError(f"{name} must be >= {low}, got {value}")
+    return value
 
 
 def choice(name: str, x: str, options: Iterable[str]) -> str:

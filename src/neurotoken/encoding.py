@@ -38,7 +38,7 @@ def _steps(T: int, x: torch.Tensor, start: int = 0) -> torch.Tensor:
 
 
 def _check_x(x, clip: bool, *, unit: bool = True) -> torch.Tensor:
-    x = _float(_checks.tensor("x", x, finite=True))
+    x = _float(_checks.real("x", _checks.tensor("x", x, finite=True)))
     if not unit:
         return x
     if not isinstance(clip, bool):
@@ -131,7 +131,10 @@ def encode(name: str, x: torch.Tensor, T: int, **kw) -> torch.Tensor:
 
 
 def _check_s(s) -> torch.Tensor:
-    return _float(_checks.tensor("s", s, min_dim=1))
+    s = _float(_checks.real("s", _checks.tensor("s", s, min_dim=1)))
+    if s.shape[0] == 0:
+        raise ValueError(f"s must hold at least one time step (dim 0), got shape {tuple(s.shape)}")
+    return s
 
 
 def decode_rate(s: torch.Tensor) -> torch.Tensor:
@@ -140,9 +143,14 @@ def decode_rate(s: torch.Tensor) -> torch.Tensor:
 
 
 def decode_positional(s: torch.Tensor) -> torch.Tensor:
-    """Exact inverse of positional: sum_t s_t 2^(T-1-t) / (2^T - 1)."""
+    """Exact inverse of positional: sum_t s_t 2^(T-1-t) / (2^T - 1), for binary s of T <= MAX_POSITIONAL_T."""
     s = _check_s(s)
     T = s.shape[0]
+    if T > MAX_POSITIONAL_T:
+        raise ValueError(f"s must have at most {MAX_POSITIONAL_T} time steps (dim 0) for positional decoding "
+                         f"(the encoder's limit), got shape {tuple(s.shape)}")
+    if not bool(((s == 0) | (s == 1)).all()):
+        raise ValueError("s must be binary (0/1) for positional decoding")
     w = _wide(s)
     weights = 2.0 ** torch.arange(T - 1, -1, -1, device=s.device, dtype=w.dtype)
     q = torch.tensordot(weights, w, dims=([0], [0]))

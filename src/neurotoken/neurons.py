@@ -24,6 +24,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 from typing import NamedTuple
@@ -108,11 +109,11 @@ def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
 
 def _as_param(name: str, value, learn: bool, low: float, high: float | None, low_open: bool):
     """A float (fixed scalar), buffer (fixed per-channel) or Parameter (learnable)."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
         value = _checks.number(name, value, low=low, high=high, low_open=low_open)
         return nn.Parameter(torch.tensor(value)) if learn else value
     t = torch.as_tensor(value, dtype=torch.float32)
-    _checks.tensor(name, t, max_dim=1)
+    _checks.tensor(name, t, max_dim=1, finite=True)
     if bool((t < low).any() or (low_open and (t == low).any()) or (high is not None and (t > high).any())):
         bound = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
         raise ValueError(f"{name} must lie in {bound}, got {t.tolist()}")
@@ -179,12 +180,26 @@ class NPE(nn.Module):
     def forward(self, x: torch.Tensor, state: NPEState | None = None, return_state: bool = False):
         """Spikes [T, ...] for input currents x [T, ...] (time leading); optionally the final state.
         Values are not checked: a NaN membrane spikes NaN (``neurotoken.debug`` names the module)."""
-        _checks.tensor("x", x, min_dim=1, finite=False)
+        _checks.real("x", _checks.tensor("x", x, min_dim=1))
         if x.shape[0] == 0:
             raise ValueError("x must hold at least one time step (got T = 0)")
+        self._check_shapes(x, state)
         p = self.params()
         s, h = npe_multistep(x, p, state, self._backend(x, p), all_states=False)
         return (s, NPEState(h[-1], s[-1])) if return_state else s
+
+    def _check_shapes(self, x: torch.Tensor, state) -> None:
+        """Per-channel parameters must match x's last dim, a state x's shape without time."""
+        for name, t in (*self.named_parameters(recurse=False), *self.named_buffers(recurse=False)):
+            if t.dim() == 1 and t.shape[0] not in (1, x.shape[-1]):
+                raise ValueError(f"{name} has {t.shape[0]} channels but x has {x.shape[-1]} (its last dim)")
+        if state is None:
+            return
+        if not (isinstance(state, tuple) and len(state) == 2 and all(isinstance(t, torch.Tensor) for t in state)):
+            raise TypeError(f"state must be an NPEState (h, s) of tensors, got {type(state).__name__}")
+        for name, t in zip(("state.h", "state.s"), state):
+            if t.shape != x.shape[1:]:
+                raise ValueError(f"{name} must have shape {tuple(x.shape[1:])} (x without time), got {tuple(t.shape)}")
 
     def step(self, x_t: torch.Tensor, state: NPEState | None = None) -> tuple[torch.Tensor, NPEState]:
         """One time step for streaming: (s_t, state)."""
@@ -244,7 +259,8 @@ class ResonateFire(NPE):
                  backend: str = "auto", learn_dynamics: bool = False, learn_threshold: bool = False):
         super().__init__(threshold, reset, spike, surrogate, backend, learn_threshold)
         self.dt_ms = _checks.number("dt_ms", dt_ms, low=0.0, low_open=True)
-        self._set("freq_hz", _as_param("freq_hz", freq_hz, learn_dynamics, 0.0, None, False))
+        # above Nyquist (500 / dt_ms Hz) the rotation would alias to a lower, negative frequency
+        self._set("freq_hz", _as_param("freq_hz", freq_hz, learn_dynamics, 0.0, 500.0 / self.dt_ms, False))
         self._set("tau_ms", _as_param("tau_ms", tau_ms, learn_dynamics, 0.0, None, True))
 
     def decay(self):

@@ -40,12 +40,17 @@ def _step(x: torch.Tensor, surrogate: Surrogate) -> torch.Tensor:
 
 
 def _check_h(h) -> torch.Tensor:
-    return _checks.tensor("h", h)
+    return _checks.real("h", _checks.tensor("h", h))
+
+
+def _threshold(threshold):
+    """A finite float threshold, or a tensor (trusted: learnable thresholds are checked by their owner)."""
+    return threshold if isinstance(threshold, torch.Tensor) else _checks.number("threshold", threshold)
 
 
 def binary(h: torch.Tensor, threshold=1.0, surrogate: Surrogate | str = DEFAULT_SURROGATE) -> torch.Tensor:
     """Eq. (4): s = H(h - theta)."""
-    return _step(_check_h(h) - threshold, resolve(surrogate))
+    return _step(_check_h(h) - _threshold(threshold), resolve(surrogate))
 
 
 def bernoulli(h: torch.Tensor, threshold=1.0, generator: torch.Generator | None = None,
@@ -57,7 +62,7 @@ def bernoulli(h: torch.Tensor, threshold=1.0, generator: torch.Generator | None 
     """
     _check_h(h)
     _checks.choice("grad", grad, ("surrogate", "mean"))
-    return _bernoulli(h - threshold, generator, resolve(surrogate), grad)
+    return _bernoulli(h - _threshold(threshold), generator, resolve(surrogate), grad)
 
 
 def _bernoulli(x, generator, surrogate, grad):
