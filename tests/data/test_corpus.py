@@ -82,3 +82,12 @@ def test_bad_inputs_are_named(tmp_path):
         text_corpus(tmp_path / "c.txt", "bpe", 300, save_dir=tmp_path / "run")
     with pytest.raises(ValueError, match="needs vocab_size"):
         text_corpus(tmp_path / "c.txt", "bpe", save_dir=tmp_path / "run")
+
+
+def test_missing_tokenizers_is_one_line_with_the_install_command(tmp_path, monkeypatch):
+    import sys
+
+    (tmp_path / "c.txt").write_text("some text\n")
+    monkeypatch.setitem(sys.modules, "tokenizers", None)
+    with pytest.raises(ImportError, match=r"needs tokenizers: pip install 'neurotoken\[text\]'"):
+        text_corpus(tmp_path / "c.txt", "bpe", 300, save_dir=tmp_path / "run")

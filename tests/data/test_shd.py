@@ -107,3 +107,20 @@ def test_shd_wrong_keys_corrupt_file_and_bad_units_name_the_file(tmp_path):
         shd(tmp_path, T=0)
     with pytest.raises(ValueError, match="duration_s"):
         shd(tmp_path, T=None, bin_us=10, duration_s=None)
+
+
+def test_missing_h5py_is_one_line_with_the_install_command(shd_root, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "h5py", None)
+    with pytest.raises(ImportError, match=r"nt.data.shd needs h5py: pip install 'neurotoken\[hdf5\]'"):
+        shd(shd_root[0], cache=False)
+
+
+def test_worker_processes_read_the_file_themselves(shd_root):
+    root, _, _ = shd_root
+    ds = shd(root, T=20, cache=False)
+    ds[0]   # the parent opened the file; a worker must not reuse that handle
+    x, y = next(iter(DataLoader(ds, batch_size=5, num_workers=1, collate_fn=ds.collate_fn)))
+    for i in range(5):
+        torch.testing.assert_close(x[:, i], ds[i][0])

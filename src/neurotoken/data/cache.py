@@ -8,9 +8,11 @@ of bins of each sample (``lengths.npy``) and the labels (``labels.npy``). Arrays
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
-import io
 import json
+import os
+import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
@@ -19,6 +21,22 @@ import numpy as np
 
 VERSION = 1
 _ARRAYS = ("index", "count", "offsets", "lengths", "labels")
+
+
+@contextlib.contextmanager
+def atomic_file(path: Path):
+    """A binary file that appears at ``path`` only once written whole (temporary file, fsync, rename):
+    the streaming form of ``learning.checkpoint.atomic_write`` for outputs too large to hold in memory."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def key(**parts) -> str:
@@ -73,9 +91,8 @@ class SparseSamples:
 
         folder.mkdir(parents=True, exist_ok=True)
         for name in _ARRAYS:
-            buf = io.BytesIO()
-            np.save(buf, getattr(self, name), allow_pickle=False)
-            atomic_write(folder / f"{name}.npy", buf.getvalue())
+            with atomic_file(folder / f"{name}.npy") as f:
+                np.save(f, getattr(self, name), allow_pickle=False)
         manifest = {"version": VERSION, "cell_shape": list(self.cell_shape), "samples": len(self)}
         atomic_write(folder / "manifest.json", json.dumps(manifest).encode())
 

@@ -11,8 +11,6 @@ skipped) as fixed-length windows for next-token prediction: ``x = tokens[s : s +
 from __future__ import annotations
 
 import codecs
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -147,18 +145,10 @@ def _encoded(files: list[Path], root: Path, tok, saved: Path) -> np.ndarray:
     name = _cache.key(files=_cache.source_stamp(files, root), tokenizer=saved.read_text(), dtype=dtype.__name__)
     out = saved.parent / f"tokens-{name}.bin"
     if not out.is_file():
-        fd, tmp = tempfile.mkstemp(dir=saved.parent, prefix=f".{out.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                for path in files:
-                    for chunk in _text_chunks(path):
-                        f.write(np.asarray(tok.encode(chunk).ids, dtype=dtype).tobytes())
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, out)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        with _cache.atomic_file(out) as f:
+            for path in files:
+                for chunk in _text_chunks(path):
+                    f.write(np.asarray(tok.encode(chunk).ids, dtype=dtype).tobytes())
     if out.stat().st_size == 0:
         return np.zeros(0, dtype=dtype)
     return np.memmap(out, dtype=dtype, mode="r")
