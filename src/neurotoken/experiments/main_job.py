@@ -150,16 +150,16 @@ def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
 
 
 def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> dict | None:
-    """Spikes of the first module of ``model`` to emit discrete values (or to keep its spike train
-    in ``last_spikes``, as spiking mixers do), for the single input ``x[:1]``: events
-    [[step, neuron], ...] along its leading non-batch axis (virtual time or tokens)."""
+    """Spikes of the first module of ``model`` to emit discrete values (an NPE, also inside a
+    spiking mixer), for the single input ``x[:1]``: events [[step, neuron], ...] along its leading
+    non-batch axis (virtual time or tokens)."""
     seen: list[tuple[str, torch.Tensor]] = []
 
     def hook(name):
         def record(m, inputs, out):
-            for s in (out, getattr(m, "last_spikes", None)):
-                if not seen and isinstance(s, torch.Tensor) and s.is_floating_point() and is_discrete(s) and s.any():
-                    seen.append((name, s))
+            if not seen and isinstance(out, torch.Tensor) and out.is_floating_point() and is_discrete(out) \
+                    and out.any():
+                seen.append((name, out))
         return record
 
     handles = [m.register_forward_hook(hook(name)) for name, m in model.named_modules() if name]
