@@ -254,3 +254,23 @@ def test_dvs_gesture_corrupt_files_name_the_file(gesture_root):
         dvs_gesture(root, cache=False)
     with pytest.raises(FileNotFoundError, match="trials_to_test.txt is missing"):
         dvs_gesture(root, train=False)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 5), st.integers(0, 2**31)), min_size=0, max_size=5))
+def test_sparse_cache_round_trips_dense_samples(tmp_path_factory, specs):
+    from neurotoken.data.cache import SparseSamples
+
+    samples = [np.random.default_rng(seed).integers(0, 3, (steps, 4, 3)) for steps, seed in specs]
+    labels = np.arange(len(samples))
+    folder = tmp_path_factory.mktemp("cache") / "c"
+    SparseSamples.from_dense(iter(samples), labels, (4, 3)).save(folder)
+    back = SparseSamples.load(folder)
+    assert len(back) == len(samples) and back.labels.tolist() == labels.tolist()
+    for i, s in enumerate(samples):
+        np.testing.assert_array_equal(back.dense(i), s)
+
+
+def test_cache_argument_is_checked(nmnist_root):
+    with pytest.raises(TypeError, match="cache must be True, False or a folder"):
+        nmnist(nmnist_root[0], cache=3)

@@ -168,6 +168,8 @@ class BinnedDataset(Dataset):
 def _cache_folder(cache, root: Path, name: str, files: list[Path], **params) -> Path | None:
     if cache is False or cache is None:
         return None
+    if not isinstance(cache, (bool, str, Path)):
+        raise TypeError(f"cache must be True, False or a folder path, got {type(cache).__name__}")
     folder = root / ".neurotoken-cache" if cache is True else Path(cache)
     return folder / f"{name}-{_cache.key(name=name, files=_cache.source_stamp(files, root), **params)}"
 
