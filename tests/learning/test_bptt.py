@@ -98,6 +98,20 @@ def test_bad_config_is_rejected(kw, match):
         FitConfig(**kw)
 
 
+def test_numpy_numbers_are_accepted_and_stored_as_python_numbers():
+    import numpy as np
+
+    cfg = FitConfig(epochs=np.int64(2), batch_size=np.int32(8), seed=np.uint8(3), lr=np.float32(0.5),
+                    warmup_steps=np.int16(0))
+    assert (cfg.epochs, cfg.batch_size, cfg.seed, cfg.lr, cfg.warmup_steps) == (2, 8, 3, 0.5, 0)
+    assert {type(v) for v in (cfg.epochs, cfg.batch_size, cfg.seed, cfg.warmup_steps)} == {int}
+    assert type(cfg.lr) is float
+    assert json.loads(json.dumps(cfg.trajectory())) == cfg.trajectory()  # as recorded in checkpoints
+    for bad in (np.bool_(True), np.float64(2.0)):
+        with pytest.raises(TypeError, match="epochs must be an int"):
+            FitConfig(epochs=bad)
+
+
 def test_mismatched_data_is_rejected():
     with pytest.raises(ValueError, match="same length"):
         Trainer(model()).fit(torch.rand(4, 6), torch.zeros(3, dtype=torch.long))
