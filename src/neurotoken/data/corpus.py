@@ -11,6 +11,7 @@ skipped) as fixed-length windows for next-token prediction: ``x = tokens[s : s +
 from __future__ import annotations
 
 import codecs
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -22,7 +23,8 @@ from . import cache as _cache
 from ._optional import require
 
 TOKENIZERS = ("bytes", "bpe")
-CHUNK_BYTES = 1 << 22
+CHUNK_BYTES = 1 << 16   # tokenizers buffers hundreds of training chunks: small ones keep its memory low
+ENCODE_BATCH = 16
 
 
 class TokenStream:
@@ -145,10 +147,11 @@ def _encoded(files: list[Path], root: Path, tok, saved: Path) -> np.ndarray:
     name = _cache.key(files=_cache.source_stamp(files, root), tokenizer=saved.read_text(), dtype=dtype.__name__)
     out = saved.parent / f"tokens-{name}.bin"
     if not out.is_file():
+        chunks = (chunk for path in files for chunk in _text_chunks(path))
         with _cache.atomic_file(out) as f:
-            for path in files:
-                for chunk in _text_chunks(path):
-                    f.write(np.asarray(tok.encode(chunk).ids, dtype=dtype).tobytes())
+            while batch := list(itertools.islice(chunks, ENCODE_BATCH)):
+                for enc in tok.encode_batch_fast(batch):
+                    f.write(np.asarray(enc.ids, dtype=dtype).tobytes())
     if out.stat().st_size == 0:
         return np.zeros(0, dtype=dtype)
     return np.memmap(out, dtype=dtype, mode="r")
