@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import time
 
 import pytest
 import torch
@@ -243,3 +244,19 @@ def test_checkpoints_written_before_configs_were_recorded_still_resume(tmp_path,
     resume_and_compare(tmp_path, reference)
     newest = json.loads(list_checkpoints(tmp_path / "checkpoints")[-1].read_text())
     assert newest["trainer"]["config"] == CFG.trajectory() and newest["trainer"]["samples"] == 40
+
+
+def test_a_second_ctrl_c_interrupts_at_once_and_distributed_runs_never_defer():
+    from neurotoken.learning.bptt import _deferred_interrupts
+
+    with _deferred_interrupts() as interrupted:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert interrupted()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs at the latest here
+    with pytest.raises(KeyboardInterrupt):
+        with _deferred_interrupts(enabled=False) as interrupted:
+            os.kill(os.getpid(), signal.SIGINT)
+            assert not interrupted()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

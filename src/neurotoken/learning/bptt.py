@@ -3,7 +3,8 @@
 Determinism: the batch order of epoch e comes from a generator seeded with (seed, e) and the
 global torch RNG (stochastic encoders, Bernoulli spikes) is saved in every checkpoint, so an
 interrupted-then-resumed run reproduces the uninterrupted losses and weights bit for bit on CPU.
-Interrupts: Ctrl-C during a step takes effect when the step ends (a second Ctrl-C at once); any
+Interrupts: Ctrl-C during a step takes effect when the step ends (a second Ctrl-C at once; not
+under ``torch.distributed``, whose ranks could then stop at different steps); any
 ``KeyboardInterrupt`` saves a checkpoint of the last completed step unless it landed while the
 weights were being updated, in which case the newest checkpoint already on disk is the resume point.
 Distributed: when ``torch.distributed`` is initialised (e.g. by ``torchrun``), the model is
@@ -109,11 +110,12 @@ def check_labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> None:
 
 
 @contextmanager
-def _deferred_interrupts() -> Iterator[Callable[[], bool]]:
+def _deferred_interrupts(enabled: bool = True) -> Iterator[Callable[[], bool]]:
     """While active, a first Ctrl-C is only recorded (the returned callable reports it) and a second
-    one interrupts at once; a no-op outside the main thread or under a custom SIGINT handler."""
+    one interrupts at once; a no-op unless ``enabled`` (distributed ranks could stop at different
+    steps), outside the main thread or under a custom SIGINT handler."""
     pending: list[int] = []
-    if threading.current_thread() is not threading.main_thread() or \
+    if not enabled or threading.current_thread() is not threading.main_thread() or \
             signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         yield lambda: False
         return
@@ -256,7 +258,7 @@ class Trainer:
         label = "training" if self.run_dir is None else self.run_dir.name
         bar = _Bar(total, state["step"], label) if self.progress and self.rank == 0 else None
         self.net.train()
-        with _deferred_interrupts() as interrupted:
+        with _deferred_interrupts(enabled=not self.distributed) as interrupted:
             try:
                 while state["step"] < total:
                     self._train_step(x, y, state, per_epoch, total)
