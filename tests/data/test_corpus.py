@@ -59,10 +59,12 @@ def test_bpe_trains_saves_reuses_and_round_trips(tmp_path):
         text_corpus(tmp_path / "c.txt", "bpe", 500, save_dir=run)
 
 
-def test_bpe_chunks_end_at_line_breaks(tmp_path, monkeypatch):
+def test_text_chunks_end_at_line_breaks_else_spaces(tmp_path, monkeypatch):
     monkeypatch.setattr(corpus, "CHUNK_BYTES", 7)
     (tmp_path / "c.txt").write_text("ab cd\nefgh ij\nk", encoding="utf-8")
     assert list(corpus._text_chunks(tmp_path / "c.txt")) == ["ab cd\n", "efgh ij\n", "k"]
+    (tmp_path / "c.txt").write_text("ab cdefghijklmn opq", encoding="utf-8")
+    assert list(corpus._text_chunks(tmp_path / "c.txt")) == ["ab ", "cdefghijklm", "n ", "opq"]
 
 
 def test_bad_inputs_are_named(tmp_path):

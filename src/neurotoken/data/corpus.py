@@ -97,7 +97,8 @@ def corpus_files(path: Path, skip: Path | None = None) -> list[Path]:
 
 
 def _text_chunks(path: Path):
-    """The file's text in chunks of about CHUNK_BYTES that end at a line break (one word is never split)."""
+    """The file's text in chunks of about CHUNK_BYTES ending at a line break, else at a space (a word is
+    split only when longer than a chunk)."""
     decoder, rest = codecs.getincrementaldecoder("utf-8")(), ""
     with path.open("rb") as f:
         while True:
@@ -111,7 +112,7 @@ def _text_chunks(path: Path):
                 if text:
                     yield text
                 return
-            cut = text.rfind("\n") + 1
+            cut = text.rfind("\n") + 1 or text.rfind(" ") + 1 or (len(text) if len(text) >= CHUNK_BYTES else 0)
             if cut:
                 yield text[:cut]
             rest = text[cut:]
