@@ -274,3 +274,13 @@ def test_sparse_cache_round_trips_dense_samples(tmp_path_factory, specs):
 def test_cache_argument_is_checked(nmnist_root):
     with pytest.raises(TypeError, match="cache must be True, False or a folder"):
         nmnist(nmnist_root[0], cache=3)
+
+
+def test_aedat_packet_capacity_beyond_its_event_number_is_skipped(tmp_path):
+    head = b"#!AER-DAT3.1\r\n#!END-HEADER\r\n"
+    packet = struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, 3, 2, 2) + struct.pack("<IiIiIi", polarity(1, 1, 1), 1,
+                                                                            polarity(2, 2, 0), 2, polarity(9, 9, 1), 3)
+    second = struct.pack("<hhiiiiii", 1, 1, 8, 4, 0, 1, 1, 1) + struct.pack("<Ii", polarity(4, 4, 1), 4)
+    (tmp_path / "a.aedat").write_bytes(head + packet + second)
+    x, _, t, _ = ev.read_aedat31(tmp_path / "a.aedat")
+    assert x.tolist() == [1, 2, 4] and t.tolist() == [1, 2, 4]

@@ -239,8 +239,8 @@ def nmnist(root, train: bool = True, *, T: int | None = 10, bin_us: int | None =
 
 def read_aedat31(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Polarity events ``(x, y, t_us, p)`` (int64 arrays) of an AEDAT 3.1 file: an ASCII header
-    ending in ``#!END-HEADER``, then packets of a 28-byte header and ``number x size`` bytes of
-    events; a polarity event (type 1, 8 bytes) is a uint32 (bit 0 valid, bit 1 polarity, bits 2-16 y,
+    ending in ``#!END-HEADER``, then packets of a 28-byte header and ``capacity x size`` bytes holding
+    ``number`` events; a polarity event (type 1, 8 bytes) is a uint32 (bit 0 valid, bit 1 polarity, bits 2-16 y,
     bits 17-31 x) and an int32 timestamp extended by the packet's overflow count."""
     data = Path(path).read_bytes()
     if not data.startswith(b"#!AER-DAT3"):
@@ -253,9 +253,9 @@ def read_aedat31(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
         if pos + _AEDAT_PACKET.itemsize > len(data):
             raise ValueError(f"{path}: truncated AEDAT packet header at byte {pos}")
         head = np.frombuffer(data, _AEDAT_PACKET, count=1, offset=pos)[0]
-        size, number = int(head["size"]), int(head["number"])
+        size, number, capacity = int(head["size"]), int(head["number"]), int(head["capacity"])
         pos += _AEDAT_PACKET.itemsize
-        if size <= 0 or number < 0 or pos + size * number > len(data):
+        if size <= 0 or not 0 <= number <= capacity or pos + size * capacity > len(data):
             raise ValueError(f"{path}: truncated or corrupt AEDAT packet at byte {pos - _AEDAT_PACKET.itemsize}")
         if head["type"] == _AEDAT_POLARITY:
             if size != 8:
@@ -263,7 +263,7 @@ def read_aedat31(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
             ev = np.frombuffer(data, np.dtype([("data", "<u4"), ("ts", "<i4")]), count=number, offset=pos)
             ev = ev[(ev["data"] & 1).astype(bool)]
             parts.append((ev["data"].astype(np.int64), ev["ts"].astype(np.int64) + (int(head["ts_overflow"]) << 31)))
-        pos += size * number
+        pos += size * capacity
     d = np.concatenate([a for a, _ in parts]) if parts else np.zeros(0, np.int64)
     t = np.concatenate([b for _, b in parts]) if parts else np.zeros(0, np.int64)
     order = np.argsort(t, kind="stable")
