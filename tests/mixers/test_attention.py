@@ -90,7 +90,7 @@ def test_bad_masks_and_states_raise_clear_errors():
         SoftmaxAttention(4, mask="full").step(torch.randn(1, 4))
     with pytest.raises(ValueError, match="d_model \\(6\\) must be divisible by heads \\(4\\)"):
         SoftmaxAttention(6, heads=4)
-    with pytest.raises(ValueError, match=r"x must be \[B, L, 4\]"):
+    with pytest.raises(ValueError, match=r"x must have 4 channels last"):
         SoftmaxAttention(4)(torch.randn(1, 3, 5))
 
 

@@ -139,3 +139,72 @@ def test_stochastic_attention_counts_the_spikes_it_drew():
     with nt.accounting.count(model) as c:
         model(torch.randn(2, 5, D))
     assert c.layers["mix"]["spikes"] == drawn[0] > 0
+
+
+BAD_INPUTS = {  # for float32 mixers of D channels: (x, error, message)
+    "wrong width": (lambda: torch.randn(2, 3, D + 1), ValueError, f"x must have {D} channels last"),
+    "no tokens": (lambda: torch.randn(2, 0, D), ValueError, "x must hold at least one token"),
+    "no sequences": (lambda: torch.randn(0, 3, D), ValueError, "x must hold at least one token"),
+    "integer": (lambda: torch.ones(2, 3, D, dtype=torch.long), TypeError, "x must be a real floating-point"),
+    "complex": (lambda: torch.ones(2, 3, D, dtype=torch.cfloat), TypeError, "x must be a real floating-point"),
+    "float16": (lambda: torch.randn(2, 3, D).half(), TypeError, r"x has dtype torch.float16 .* model.to\("),
+    "float64": (lambda: torch.randn(2, 3, D).double(), TypeError, r"x has dtype torch.float64 .* model.to\("),
+    "meta": (lambda: torch.randn(2, 3, D, device="meta"), ValueError, "x is on meta but the parameters are on cpu"),
+    "a list": (lambda: [[0.0] * D], TypeError, "x must be a torch.Tensor"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_INPUTS)
+@pytest.mark.parametrize("cls", EXPORTED, ids=lambda c: c.__name__)
+def test_bad_inputs_are_refused_naming_x_before_any_compute(cls, bad):
+    torch.manual_seed(0)
+    mixer = FACTORIES[cls]()
+    x, error, message = BAD_INPUTS[bad]
+    with pytest.raises(error, match=message):
+        mixer(x())
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=lambda c: c.__name__)
+def test_step_refuses_a_bad_token_naming_x_t(cls):
+    mixer = FACTORIES[cls]()
+    with pytest.raises(ValueError, match=rf"x_t must have {D} channels last \(\[B, {D}\]\)"):
+        mixer.step(torch.randn(2, D + 1))
+    with pytest.raises(TypeError, match="x_t has dtype torch.float64"):
+        mixer.step(torch.randn(2, D, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=lambda c: c.__name__)
+def test_a_state_of_the_wrong_shape_or_dtype_is_refused_naming_the_state(cls):
+    mixer = make(cls)
+    x = torch.randn(2, 5, D, dtype=torch.float64)
+    with pytest.raises((ValueError, TypeError), match="state"):
+        mixer(x, mixer.initial_state(3))  # a state for another batch size
+    with pytest.raises((ValueError, TypeError), match="state"):
+        mixer(x, "not a state")
+    leaves, spec = torch.utils._pytree.tree_flatten(mixer.initial_state(2))
+    with pytest.raises(TypeError, match=r"state\S* must be a torch.complex128 tensor|state\S* must be a torch.float64 tensor"):
+        mixer(x, torch.utils._pytree.tree_unflatten([t if t is None else t.to(torch.complex64 if t.is_complex()
+                                                                               else torch.float32)
+                                                      for t in leaves], spec))
+
+
+def test_models_compute_in_any_floating_dtype_of_their_parameters():
+    mixer = nt.mixers.SpikeGPTBlock(D, hidden_ratio=2).to(torch.bfloat16)
+    y = mixer(torch.randn(2, 3, D, dtype=torch.bfloat16))
+    assert y.dtype == torch.bfloat16 and y.shape == (2, 3, D)
+
+
+def test_under_autocast_inputs_may_differ_from_the_parameters_dtype():
+    mixer = nt.mixers.LinearAttention(D, heads=2)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = mixer(torch.randn(2, 3, D, dtype=torch.bfloat16))
+    assert y.shape == (2, 3, D)
+
+
+def test_bool_flags_refuse_strings():
+    with pytest.raises(TypeError, match="causal must be a bool"):
+        nt.mixers.LinearAttention(D, causal="no")
+    with pytest.raises(TypeError, match="bias must be a bool"):
+        nt.mixers.SoftmaxAttention(D, bias="no")
+    with pytest.raises(TypeError, match="shared_dt must be a bool"):
+        nt.mixers.HiPPOSSM(D, shared_dt="no")

@@ -171,7 +171,7 @@ def test_bad_arguments_raise():
         lif_fixed_point(torch.zeros(3, 1), NPEParams(0.9, 1.0, "none"))
     mixer = SpikingSSM(4, d_state=2, neuron=readout(1.0, beta=0.9, reset="subtract"))
     x = torch.zeros(2, 5, 4)
-    with pytest.raises(ValueError, match="state must be a SpikingSSMState"):
+    with pytest.raises(TypeError, match="state must be a SpikingSSMState"):
         mixer(x, torch.zeros(2, 4, 2))
     bad = SpikingSSMState(torch.zeros(2, 4, 2), NPEState(torch.zeros(2, 3), torch.zeros(2, 3)))
     with pytest.raises(ValueError, match=r"state.npe.h must have shape \(2, 4\)"):
@@ -229,7 +229,7 @@ def test_lru_bad_arguments_raise():
         SpikingLRU(4, r_range=(0.5, 1.0))
     with pytest.raises(ValueError, match="max_phase"):
         SpikingLRU(4, max_phase=0.0)
-    with pytest.raises(TypeError, match="state must be a complex tensor"):
+    with pytest.raises(TypeError, match="state must be a torch.complex64 tensor"):
         SpikingLRU(4, d_state=2)(torch.zeros(1, 3, 4), torch.zeros(1, 2))
     with pytest.raises(ValueError, match=r"state must have shape \(1, 2\)"):
         SpikingLRU(4, d_state=2)(torch.zeros(1, 3, 4), torch.zeros(1, 3, dtype=torch.cfloat))

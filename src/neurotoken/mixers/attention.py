@@ -22,7 +22,7 @@ from torch import nn
 from .. import _checks
 from ..kernels import bitpack
 from ..neurons import LIF
-from .base import DEFAULT, Mixer, check_mask, check_qkv, legacy_neuron, resolve_neuron
+from .base import DEFAULT, Mixer, check_bool, check_mask, check_qkv, check_state, legacy_neuron, resolve_neuron
 from .sparse import CSR, events, sparse_attention, sparse_spike_attention
 
 MASKS = ("causal", "full")
@@ -158,7 +158,7 @@ class _Attention(Mixer):
         self.heads = _checks.positive_int("heads", heads)
         if d_model % heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=bias)
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=check_bool("bias", bias))
         self.out = nn.Linear(d_model, d_model, bias=bias)
         self._store_mask(mask)
 
@@ -195,17 +195,16 @@ class _Attention(Mixer):
 
     def forward(self, x: torch.Tensor, state: KVCache | None = None, return_state: bool = False):
         """x [B, L, D] -> y [B, L, D]; with return_state also the KV cache (mask='causal' only)."""
-        self._check_x(x)
+        self.check_input(x)
         if (state is not None or return_state) and self.mask_kind != "causal":
             raise ValueError(f"a KV cache (state, step) needs mask='causal', got a {self.mask_kind!r} mask")
         q, k, v = (_split_heads(t, self.heads) for t in self._project(x).chunk(3, -1))
         if state is not None:
             if not isinstance(state, KVCache):
                 raise TypeError(f"state must be a KVCache, got {type(state).__name__}")
-            if state.k.shape[:-2] != k.shape[:-2] or state.k.shape[-1] != k.shape[-1] \
-                    or state.v.shape != state.k.shape:
-                raise ValueError(f"state holds keys of shape {tuple(state.k.shape)}, incompatible with "
-                                 f"this input's keys {tuple(k.shape)}")
+            cached = _checks.tensor("state.k", state.k, min_dim=2).shape[-2]  # any number of cached tokens
+            for name, t in zip(("state.k", "state.v"), state):
+                check_state(name, t, (*k.shape[:-2], cached, k.shape[-1]), like=k)
             k, v = torch.cat([state.k, k], -2), torch.cat([state.v, v], -2)
         mixed = self._mix(q, k, v, self._mask(q.shape[-2], k.shape[-2], x.device))
         y = self.out(self._out_input(mixed, x))
@@ -230,11 +229,6 @@ class SoftmaxAttention(_Attention):
 
     def __init__(self, d_model: int, heads: int = 1, mask="causal", bias: bool = True):
         super().__init__(d_model, heads, mask, bias)
-
-    def _check_x(self, x):
-        _checks.tensor("x", x, min_dim=3, max_dim=3, finite=False)
-        if x.shape[-1] != self.d_model:
-            raise ValueError(f"x must be [B, L, {self.d_model}], got shape {tuple(x.shape)}")
 
     def _project(self, x):
         return self.qkv(x)
@@ -328,11 +322,14 @@ class SpikingAttention(_Attention):
     def scale(self) -> float:
         return self.mix.scale
 
-    def _check_x(self, x):
-        _checks.tensor("x", x, min_dim=3, max_dim=4, finite=False)
-        if x.shape[-1] != self.d_model or (x.dim() == 4 and x.shape[0] != self.T):
-            raise ValueError(f"x must be [B, L, {self.d_model}] or [{self.T}, B, L, {self.d_model}] "
-                             f"(T = {self.T} leading), got shape {tuple(x.shape)}")
+    ranks = (3, 4)
+
+    def check_input(self, x, name: str = "x", step: bool = False) -> torch.Tensor:
+        """Also x [B, L, D] or spikes [T, B, L, D] with this mixer's T leading."""
+        super().check_input(x, name, step)
+        if x.dim() == 4 - step and x.shape[0] != self.T:
+            raise ValueError(f"{name} must be real tokens or spikes with T = {self.T} leading, got shape {tuple(x.shape)}")
+        return x
 
     def _project(self, x):
         cur = self.qkv(x)

@@ -22,22 +22,63 @@ from .. import neurons as _neurons
 
 # ---- boundary checks shared by the mixers ---------------------------------------------------
 
-def check_tokens(x, d_model: int | None = None, name: str = "x") -> torch.Tensor:
-    """Require a token sequence [B, L, D] with L >= 1 (and D = d_model when given)."""
+def check_tokens(x, d_model: int | None = None, name: str = "x", like: nn.Module | None = None) -> torch.Tensor:
+    """Require a token sequence [B, L, D] with L >= 1 (and D = d_model when given); with ``like``, also
+    B >= 1 and the device and dtype of like's parameters (:func:`check_dtype`)."""
     _checks.tensor(name, x, min_dim=3, max_dim=3)
     if x.shape[1] == 0:
         raise ValueError(f"{name} must hold at least one token (L >= 1), got shape {tuple(x.shape)}")
     if d_model is not None and x.shape[2] != d_model:
         raise ValueError(f"{name} must have {d_model} channels last, got shape {tuple(x.shape)}")
+    if like is None:
+        return x
+    if x.shape[0] == 0:
+        raise ValueError(f"{name} must hold at least one sequence (B >= 1), got shape {tuple(x.shape)}")
+    return check_dtype(name, x, like)
+
+
+def _parameter(module: nn.Module) -> torch.Tensor | None:
+    return next((p for p in module.parameters() if p.is_floating_point()), None)
+
+
+def check_device(name: str, x: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """Require x on the device of ``module``'s parameters (metadata only)."""
+    p = _parameter(module)
+    if p is not None and x.device != p.device:
+        raise ValueError(f"{name} is on {x.device} but the parameters are on {p.device}: "
+                         f"move one to the other ({name}.to(device) or model.to(device))")
     return x
 
 
-def check_state(name: str, state, shape) -> torch.Tensor:
-    """Require a state tensor of exactly ``shape``."""
+def check_dtype(name: str, x: torch.Tensor, module: nn.Module) -> torch.Tensor:
+    """Require a real floating x on the device of ``module``'s parameters and of their dtype (any
+    floating dtype under autocast). Metadata only: no host sync, so forward passes may call it.
+    Policy: a model computes in its parameters' dtype; convert the model (``model.to(dtype)``) or x."""
+    check_device(name, x, module)
+    p = _parameter(module)
+    if not x.is_floating_point():
+        raise TypeError(f"{name} must be a real floating-point tensor, got {x.dtype}")
+    if p is not None and x.dtype != p.dtype and not torch.is_autocast_enabled(x.device.type):
+        raise TypeError(f"{name} has dtype {x.dtype} but the parameters are {p.dtype}: pass "
+                        f"{name}.to({p.dtype}) or convert the model with model.to({x.dtype})")
+    return x
+
+
+def check_state(name: str, state, shape, like: torch.Tensor | None = None) -> torch.Tensor:
+    """Require a state tensor of exactly ``shape`` (and, given ``like``, on its device with its dtype)."""
     _checks.tensor(name, state)
     if tuple(state.shape) != tuple(shape):
         raise ValueError(f"{name} must have shape {tuple(shape)}, got {tuple(state.shape)}")
+    if like is not None and (state.device != like.device or state.dtype != like.dtype):
+        raise TypeError(f"{name} must be a {like.dtype} tensor on {like.device}, got {state.dtype} on {state.device}")
     return state
+
+
+def check_bool(name: str, x) -> bool:
+    """Require a bool (a string such as 'no' would otherwise count as true)."""
+    if not isinstance(x, bool):
+        raise TypeError(f"{name} must be a bool, got {type(x).__name__}")
+    return x
 
 
 def check_mask(mask, L: int | None = None, S: int | None = None, name: str = "mask") -> torch.Tensor:
@@ -146,14 +187,31 @@ class Fire(nn.Module):
 class Mixer(nn.Module):
     """Base of the inter-token mixers: ``forward(x [B, L, D], state=None, return_state=False)``
     over a whole sequence, ``step(x_t [B, D], state) -> (y_t, state)``, one token of it, and
-    ``initial_state(batch)``, the state before the first token."""
+    ``initial_state(batch)``, the state before the first token. ``d_model`` is D; ``ranks`` the
+    (min, max) ranks of x that forward takes (None: any leading axes, e.g. a virtual time axis)."""
+
+    d_model: int
+    ranks: tuple = (3, 3)
 
     def forward(self, x: torch.Tensor, state=None, return_state: bool = False):
         raise NotImplementedError
 
+    def check_input(self, x, name: str = "x", step: bool = False) -> torch.Tensor:
+        """Require tokens [..., B, L, d_model] (a token [..., B, d_model] with ``step``), none of the
+        sizes 0, on the parameters' device and of their dtype (:func:`check_dtype`): metadata only."""
+        low, high = (r if r is None else r - step for r in self.ranks)
+        _checks.tensor(name, x, min_dim=low, max_dim=high)
+        want = "[B" + ("" if step else ", L") + f", {self.d_model}]"
+        if x.shape[-1] != self.d_model:
+            raise ValueError(f"{name} must have {self.d_model} channels last ({want}), got shape {tuple(x.shape)}")
+        if x.numel() == 0:
+            raise ValueError(f"{name} must hold at least one token of one sequence ({want}, no size 0), "
+                             f"got shape {tuple(x.shape)}")
+        return check_dtype(name, x, self)
+
     def step(self, x_t: torch.Tensor, state=None):
         """One token for streaming/generation: exactly the next token of ``forward``."""
-        _checks.tensor("x_t", x_t, min_dim=2, finite=False)
+        self.check_input(x_t, "x_t", step=True)
         y, state = self(x_t.unsqueeze(-2), state, return_state=True)
         return y.squeeze(-2), state
 
@@ -171,4 +229,5 @@ class Mixer(nn.Module):
 
 
 __all__ = ["Mixer", "Fire", "DEFAULT", "resolve_neuron", "is_memoryless", "memoryless",
-           "legacy_neuron", "check_tokens", "check_state", "check_mask", "check_qkv"]
+           "legacy_neuron", "check_tokens", "check_state", "check_mask", "check_qkv", "check_device",
+           "check_dtype", "check_bool"]

@@ -19,6 +19,8 @@ class Residual(Mixer):
     that are :class:`Mixer` s carry a state (the block's state is the tuple of theirs); others (an
     MLP) are stateless (None in the tuple). The residual additions are not counted."""
 
+    ranks = (3, None)  # [..., B, L, D]: leading axes (a virtual time axis) pass through
+
     def __init__(self, d_model: int, sublayers, dropout: float = 0.0):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
@@ -27,9 +29,7 @@ class Residual(Mixer):
         self.drop = nn.Dropout(_checks.number("dropout", dropout, low=0.0, high=1.0, high_open=True))
 
     def forward(self, x: torch.Tensor, state: tuple | None = None, return_state: bool = False):
-        _checks.tensor("x", x, min_dim=3, finite=False)
-        if x.shape[-1] != self.d_model or x.shape[-2] == 0:
-            raise ValueError(f"x must be tokens [..., L, {self.d_model}] with L >= 1, got shape {tuple(x.shape)}")
+        self.check_input(x)
         if state is not None and (not isinstance(state, tuple) or len(state) != len(self.sublayers)):
             raise ValueError(f"state must be a tuple of {len(self.sublayers)} sublayer states, "
                              f"got {type(state).__name__}")
@@ -75,7 +75,13 @@ class SpikingOutput(Mixer):
             raise TypeError(f"neuron must be an NPE or its config dict, got {type(neuron).__name__}")
         self.mixer, self.neuron = mixer, resolve_neuron(neuron, None)
 
+    @property
+    def d_model(self) -> int:
+        return self.mixer.d_model
+
     def forward(self, x: torch.Tensor, state: tuple | None = None, return_state: bool = False):
+        if state is not None and (not isinstance(state, tuple) or len(state) != 2):
+            raise TypeError(f"state must be a (mixer state, NPEState) pair, got {type(state).__name__}")
         inner, npe = (None, None) if state is None else state
         if npe is not None and not isinstance(npe, NPEState):
             raise TypeError(f"state[1] must be an NPEState, got {type(npe).__name__}")

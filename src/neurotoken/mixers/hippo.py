@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .. import _checks
-from .base import Mixer, check_state, check_tokens
+from .base import Mixer, check_bool, check_state, check_tokens
 
 DISCRETIZATIONS = ("bilinear", "zoh")
 HIPPO_METHODS = ("fft", "sequential")
@@ -94,7 +94,7 @@ def hippo_ssm(u: torch.Tensor, A_bar: torch.Tensor, B_bar: torch.Tensor, C: torc
     for name, t, shape in (("A_bar", A_bar, (D, N, N)), ("B_bar", B_bar, (D, N)), ("C", C, (D, N))):
         check_state(name, t, shape)
     if state is not None:
-        check_state("state", state, (Bsz, D, N))
+        check_state("state", state, (Bsz, D, N), like=u)
     _checks.choice("method", method, HIPPO_METHODS)
     if method == "sequential":
         S = u.new_zeros(Bsz, D, N) if state is None else state
@@ -137,7 +137,7 @@ class HiPPOSSM(Mixer):
         A, B = legs(d_state, torch.float32)
         self.register_buffer("A", A)
         self.register_buffer("B", B)
-        steps = 1 if shared_dt else d_model
+        steps = 1 if check_bool("shared_dt", shared_dt) else d_model
         self.log_dt = nn.Parameter(torch.empty(steps).uniform_(math.log(lo), math.log(hi)))
         self.C = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
         self.skip = nn.Parameter(torch.ones(d_model))
@@ -149,7 +149,7 @@ class HiPPOSSM(Mixer):
         return A_bar.expand(self.d_model, -1, -1), B_bar.expand(self.d_model, -1)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
-        check_tokens(x, self.d_model)
+        self.check_input(x)
         y, S = hippo_ssm(x, *self.gains(), self.C, state, self.method, return_state)
         y = self.out(y + self.skip * x)
         return (y, S) if return_state else y

@@ -57,7 +57,7 @@ def _check_wkv(w, u, k, v, state) -> WKVState:
         return WKVState(zeros, zeros, torch.full_like(zeros, INIT_MAX))
     if not isinstance(state, tuple) or len(state) != 3:
         raise TypeError(f"state must be a WKVState (num, den, max), got {type(state).__name__}")
-    return WKVState(*(check_state(f"state.{n}", t, (B, D)) for n, t in zip(WKVState._fields, state)))
+    return WKVState(*(check_state(f"state.{n}", t, (B, D), like=k) for n, t in zip(WKVState._fields, state)))
 
 
 def _wkv_read(num, den, m, u, k, v) -> torch.Tensor:
@@ -186,10 +186,10 @@ class RWKVTimeMix(Mixer):
         self.neuron = _memoryless(neuron)
 
     def forward(self, x: torch.Tensor, state: TimeMixState | None = None, return_state: bool = False):
-        check_tokens(x, self.d_model)
+        self.check_input(x)
         if state is not None and not isinstance(state, TimeMixState):
             raise TypeError(f"state must be a TimeMixState, got {type(state).__name__}")
-        last = None if state is None else check_state("state.shift", state.shift, (x.shape[0], self.d_model))
+        last = None if state is None else check_state("state.shift", state.shift, (x.shape[0], self.d_model), like=x)
         prev = token_shift(x, last)
         k, v, r = (f(prev + mu * (x - prev)) for f, mu in
                    ((self.key, self.mix_k), (self.value, self.mix_v), (self.receptance, self.mix_r)))
@@ -237,9 +237,9 @@ class RWKVChannelMix(Mixer):
         self.neuron = _memoryless(neuron)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
-        check_tokens(x, self.d_model)
+        self.check_input(x)
         if state is not None:
-            check_state("state", state, (x.shape[0], self.d_model))
+            check_state("state", state, (x.shape[0], self.d_model), like=x)
         prev = token_shift(x, state)
         k = torch.relu(self.key(prev + self.mix_k * (x - prev))).square()
         k = k if self.neuron is None else self.neuron(k)

@@ -21,7 +21,7 @@ from ..neurons import LIF, NPEParams, NPEState, npe_multistep
 from ..scan import METHODS, linear_scan
 from ..spikes import DEFAULT_SURROGATE, Bernoulli
 from ..surrogate import Surrogate
-from .base import DEFAULT, Fire, Mixer, check_state, check_tokens, legacy_neuron, resolve_neuron
+from .base import DEFAULT, Fire, Mixer, check_state, legacy_neuron, resolve_neuron
 from .ssm import SelectiveSSM
 
 RESET_BACKENDS = ("fixed_point", "sequential")
@@ -152,10 +152,10 @@ class SpikingSSM(SelectiveSSM):
         return self.fire is not None and not self.fire.memoryless
 
     def forward(self, x: torch.Tensor, state=None, return_state: bool = False):
-        check_tokens(x, self.d_model)
+        self.check_input(x)
         stateful = self._stateful()
         if stateful and state is not None and not isinstance(state, SpikingSSMState):
-            raise ValueError(f"state must be a SpikingSSMState with a stateful neuron, got {type(state).__name__}")
+            raise TypeError(f"state must be a SpikingSSMState with a stateful neuron, got {type(state).__name__}")
         y, S = self.readout(x, state.ssm if stateful and state is not None else state)
         if self.fire is None:
             s = y
@@ -165,7 +165,7 @@ class SpikingSSM(SelectiveSSM):
             npe = None if state is None else state.npe
             if npe is not None:
                 for name, t in zip(("state.npe.h", "state.npe.s"), npe):
-                    check_state(name, t, y[:, 0].shape)
+                    check_state(name, t, y[:, 0].shape, like=y)
             s, npe = self.fire(y, npe, return_state=True)
             S = SpikingSSMState(S, npe)
         out = self.out(s)
@@ -238,11 +238,9 @@ class SpikingLRU(Mixer):
         return (h @ C.T).real + self.skip * x, h[:, -1]
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
-        check_tokens(x, self.d_model)
+        self.check_input(x)
         if state is not None:
-            check_state("state", state, (x.shape[0], self.d_state))
-            if not state.is_complex():
-                raise TypeError(f"state must be a complex tensor, got {state.dtype}")
+            check_state("state", state, (x.shape[0], self.d_state), like=self.initial_state(0))
         y, h = self.readout(x, state)
         out = self.out(F.gelu(y) if self.fire is None else self.fire(y))
         return (out, h) if return_state else out

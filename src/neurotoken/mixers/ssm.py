@@ -20,7 +20,7 @@ from torch import nn
 
 from .. import _checks
 from ..scan import METHODS, linear_scan
-from .base import Mixer, check_state, check_tokens
+from .base import Mixer, check_bool, check_state, check_tokens
 
 LINEAR_ATTENTION_METHODS = ("quadratic", "chunked", "recurrent", "scan")
 
@@ -36,7 +36,7 @@ def _check_qkv(q, k, v, state) -> None:
         raise ValueError(f"q, k, v must hold at least one token (L >= 1), got shape {tuple(k.shape)}")
     if state is not None:
         B, _, H, N = k.shape
-        check_state("state", state, (B, H, v.shape[-1], N))
+        check_state("state", state, (B, H, v.shape[-1], N), like=k)
 
 
 # ---- pure functions ---------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, k: tor
         raise ValueError(f"A [D, N], k and q [B, L, N] must agree on N, got {tuple(A.shape)}, "
                          f"{tuple(k.shape)}, {tuple(q.shape)}")
     if state is not None:
-        check_state("state", state, (x.shape[0], *A.shape))
+        check_state("state", state, (x.shape[0], *A.shape), like=x)
         state = state.unsqueeze(1)
     a = torch.exp(-delta.unsqueeze(-1) * A).unsqueeze(2)
     y, S = ssm_scan(a, delta.unsqueeze(2), k.unsqueeze(2), x.unsqueeze(2), q.unsqueeze(2), state, method)
@@ -139,7 +139,7 @@ class LinearAttention(Mixer):
         if d_model % heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
         self.d_key = d_model // heads if d_key is None else _checks.positive_int("d_key", d_key)
-        self.causal = bool(causal)
+        self.causal = check_bool("causal", causal)
         self.method = _checks.choice("method", method, LINEAR_ATTENTION_METHODS)
         self.chunk_size = _checks.positive_int("chunk_size", chunk_size)
         self.query = nn.Linear(d_model, heads * self.d_key, bias=False)
@@ -148,7 +148,7 @@ class LinearAttention(Mixer):
         self.out = nn.Linear(d_model, d_model)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
-        check_tokens(x, self.d_model)
+        self.check_input(x)
         q, k, v = (f(x).unflatten(-1, (self.heads, -1)) for f in (self.query, self.key, self.value))
         y, S = linear_attention(q, k, v, state, self.causal, self.method, self.chunk_size)
         y = self.out(y.flatten(-2))
@@ -224,7 +224,7 @@ class SelectiveSSM(Mixer):
         return y + self.skip * x, S
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
-        check_tokens(x, self.d_model)
+        self.check_input(x)
         y, S = self.readout(x, state)
         y = self.out(y)
         return (y, S) if return_state else y
