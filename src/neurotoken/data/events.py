@@ -187,7 +187,7 @@ def read_nmnist(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndar
     """Events ``(x, y, t_us, p)`` (int64 arrays, ``p`` 1 = on) of one N-MNIST ``.bin`` file.
 
     Each event is 40 bits: x (8), y (8), polarity (1), timestamp (23, microseconds), big-endian;
-    a record with y = 240 marks a timestamp overflow of 2**13 us for the events from it on."""
+    a record with y = 240 marks a timestamp overflow: 2**13 is added to the timestamps from it on."""
     raw = np.fromfile(path, dtype=np.uint8)
     if raw.size % 5:
         raise ValueError(f"{path}: truncated N-MNIST file ({raw.size} bytes is not a whole number of 5-byte events)")

@@ -4,8 +4,8 @@ The folder holds one sub-folder of 16 kHz mono 16-bit WAV clips per word, ``vali
 ``testing_list.txt`` (the clips of those subsets; training is every other clip) and
 ``_background_noise_``. ``classes=35`` labels every word (sorted); ``classes=12`` labels the ten
 keywords, ``_unknown_`` (every other word, all of its clips) and ``_silence_`` (one-second clips cut
-from the background noise: training from the first 80 % of each noise file, validation from the next
-10 %, testing from the last 10 %; as many as ``silence_fraction`` of the word clips). Clips are
+from the background noise: training from the first 0.8 of each noise file, validation from the next
+0.1, testing from the last 0.1; as many as ``silence_fraction`` of the word clips). Clips are
 zero-padded or cut to one second. WAVs are read with the standard library; features are computed
 with ``torch.stft`` and a mel filterbank (HTK mel scale), so no audio library is needed.
 """
