@@ -284,3 +284,12 @@ def test_aedat_packet_capacity_beyond_its_event_number_is_skipped(tmp_path):
     (tmp_path / "a.aedat").write_bytes(head + packet + second)
     x, _, t, _ = ev.read_aedat31(tmp_path / "a.aedat")
     assert x.tolist() == [1, 2, 4] and t.tolist() == [1, 2, 4]
+
+
+def test_unwritable_cache_warns_and_serves_from_memory(nmnist_root, tmp_path):
+    root, samples = nmnist_root
+    blocker = tmp_path / "file"
+    blocker.write_text("a file where the cache folder should go")
+    with pytest.warns(UserWarning, match="could not write the cache"):
+        ds = nmnist(root, T=5, cache=blocker)
+    np.testing.assert_array_equal(ds[1][0].numpy(), reference_counts(*samples["Train"][1][1], 5, (34, 34)))

@@ -153,6 +153,7 @@ class BinnedDataset(Dataset):
                 self._sparse = _cache.SparseSamples.from_dense(samples, self.labels, self.cell_shape)
                 try:
                     self._sparse.save(cache_folder)
+                    self._sparse = _cache.SparseSamples.load(cache_folder)   # memory-mapped from now on
                 except OSError as err:
                     warnings.warn(f"could not write the cache {cache_folder} ({err}); serving from memory",
                                   stacklevel=3)
