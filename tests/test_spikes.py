@@ -134,3 +134,16 @@ def test_complex_membranes_are_refused(fn):
 def test_numpy_thresholds_are_numbers():
     import numpy as np
     assert spikes.binary(torch.tensor([0.5, 2.0]), threshold=np.float32(1.0)).tolist() == [0.0, 1.0]
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.lists(st.one_of(st.floats(allow_nan=False, width=32), st.sampled_from([0.0, -0.0, 1e-45, -1e-45])),
+                min_size=1, max_size=40))
+def test_binary_forward_is_exactly_the_step_and_bernoulli_exactly_u_below_sigma(values):
+    h = torch.tensor(values, dtype=torch.float32)
+    s = spikes.binary(h, threshold=0.0)
+    assert torch.equal(s, (h >= 0).float()) and not s.signbit().any()
+    g = torch.Generator().manual_seed(len(values))
+    b = spikes.bernoulli(h, threshold=0.0, generator=g)
+    u = torch.rand(h.shape, generator=torch.Generator().manual_seed(len(values)))
+    assert torch.equal(b, (u < torch.sigmoid(h)).float()) and not b.signbit().any()

@@ -59,3 +59,49 @@ def test_resolve_by_name_and_unknown_name_lists_options():
         sg.resolve("nope")
     with pytest.raises(TypeError, match="surrogate"):
         sg.resolve(3)
+
+
+@settings(deadline=None, max_examples=30)
+@given(shape=st.lists(st.integers(1, 9), min_size=1, max_size=3), block=st.integers(1, 20),
+       s=st.sampled_from(ALL), transpose=st.booleans())
+def test_grad_in_blocks_equals_the_formula_on_the_whole_tensor(shape, block, s, transpose):
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(sum(shape)))
+    if transpose and x.dim() > 1:
+        x = x.transpose(0, -1)  # non-contiguous
+    whole = s.formula(x, s.parameter)
+    old, sg.BLOCK = sg.BLOCK, block
+    try:
+        blocked = s.grad(x)
+    finally:
+        sg.BLOCK = old
+    assert blocked.shape == x.shape
+    torch.testing.assert_close(blocked, whole, rtol=0, atol=0)
+
+
+def test_a_new_surrogate_needs_only_its_formula_and_primitive():
+    @sg.dataclass(frozen=True)
+    class Quadratic(sg.Surrogate):
+        width: float = 2.0
+
+        def primitive(self, x):
+            return x.clamp(-self.width, self.width) / (2 * self.width) + 0.5
+
+        @staticmethod
+        def formula(x, w):
+            return (abs(x) < w) * (0.5 / w)
+
+    assert torch.equal(Quadratic().grad(torch.tensor([0.0, 3.0])), torch.tensor([0.25, 0.0]))
+    with pytest.raises(ValueError, match="Quadratic.width"):
+        Quadratic(-1.0)
+
+
+def test_a_surrogate_without_formula_or_grad_says_so():
+    class Bare(sg.Surrogate):
+        pass
+    with pytest.raises(NotImplementedError, match="Bare defines neither formula nor grad"):
+        Bare().grad(torch.zeros(2))
+
+
+def test_config_names_the_surrogate_and_its_width():
+    assert sg.config(sg.Triangle(0.3)) == {"name": "triangle", "width": 0.3}
+    assert sg.resolve({"name": "atan", "alpha": 3.0}) == sg.Atan(3.0)

@@ -26,8 +26,11 @@ class _Heaviside(torch.autograd.Function):
     def forward(ctx, x, u, surrogate):
         ctx.save_for_backward(x)
         ctx.surrogate = surrogate
-        fired = x >= 0 if u is None else u < torch.sigmoid(x)
-        return torch.where(x.isnan(), x, fired.to(x.dtype))
+        # floor(clamp(d, -1, 0)) is -1 where d < 0, 0 where d >= 0 and NaN where d is NaN: one fresh
+        # tensor, exact, and NaN propagates without a separate isnan pass
+        if u is None:
+            return x.clamp(-1, 0).floor_().add_(1)
+        return (u - torch.sigmoid(x)).clamp_(-1, 0).floor_().abs_()
 
     @staticmethod
     def backward(ctx, grad_out):
