@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 from neurotoken.cli import app
 from neurotoken.experiments import EXPERIMENTS
 from neurotoken.learning import bptt
+from neurotoken.zoo import load_model
 
 runner = CliRunner()
 TINY_DIGITS = ["--set", "Ts=[2]", "--set", "encodings=['rate']", "--set", "hidden=[8]", "--set", "fit.epochs=2"]
@@ -159,6 +160,9 @@ def test_ctrl_c_anywhere_resumes_to_the_uninterrupted_result(tmp_path, monkeypat
         assert [r[key] for r in got] == [r[key] for r in three_fit_reference], key
 
 
+UNSAVED = {"listops", "stdp-digits", "three-factor-digits"}  # models outside the zoo (weights in results.json)
+
+
 def test_every_experiment_runs_quick_through_the_cli(tmp_path):
     """Each quick run within 15 s of CPU time (its wall time on an idle machine; helpers share the cores)."""
     seconds = {}
@@ -167,8 +171,13 @@ def test_every_experiment_runs_quick_through_the_cli(tmp_path):
         result = invoke("train", name, "--quick", "--out", tmp_path / name)
         seconds[name] = time.process_time() - start
         assert result.exit_code == 0, f"{name}: {result.output}"
-        data = json.loads((only_run_dir(tmp_path / name) / "results.json").read_text())
+        run_dir = only_run_dir(tmp_path / name)
+        data = json.loads((run_dir / "results.json").read_text())
         assert data["tables"] and all(data["tables"].values()), name
+        saved = sorted(run_dir.glob("models/*.safetensors"))
+        assert bool(saved) == (name not in UNSAVED), name  # every trained zoo model is saved, and loads
+        for path in saved:
+            load_model(path)
     slow = {k: round(v, 1) for k, v in seconds.items() if v > 15}
     assert not slow, f"quick runs over 15 s: {slow}"
 

@@ -67,7 +67,9 @@ def test_quick_intra_token_pair_is_counted_and_saved(tmp_path):
     assert 0 <= snn["sparsity"] <= 1 and twin["sparsity"] != twin["sparsity"]  # nan: no NPE in the twin
     assert sum(snn["layer_energy_j"].values()) == pytest.approx(snn["energy_j"])
     assert result.artifacts["rasters"]["intra-token"]["steps"] == 2  # T of the quick config
-    assert sorted(p.name for p in (tmp_path / "fits").iterdir()) == ["intra-token-snn-rate-t-2", "intra-token-twin"]
+    fits = ["intra-token-conventional", "intra-token-neuromorphic"]
+    assert sorted(p.name for p in (tmp_path / "fits").iterdir()) == fits
+    assert sorted(p.stem for p in (tmp_path / "models").iterdir()) == fits
     model, spec = load_model(snn["model_file"])
     assert spec["kwargs"]["T"] == 2 and spec["kwargs"]["reset"] == "zero"
 

@@ -16,7 +16,6 @@ from .. import _checks
 from ..data.qam import FEATURES, Demodulation, constellation, demodulation, ls_detect, ml_detect
 from ..learning.bptt import FitConfig
 from ..metrics import predict, symbol_error_rate
-from ..models import SpikingTransformer
 from .runner import Results, Runner, recipe
 
 
@@ -101,7 +100,7 @@ def run_demodulation(config: DemodulationSweep, runner: Runner) -> Results:
     x, y = train_set(config.n_train, config.pilots, config.train_snrs_db, config.scheme)
     for T, spiking in config.models():
         trained = runner.train(f"spiking T={T}" if spiking else "twin",
-                               lambda: SpikingTransformer(**model_kwargs(config, T, spiking)), config.fit, x, y,
+                               ("SpikingTransformer", model_kwargs(config, T, spiking)), config.fit, x, y,
                                seed=config.fit.seed)
         emit("spiking transformer" if spiking else "softmax twin", T if spiking else None,
              [predict(trained.model, t.tokens, 1000) for t in tests], trained.seconds)

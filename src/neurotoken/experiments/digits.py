@@ -9,7 +9,6 @@ from ..data import load_digits
 from ..encoding import ENCODERS
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy
-from ..models import SNNClassifier
 from ..neurons import RESETS
 from .runner import Results, Runner, recipe
 
@@ -66,7 +65,7 @@ def run_digits_sweep(config: DigitsSweep, runner: Runner) -> Results:
     data = load_digits(seed=config.split_seed)
     for enc, T, spiking in config.models():
         trained = runner.train(f"snn {enc} T={T}" if spiking else "twin",
-                               lambda: SNNClassifier(**model_kwargs(config, enc, T, spiking)), config.fit,
+                               ("SNNClassifier", model_kwargs(config, enc, T, spiking)), config.fit,
                                data.x_train, data.y_train, seed=config.fit.seed)
         runner.emit({"model": "SNN" if spiking else "ReLU MLP (twin)", "encoding": enc if spiking else "-",
                      "T": T if spiking else None, "test_accuracy": accuracy(trained.model, data.x_test, data.y_test),

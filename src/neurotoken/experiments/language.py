@@ -10,7 +10,7 @@ from .. import _checks
 from ..data.text import load_text
 from ..learning.bptt import FitConfig
 from ..metrics import bits_per_byte, spike_rate
-from ..models import LM_BACKBONES, SpikingLM
+from ..models import LM_BACKBONES
 from .runner import Results, Runner, recipe
 
 
@@ -69,7 +69,7 @@ def run_language(config: LanguageModels, runner: Runner) -> Results:
     """Train the spiking LM and/or its twin (same data, init seed and schedule); one row per model."""
     x, y, x_val, y_val = windows(config)
     for spiking in config.twins:
-        trained = runner.train("spiking" if spiking else "twin", lambda: SpikingLM(**model_kwargs(config, spiking)),
+        trained = runner.train("spiking" if spiking else "twin", ("SpikingLM", model_kwargs(config, spiking)),
                                config.fit, x, y, seed=config.fit.seed)
         model = trained.model
         sample = model.generate(config.prompt, config.sample_bytes, config.sample_temperature,

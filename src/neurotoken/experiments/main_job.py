@@ -21,12 +21,11 @@ from ..accounting import count, get_profile, is_discrete
 from ..data import load_digits, load_seq_digits
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, bits_per_byte, predict, symbol_error_rate
-from ..zoo import build, save_model
 from . import demodulation, digits, language
 from .demodulation import DemodulationSweep
 from .digits import DigitsSweep
 from .language import LanguageModels
-from .runner import Results, Runner, recipe, slug
+from .runner import Results, Runner, recipe
 from .seq_digits import SeqDigits, seq_digits_kwargs
 
 PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language")
@@ -198,8 +197,9 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
     Rows (one per model): paradigm, task, model, neuromorphic, metric, value, higher_is_better,
     unit, profile, energy_j, acs, macs, sparsity, bytes, spikes, layer_energy_j, unpriced
     (operations the profile gives no energy for, left out of energy_j), energy_vs_twin (nan if the
-    twin's is 0), train_seconds, and model_file (the weights saved with
-    :func:`neurotoken.zoo.save_model` under ``run_dir/models``) when the run has a folder.
+    twin's is 0), train_seconds, and model_file (``run_dir/models/<paradigm>-conventional`` or
+    ``-neuromorphic.safetensors``, loadable by :func:`neurotoken.zoo.load_model`) when the run
+    has a folder.
     """
     rasters, thunks = {}, tasks(config)
     for name in config.paradigms:
@@ -208,8 +208,8 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
         task = thunks[name]()
         for role, label, cls, kwargs in task.models:
             spiking = kwargs["spiking"]
-            trained = runner.train(f"{name} {role}", lambda: build(cls, kwargs), task.fit, task.x, task.y,
-                                   seed=config.seed)
+            kind = ("neuromorphic" + (f" {role}" if len(task.models) > 2 else "")) if spiking else "conventional"
+            trained = runner.train(f"{name} {kind}", (cls, kwargs), task.fit, task.x, task.y, seed=config.seed)
             model = trained.model
             row = {"paradigm": name, "task": task.name, "model": label, "neuromorphic": spiking,
                    "metric": task.metric, "value": task.quality(model), "higher_is_better": task.higher_is_better,
@@ -220,10 +220,7 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
             row["energy_vs_twin"] = row["energy_j"] / twin_energy if twin_energy else float("nan")
             if spiking:
                 rasters.setdefault(name, spike_raster(model, task.count_input))
-            if runner.run_dir is not None:
-                kind = ("neuromorphic" + (f"-{slug(role)}" if len(task.models) > 2 else "")) if spiking \
-                    else "conventional"
-                path = runner.run_dir / "models" / f"{name}-{kind}.safetensors"
-                row["model_file"] = str(save_model(path, cls, kwargs, model))
+            if trained.model_file is not None:
+                row["model_file"] = str(trained.model_file)
             runner.emit(row)
     return runner.results(rasters=rasters)

@@ -110,8 +110,9 @@ def plot_layer_energy(results: Results, path: Path) -> Path:
     import matplotlib.pyplot as plt
 
     rows = results.tables["rows"]
+    ratios = [max(1, len(r["layer_energy_j"])) for r in rows]
     fig, axes = plt.subplots(len(rows), 1, figsize=(8, 1.1 + 0.28 * sum(len(r["layer_energy_j"]) for r in rows)),
-                             squeeze=False, gridspec_kw={"height_ratios": [max(1, len(r["layer_energy_j"])) for r in rows]})
+                             squeeze=False, gridspec_kw={"height_ratios": ratios})
     for ax, r in zip(axes[:, 0], rows):
         names = list(r["layer_energy_j"]) or ["(none)"]
         values = list(r["layer_energy_j"].values()) or [0.0]

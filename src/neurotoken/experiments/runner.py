@@ -21,6 +21,7 @@ from typing import Any, Protocol, TypeVar
 import torch
 from torch import nn
 
+from .. import zoo
 from ..learning.bptt import FitConfig, Trainer
 from ..learning.checkpoint import atomic_write
 
@@ -64,6 +65,7 @@ class Trained:
     model: nn.Module
     losses: list[float]
     seconds: float
+    model_file: Path | None = None  # the saved weights (loadable by neurotoken.zoo.load_model)
 
 
 def slug(name: str) -> str:
@@ -93,13 +95,19 @@ class Runner:
         self._fits.add(key)
         return None if self.run_dir is None else self.run_dir / "fits" / key
 
-    def train(self, name: str, build: Callable[[], M], fit: FitConfig | Callable[[M], list[float]],
-              x: torch.Tensor | None = None, y: torch.Tensor | None = None, *, seed: int = 0) -> Trained:
+    def train(self, name: str, build: Callable[[], M] | tuple[str, dict],
+              fit: FitConfig | Callable[[M], list[float]], x: torch.Tensor | None = None,
+              y: torch.Tensor | None = None, *, seed: int = 0) -> Trained:
         """Seed torch with ``seed``, build the model, then fit it: by BPTT on (x, y) with a
-        :class:`FitConfig` (checkpointed in :meth:`fit_dir`), or by calling ``fit(model)``."""
+        :class:`FitConfig` (checkpointed in :meth:`fit_dir`), or by calling ``fit(model)``.
+
+        ``build`` is a callable or the (registered class name, keyword arguments) of a
+        :mod:`neurotoken.zoo` model; a zoo model trained in a run folder is saved there as
+        ``models/<name>.safetensors``.
+        """
         folder = self.fit_dir(name)
         torch.manual_seed(seed)  # the same initial draw whatever ran before
-        model = build()
+        model = build() if callable(build) else zoo.build(*build)
         timing = None if folder is None else folder / "train_seconds.json"
         before = json.loads(timing.read_text()) if self.resume and timing is not None and timing.is_file() else 0.0
         start = time.perf_counter()
@@ -113,7 +121,11 @@ class Runner:
             if timing is not None:
                 timing.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(timing, json.dumps(seconds).encode())
-        return Trained(model, losses, seconds)
+        saved = None
+        if self.run_dir is not None and not callable(build):
+            with torch.random.fork_rng(devices=[]):  # what runs next draws as it would without the file
+                saved = zoo.save_model(self.run_dir / "models" / f"{slug(name)}.safetensors", *build, model)
+        return Trained(model, losses, seconds, saved)
 
     def emit(self, row: dict, table: str = "rows") -> dict:
         """Add ``row`` to ``table`` and pass it to ``on_result``."""

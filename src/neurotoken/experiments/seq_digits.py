@@ -8,7 +8,6 @@ from .. import _checks
 from ..data import load_seq_digits
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, spike_rate
-from ..models import SpikingSSMClassifier
 from ..neurons import LIF
 from ..spikes import SPIKES
 from .runner import Results, Runner, recipe
@@ -64,7 +63,7 @@ def run_seq_digits(config: SeqDigits, runner: Runner) -> Results:
     data = load_seq_digits(config.permuted, config.permutation_seed, seed=config.split_seed)
     for spiking in (True, False):
         trained = runner.train("spiking" if spiking else "twin",
-                               lambda: SpikingSSMClassifier(**seq_digits_kwargs(config, spiking)), config.fit,
+                               ("SpikingSSMClassifier", seq_digits_kwargs(config, spiking)), config.fit,
                                data.x_train, data.y_train, seed=config.fit.seed)
         model = trained.model
         runner.emit({"model": "P-SpikeSSM (LRU)" if spiking else "LRU SSM (twin)",

@@ -28,7 +28,6 @@ from ..accounting.energy import energy_j, unpriced
 from ..data import load_digits
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy
-from ..models import SNNClassifier
 from .runner import Results, Runner, recipe
 
 
@@ -73,9 +72,10 @@ def _counted(model, x, batch_size, profile="cmos45", dataflow="dense_state"):
     return c
 
 
-def _model(config: TradeoffSweep, encoding: str, T: int, spiking: bool) -> SNNClassifier:
-    return SNNClassifier(64, config.hidden, 10, T=T, encoding=encoding, spiking=spiking,
-                         beta=config.beta, threshold=config.threshold)
+def _model(config: TradeoffSweep, encoding: str, T: int, spiking: bool) -> tuple[str, dict]:
+    """The (zoo class, keyword arguments) of one SNN of ``config`` or its twin."""
+    return "SNNClassifier", dict(in_features=64, hidden=list(config.hidden), classes=10, T=T, encoding=encoding,
+                                 spiking=spiking, beta=config.beta, threshold=config.threshold)
 
 
 def _fp32_row(c) -> dict:
@@ -105,7 +105,7 @@ def run_tradeoff(config: TradeoffSweep, runner: Runner) -> Results:
     rows, twin8, trained = [], {}, {}
     for kind, enc, T in specs:
         model = runner.train("twin" if T is None else f"snn {enc} T={T}",
-                             lambda: _model(config, "direct" if T is None else enc, T or 1, spiking=T is not None),
+                             _model(config, "direct" if T is None else enc, T or 1, spiking=T is not None),
                              config.fit, data.x_train, data.y_train, seed=config.fit.seed).model
         trained[(enc, T)] = model
         quantised = quantised_copy(model, data.x_train)

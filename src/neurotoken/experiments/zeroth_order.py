@@ -89,7 +89,8 @@ def run_zero_order_digits(cfg: ZeroOrderDigits, runner: Runner) -> Results:
     data = load_digits()
     for name in ("bptt", "zo"):
         fit = cfg.bptt if name == "bptt" else lambda m: fit_zeroth_order(m, data.x_train, data.y_train, cfg.zo)
-        trained = runner.train(name, lambda: SNNClassifier(64, (cfg.hidden,), 10, T=cfg.T, encoding="direct"), fit,
+        trained = runner.train(name, ("SNNClassifier", dict(in_features=64, hidden=[cfg.hidden], classes=10, T=cfg.T,
+                                                            encoding="direct")), fit,
                                data.x_train, data.y_train, seed=0)
         runner.emit({"trainer": name, "test_accuracy": accuracy(trained.model, data.x_test, data.y_test),
                      "train_seconds": trained.seconds})
