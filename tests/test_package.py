@@ -13,3 +13,10 @@ def test_import_does_not_pull_cli_plotting_or_optional_packages():
 def test_console_script_lists_experiments():
     out = subprocess.run([sys.executable, "-m", "neurotoken", "list"], capture_output=True, text=True, check=True)
     assert "digits" in out.stdout
+
+
+def test_debug_mode_is_public_and_off_by_default():
+    import neurotoken as nt
+    from neurotoken import _debug
+
+    assert "debug" in nt.__all__ and callable(nt.debug) and not _debug.enabled()
