@@ -51,3 +51,27 @@ def test_layers_reject_bad_shapes():
         SpikingMLP([4])
     with pytest.raises(ValueError, match=r"sizes\[1\] must be >= 1"):
         SpikingMLP([4, 0])
+
+
+@pytest.mark.parametrize("make, x, error, match", [
+    (lambda: SpikingLinear(4, 3), torch.rand(2, 2, 5), ValueError, r"x must be \[T, \.\.\., 4\]"),
+    (lambda: SpikingLinear(4, 3), torch.rand(2, 2, 4, dtype=torch.float64), TypeError, "x has dtype torch.float64"),
+    (lambda: SpikingLinear(4, 3), torch.ones(2, 2, 4, dtype=torch.long), TypeError, "x must be a real floating"),
+    (lambda: SpikingConv2d(2, 3, 3), torch.rand(2, 1, 2, 2, 2), ValueError, "at least the kernel"),
+    (lambda: SpikingConv2d(2, 3, 3), torch.rand(2, 1, 5, 5, 2, dtype=torch.float64), TypeError, "x has dtype"),
+], ids=["linear width", "linear float64", "linear int", "conv too small", "conv float64"])
+def test_bad_inputs_are_refused_naming_x(make, x, error, match):
+    with pytest.raises(error, match=match):
+        make()(x)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: SpikingLinear(0, 3), "in_features must be >= 1"),
+    (lambda: SpikingLinear(4, 3, bias="no"), "bias must be a bool"),
+    (lambda: SpikingConv2d(2, 3, 0), "kernel_size must be >= 1"),
+    (lambda: SpikingConv2d(2, 3, 3, padding=-1), "padding must be >= 0"),
+    (lambda: SpikingConv2d(0, 3, 3), "in_channels must be >= 1"),
+])
+def test_bad_sizes_are_refused_naming_them(make, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        make()

@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 import torch
 
@@ -69,3 +70,59 @@ def test_a_stateful_model_neuron_needs_its_own_mlp_neuron():
         nt.models.SpikingSSMClassifier(2, d_model=8, neuron=lif)
     model = nt.models.SpikingSSMClassifier(2, d_model=8, neuron=lif, mlp_neuron=nt.LIF(0.0, 1.0, "none", "binary"))
     assert not model.blocks[0].sublayers[0].fire.memoryless
+
+
+MODELS = {  # a small float32 model of each family and a good input for it
+    "snn": (lambda: nt.models.SNNClassifier(4, (3,), 2, T=2), (2, 4)),
+    "snn twin": (lambda: nt.models.SNNClassifier(4, (3,), 2, spiking=False), (2, 4)),
+    "ssm": (lambda: nt.models.SpikingSSMClassifier(2, d_model=8, d_state=4, layers=1, classes=3), (2, 5, 2)),
+    "transformer": (lambda: nt.models.SpikingTransformer(5, d_model=8, heads=2, layers=1, T=2), (2, 4, 5)),
+}
+
+
+def _wider(shape):
+    return (*shape[:-1], shape[-1] + 1)
+
+
+@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("bad, error, match", [
+    (lambda s: torch.rand(_wider(s)), ValueError, r"x must have \d+ (features|channels) last"),
+    (lambda s: torch.ones(s, dtype=torch.long), TypeError, "x must be a real floating-point tensor"),
+    (lambda s: torch.rand(s, dtype=torch.float64), TypeError, r"x has dtype torch.float64 .* model.to\("),
+    (lambda s: torch.rand(s).half(), TypeError, r"x has dtype torch.float16 .* model.to\("),
+    (lambda s: torch.rand(s, device="meta"), ValueError, "x is on meta but the parameters are on cpu"),
+    (lambda s: torch.rand(0, *s[1:]), ValueError, "x must"),
+], ids=["wide", "int", "float64", "float16", "meta", "empty"])
+def test_models_refuse_bad_input_naming_x(name, bad, error, match):
+    make, shape = MODELS[name]
+    with pytest.raises(error, match=match):
+        make()(bad(shape))
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_models_run_in_the_dtype_they_are_converted_to(name):
+    make, shape = MODELS[name]
+    y = make().double()(torch.rand(shape, dtype=torch.float64))
+    assert y.dtype == torch.float64 and torch.isfinite(y).all()
+
+
+@pytest.mark.parametrize("make", [
+    lambda: SNNClassifier(4, spiking="no"),
+    lambda: nt.models.SpikingSSMClassifier(2, spiking=1),
+    lambda: nt.models.SpikingTransformer(spiking="yes"),
+    lambda: nt.models.SpikingLM(spiking=None),
+])
+def test_spiking_must_be_a_bool(make):
+    with pytest.raises(TypeError, match="spiking must be a bool"):
+        make()
+
+
+def test_sizes_are_named_as_given_and_numpy_integers_accepted():
+    with pytest.raises(ValueError, match="in_features must be >= 1"):
+        SNNClassifier(0)
+    with pytest.raises(ValueError, match=r"hidden\[1\] must be >= 1"):
+        SNNClassifier(4, hidden=(3, -5))
+    with pytest.raises(TypeError, match="hidden must be a sequence of ints"):
+        SNNClassifier(4, hidden=32)
+    model = SNNClassifier(np.int64(4), hidden=np.array([3]), classes=np.int64(2), T=np.int64(2))
+    assert model(torch.rand(2, 4)).shape == (2, 2)

@@ -2,6 +2,7 @@ import pytest
 import torch
 from torch.testing import assert_close
 
+import neurotoken as nt
 from neurotoken.mixers.base import memoryless
 from neurotoken.models import SpikingLM
 from neurotoken.neurons import LIF
@@ -50,8 +51,8 @@ def test_text_prompt_gives_text_and_training_flows_gradients():
 
 
 @pytest.mark.parametrize("call, match", [
-    (lambda lm: lm(torch.rand(2, 5)), "integers"),
-    (lambda lm: lm(torch.zeros(2, 0, dtype=torch.long)), "L >= 1"),
+    (lambda lm: lm(torch.rand(2, 5)), "tokens must be integer token ids"),
+    (lambda lm: lm(torch.zeros(2, 0, dtype=torch.long)), "B, L >= 1"),
     (lambda lm: lm(torch.full((1, 3), 256)), r"\[0, 256\)"),
     (lambda lm: lm(torch.zeros(1, 3, dtype=torch.long), (None,)), "tuple of 2"),
     (lambda lm: lm.generate("x", 0), "n must be"),
@@ -60,3 +61,22 @@ def test_text_prompt_gives_text_and_training_flows_gradients():
 def test_bad_inputs_raise_clear_errors(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call(SpikingLM(d_model=8, layers=2, hidden_ratio=1))
+
+
+def test_out_of_range_ids_are_refused_without_a_value_check_in_the_forward():
+    lm = SpikingLM(d_model=8, layers=1, hidden_ratio=1)
+    ids = torch.tensor([[1, 300]])
+    with pytest.raises(ValueError, match=r"tokens must hold token ids in \[0, 256\), got values in \[1, 300\]"):
+        lm(ids)  # the CPU embedding's own bounds check, reported naming the argument
+    with nt.debug(), pytest.raises(ValueError, match=r"tokens must hold token ids in \[0, 256\)"):
+        lm(ids)  # debug mode checks the values first, on any device
+
+
+@pytest.mark.parametrize("prompt, error, match", [
+    (5, TypeError, "prompt must be a str or token ids"),
+    ("", ValueError, "prompt must be token ids"),
+    (torch.ones(1, 2), TypeError, "prompt must be integer token ids"),
+])
+def test_generate_names_the_prompt(prompt, error, match):
+    with pytest.raises(error, match=match):
+        SpikingLM(d_model=8, layers=1, hidden_ratio=1).generate(prompt, 2)

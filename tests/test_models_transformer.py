@@ -63,7 +63,7 @@ def test_bad_inputs_are_rejected():
     ids = SpikingTransformer(d_model=8, heads=2, vocab=5)
     with pytest.raises(ValueError, match=r"x must hold token ids in \[0, 5\)"):
         ids(torch.tensor([[1, 5]]))
-    with pytest.raises(ValueError, match="x must be integer token ids"):
+    with pytest.raises(TypeError, match="x must be integer token ids"):
         ids(torch.zeros(1, 2))
 
 

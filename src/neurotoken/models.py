@@ -9,17 +9,64 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import _checks
+from . import _checks, _debug
 from . import encoding as _encoding
 from .data.text import decode, encode
 from .layers import SpikingLinear, SpikingMLP
 from .mixers.attention import SoftmaxAttention, SpikingAttention
-from .mixers.base import DEFAULT, Fire, check_tokens, is_memoryless, legacy_neuron, resolve_neuron
+from .mixers.base import (DEFAULT, Fire, check_bool, check_device, check_dtype, check_tokens, is_memoryless,
+                          legacy_neuron, resolve_neuron)
 from .mixers.blocks import Residual
 from .mixers.rwkv import RWKVBlock, SpikeGPTBlock
 from .mixers.spiking_ssm import SpikingLRU, SpikingSSM, bernoulli_readout, legacy_lru_readout, legacy_readout
 from .neurons import LIF
 from .spikes import DEFAULT_SURROGATE
+
+
+def _sizes(name: str, sizes) -> list[int]:
+    """Require a sequence of integral sizes >= 1 (numpy integers too), each named ``name[i]``."""
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of ints, got {type(sizes).__name__}")
+    return [_checks.positive_int(f"{name}[{i}]", n) for i, n in enumerate(sizes)]
+
+
+def _check_features(name: str, x, features: int, module: nn.Module, min_dim: int = 2) -> torch.Tensor:
+    """Require x [..., features] (at least ``min_dim`` dims, no size 0) on the device and of the dtype
+    of ``module``'s parameters (metadata only)."""
+    _checks.tensor(name, x, min_dim=min_dim)
+    if x.shape[-1] != features:
+        raise ValueError(f"{name} must have {features} features last, got shape {tuple(x.shape)}")
+    if x.numel() == 0:
+        raise ValueError(f"{name} must not be empty, got shape {tuple(x.shape)}")
+    return check_dtype(name, x, module)
+
+
+def _check_ids(name: str, ids, embed: nn.Embedding) -> torch.Tensor:
+    """Require integer token ids [B, L] (int32/int64, no size 0) on the embedding's device; the ids'
+    range is checked by value only in debug mode (a host sync, :class:`neurotoken.debug`)."""
+    _checks.tensor(name, ids, min_dim=2, max_dim=2)
+    if ids.dtype not in (torch.int32, torch.int64):
+        raise TypeError(f"{name} must be integer token ids (int64 or int32), got {ids.dtype}")
+    if ids.numel() == 0:
+        raise ValueError(f"{name} must be token ids [B, L] with B, L >= 1, got shape {tuple(ids.shape)}")
+    check_device(name, ids, embed)
+    if _debug.enabled() and ids.device.type != "meta" and bool(((ids < 0) | (ids >= embed.num_embeddings)).any()):
+        raise _out_of_range(name, ids, embed)
+    return ids
+
+
+def _out_of_range(name: str, ids: torch.Tensor, embed: nn.Embedding) -> ValueError:
+    return ValueError(f"{name} must hold token ids in [0, {embed.num_embeddings}), got values in "
+                      f"[{int(ids.min())}, {int(ids.max())}]")
+
+
+def _embed(name: str, ids: torch.Tensor, embed: nn.Embedding) -> torch.Tensor:
+    """embed(ids), an out-of-range id refused naming ``name``: the embedding's own bounds check on
+    the CPU (no extra pass); on an accelerator it is a device-side assertion unless debug mode is on."""
+    try:
+        return embed(ids)
+    except IndexError as e:
+        raise _out_of_range(name, ids, embed) from e
 
 
 class SNNClassifier(nn.Module):
@@ -35,9 +82,10 @@ class SNNClassifier(nn.Module):
         super().__init__()
         self.T = _checks.positive_int("T", T)
         self.encoding = encoding
-        self.spiking = spiking
+        self.spiking = check_bool("spiking", spiking)
         _encoding.ENCODERS.get(encoding)  # fail early on unknown names
-        sizes = [in_features, *hidden]
+        self.in_features = _checks.positive_int("in_features", in_features)
+        sizes = [self.in_features, *_sizes("hidden", hidden)]
         if spiking:
             self.body = SpikingMLP(sizes, **neuron)
         else:
@@ -50,6 +98,7 @@ class SNNClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, in_features] (values in [0, 1] for spike encoders) -> logits [B, classes]."""
         _checks.tensor("x", x, min_dim=2, max_dim=2)
+        _check_features("x", x, self.in_features, self)
         if not self.spiking:
             return self.readout(self.body(x))
         s = _encoding.encode(self.encoding, x, self.T)
@@ -72,7 +121,8 @@ class SpikingMLPBlock(nn.Module):
         return self.fire is not None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.fc1(x)
+        """x [..., d_model] -> [..., d_model]."""
+        h = self.fc1(_check_features("x", x, self.fc1.in_features, self, min_dim=1))
         return self.fc2(self.act(h) if self.fire is None else self.fire(h))
 
 
@@ -133,7 +183,7 @@ class SpikingSSMClassifier(nn.Module):
         lru = _checks.choice("mixer", mixer, SSM_MIXERS) == "lru"
         kind = SpikingLRU if lru else SpikingSSM
         _checks.number("dropout", dropout, low=0.0, high=1.0, high_open=True)
-        self.spiking = spiking
+        self.spiking = check_bool("spiking", spiking)
         neuron, mlp_neuron = _ssm_neurons("SpikingSSMClassifier", spiking, neuron, mlp_neuron, options, lru)
         self.embed = nn.Linear(in_features, d_model)
         nn.init.zeros_(self.embed.bias)  # blank pixels start as zero tokens (a random bias stalls training)
@@ -146,7 +196,7 @@ class SpikingSSMClassifier(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, L, in_features] -> logits [B, classes]."""
-        check_tokens(x, self.in_features)
+        check_tokens(x, self.in_features, like=self)
         return self.readout(self.norm(self.blocks(self.embed(x))).mean(1))
 
 
@@ -193,7 +243,7 @@ class SpikingTransformer(nn.Module):
         self.T = _checks.positive_int("T", T)
         self.pool = _checks.choice("pool", pool, POOLS)
         self.vocab = None if vocab is None else _checks.positive_int("vocab", vocab)
-        self.spiking = spiking
+        self.spiking = check_bool("spiking", spiking)
         neuron = resolve_neuron(legacy_neuron("SpikingTransformer", neuron, legacy, LIF), LIF) if spiking else None
         self.embed = nn.Linear(in_features, d_model) if vocab is None else nn.Embedding(vocab, d_model)
         self.blocks = nn.Sequential(*(
@@ -202,20 +252,12 @@ class SpikingTransformer(nn.Module):
         self.norm = nn.LayerNorm(d_model)
         self.readout = nn.Linear(d_model, _checks.positive_int("classes", classes))
 
-    def _check(self, x: torch.Tensor) -> torch.Tensor:
-        if self.vocab is None:
-            return check_tokens(x, self.in_features)
-        _checks.tensor("x", x, min_dim=2, max_dim=2)
-        if x.dtype not in (torch.int32, torch.int64) or x.shape[1] == 0:
-            raise ValueError(f"x must be integer token ids [B, L] with L >= 1, got {x.dtype} of shape {tuple(x.shape)}")
-        if bool(((x < 0) | (x >= self.vocab)).any()):
-            raise ValueError(f"x must hold token ids in [0, {self.vocab}), got values in "
-                             f"[{int(x.min())}, {int(x.max())}]")
-        return x
-
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, L, in_features] (or ids [B, L] with ``vocab``) -> logits [B, classes]."""
-        h = self.embed(self._check(x))
+        if self.vocab is None:
+            h = self.embed(check_tokens(x, self.in_features, like=self))
+        else:
+            h = _embed("x", _check_ids("x", x, self.embed), self.embed)
         if self.spiking:
             h = h.expand(self.T, *h.shape)
         h = self.norm(self.blocks(h))
@@ -246,7 +288,7 @@ class SpikingLM(nn.Module):
         d = _checks.positive_int("d_model", d_model)
         n = _checks.positive_int("layers", layers)
         self.backbone = _checks.choice("backbone", backbone, LM_BACKBONES)
-        self.spiking = spiking
+        self.spiking = check_bool("spiking", spiking)
         if backbone == "spikegpt":
             blocks = [SpikeGPTBlock(d, i, n, hidden_ratio, method, neuron, mlp_neuron, **options) if spiking
                       else RWKVBlock(d, i, n, hidden_ratio, method) for i in range(n)]
@@ -262,14 +304,10 @@ class SpikingLM(nn.Module):
 
     def forward(self, tokens: torch.Tensor, state: tuple | None = None, return_state: bool = False):
         """tokens [B, L] (ints in [0, vocab)) -> next-token logits [B, L, vocab] (and the state)."""
-        _checks.tensor("tokens", tokens, min_dim=2, max_dim=2)
-        if tokens.is_floating_point() or tokens.is_complex() or tokens.shape[1] == 0:
-            raise ValueError(f"tokens must be integers [B, L] with L >= 1, got {tokens.dtype} {tuple(tokens.shape)}")
-        if bool((tokens < 0).any() or (tokens >= self.vocab).any()):
-            raise ValueError(f"tokens must lie in [0, {self.vocab})")
+        _check_ids("tokens", tokens, self.embed)
         if state is not None and (not isinstance(state, tuple) or len(state) != len(self.blocks)):
             raise ValueError(f"state must be a tuple of {len(self.blocks)} block states")
-        x, states = self.embed(tokens), []
+        x, states = _embed("tokens", tokens, self.embed), []
         for block, s in zip(self.blocks, state or (None,) * len(self.blocks)):
             x, s = block(x, s, return_state=True)
             states.append(s)
@@ -290,7 +328,9 @@ class SpikingLM(nn.Module):
         (UTF-8 bytes) gives the continuation as text, a token tensor [B, P] the new tokens [B, n]."""
         _checks.positive_int("n", n)
         _checks.number("temperature", temperature, low=0.0)
-        tokens = encode(prompt).unsqueeze(0) if isinstance(prompt, str) else prompt
+        if not isinstance(prompt, (str, torch.Tensor)):
+            raise TypeError(f"prompt must be a str or token ids [B, P], got {type(prompt).__name__}")
+        tokens = _check_ids("prompt", encode(prompt).unsqueeze(0) if isinstance(prompt, str) else prompt, self.embed)
         training = self.training
         self.eval()
         try:
