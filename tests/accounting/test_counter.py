@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+import neurotoken as nt
 from neurotoken import accounting
 from neurotoken.layers import SpikingLinear
 from neurotoken.models import SNNClassifier
@@ -179,8 +180,33 @@ def test_to_dict_is_json_and_report_renders(capsys):
     c = counted(SNNClassifier(4, (3,), 2, T=2, encoding="rate"), torch.rand(2, 4))
     d = json.loads(json.dumps(c.to_dict()))
     assert d["totals"]["acs"] == c.totals["acs"] and set(d["layers"]) == set(c.layers)
-    c.report()
-    assert "total" in capsys.readouterr().out
+    assert d["energy_j_per_inference"] == pytest.approx(c.energy_j / 2)
+    text = c.report()
+    assert capsys.readouterr().out == ""  # returned, not printed
+    assert isinstance(text, str) and "total" in text
+
+
+def test_energy_is_the_batch_total_with_per_inference_and_per_token_views():
+    model = nt.models.SpikingSSMClassifier(2, d_model=8, d_state=4, layers=1)
+    c = counted(model, torch.randn(3, 5, 2))
+    assert (c.inferences, c.tokens) == (3, 15)
+    assert c.energy_j_per_inference == pytest.approx(c.energy_j / 3)
+    assert c.energy_j_per_token == pytest.approx(c.energy_j / 15)
+    with pytest.raises(ValueError, match="no inferences observed"):
+        accounting.count(model).energy_j_per_inference
+
+
+def test_report_shows_every_figure_whole_with_its_unit():
+    model = nn.Linear(600, 600)
+    c = counted(model, torch.rand(7, 600))
+    text = c.report()
+    macs = f"{c.totals['macs'] / 7:,.0f}"  # 360,000 per inference: wider than a narrow column
+    energy = f"{c.energy_j / 7 * 1e9:,.3f}"
+    assert macs in text and energy in text and "…" not in text
+    for unit in ("MACs", "ACs", "spikes", "bytes", "energy (nJ)", "/ inference", "fraction"):
+        assert unit in text
+    assert f"{c.energy_j:.4g} J" in text  # the batch total, with its unit
+    assert "\x1b" not in text  # plain text: print() and rich.print show it as is
 
 
 def test_counter_rejects_non_module_and_reentry():
@@ -232,3 +258,13 @@ def test_dense_state_events_are_only_the_acs():
 def test_unknown_dataflow_lists_options():
     with pytest.raises(ValueError, match="dataflow must be one of 'dense_state', 'event_driven'"):
         accounting.count(nn.Linear(1, 1), dataflow="weight_stationary")
+
+
+def test_report_console_keyword_still_prints_with_a_deprecation_warning():
+    from rich.console import Console
+
+    c = counted(nn.Linear(3, 2), torch.rand(2, 3))
+    console = Console(record=True, width=40)
+    with pytest.warns(DeprecationWarning, match="report"):
+        text = c.report(console)
+    assert "MACs" in console.export_text() and "MACs" in text

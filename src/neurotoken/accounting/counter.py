@@ -2,7 +2,8 @@
 
     with nt.accounting.count(model, profile="cmos45") as c:
         model(x)
-    c.totals["acs"], c.layers["body.0.linear"]["macs"], c.energy_j, c.report(), c.to_dict()
+    c.totals["acs"], c.layers["body.0.linear"]["macs"], c.energy_j, c.to_dict()
+    print(c.report())  # the table as text, per inference, a unit in every column
 
 Forward hooks go on the modules of ``model`` only inside the ``with`` block (none before, none
 after, also after an exception), so an uncounted model pays nothing. Counts are ints:
@@ -60,13 +61,17 @@ unpriced.
 
 Normalisation: ``inferences`` = batch size (dim 0) of the first tensor given to ``model``, summed
 over calls; ``tokens`` = B*L for token sequences (a float [B, L, D] or an integer [B, L] input), else
-one per inference. :attr:`Counter.per_inference` / :attr:`Counter.per_token` divide the totals.
+one per inference. :attr:`Counter.per_inference` / :attr:`Counter.per_token` divide the totals;
+:attr:`Counter.energy_j` is the whole batch (all calls), :attr:`Counter.energy_j_per_inference` and
+:attr:`Counter.energy_j_per_token` divide it.
 """
 
 from __future__ import annotations
 
 import functools
+import io
 import math
+import warnings
 from pathlib import Path
 
 import torch
@@ -306,9 +311,14 @@ class Counter:
         """The part of :attr:`totals` that scales with the number of synaptic events (see Dataflows)."""
         return self._row(functools.reduce(_add, self._events.values(), {}))
 
-    def _per(self, n: int, what: str) -> dict[str, float]:
+    @staticmethod
+    def _count(n: int, what: str) -> int:
         if n == 0:
             raise ValueError(f"no {what} observed: run the model inside the with block")
+        return n
+
+    def _per(self, n: int, what: str) -> dict[str, float]:
+        n = self._count(n, what)
         return {k: v / n for k, v in self.totals.items()}
 
     @property
@@ -322,8 +332,18 @@ class Counter:
 
     @property
     def energy_j(self) -> float:
-        """Energy of everything counted under the profile, joules."""
+        """Energy of everything counted under the profile (the whole batch, every call), joules."""
         return _energy.energy_j(self.totals, self.profile)
+
+    @property
+    def energy_j_per_inference(self) -> float:
+        """:attr:`energy_j` / inferences, joules (weight traffic amortised over the batch)."""
+        return self.energy_j / self._count(self.inferences, "inferences")
+
+    @property
+    def energy_j_per_token(self) -> float:
+        """:attr:`energy_j` / tokens, joules (per inference for models that do not read token sequences)."""
+        return self.energy_j / self._count(self.tokens, "tokens")
 
     @property
     def layer_energy_j(self) -> dict[str, float]:
@@ -349,7 +369,8 @@ class Counter:
             "profile": self.profile.name, "dataflow": self.dataflow, "inferences": self.inferences,
             "tokens": self.tokens,
             "energy_j": self.energy_j,
-            "energy_j_per_inference": self.energy_j / self.inferences if self.inferences else None,
+            "energy_j_per_inference": self.energy_j_per_inference if self.inferences else None,
+            "energy_j_per_token": self.energy_j_per_token if self.tokens else None,
             "sparsity": None if math.isnan(self.sparsity) else self.sparsity,
             "weight_footprint_bytes": self.weight_footprint_bytes, "unpriced": self.unpriced,
             "totals": self.totals,
@@ -358,14 +379,22 @@ class Counter:
             "layers": {name: {**row, "energy_j": energies[name]} for name, row in self.layers.items()},
         }
 
-    def report(self, console=None):
-        """Print (and return) a rich table: one row per layer and the total, per inference."""
+    def report(self, console=None) -> str:
+        """The accounting as a plain-text table, returned (nothing is printed: ``print(c.report())``):
+        one row per layer and the total, every count per inference with its unit in the column
+        header, as wide as the numbers need (never cut to the terminal). ``console`` is deprecated
+        (it prints the text there, as the former report did)."""
         from rich.console import Console
         from rich.table import Table
 
-        n = max(self.inferences, 1)
-        table = Table(title=f"Accounting under {self.profile.name!r}, per inference (batch of {self.inferences})")
-        for col in ("layer", "MACs", "ACs", "spikes", "sparsity", "neuron upd.", "bytes", "energy nJ"):
+        n = self._count(self.inferences, "inferences")
+        per_token = self.tokens != self.inferences
+        table = Table(title=f"Accounting under profile {self.profile.name!r} ({self.dataflow}), per inference; "
+                            f"{self.inferences} inferences, {self.tokens} tokens, batch total {self.energy_j:.4g} J")
+        columns = ["layer", "MACs\n/ inference", "ACs\n/ inference", "spikes\n/ inference",
+                   "sparsity (fraction\nof zero outputs)", "neuron updates\n/ inference", "bytes\n/ inference",
+                   "energy (nJ)\n/ inference", *(["energy (nJ)\n/ token"] if per_token else [])]
+        for col in columns:
             table.add_column(col, justify="left" if col == "layer" else "right", no_wrap=True)
         rows = [(name, row, self.layer_energy_j[name]) for name, row in self.layers.items()]
         for i, (name, row, e) in enumerate([*rows, ("total", self.totals, self.energy_j)]):
@@ -373,11 +402,18 @@ class Counter:
             sparsity = f"{1 - row.get('spikes', 0) / upd:.3f}" if upd else "-"
             table.add_row(name, *(f"{row.get(k, 0) / n:,.0f}" for k in ("macs", "acs", "spikes")), sparsity,
                           f"{upd / n:,.0f}", f"{row['bytes'] / n:,.0f}", f"{e / n * 1e9:,.3f}",
+                          *([f"{e / self.tokens * 1e9:,.3f}"] if per_token else []),
                           end_section=i == len(rows) - 1)
         if self.unpriced:
-            table.caption = f"not priced by {self.profile.name}: {', '.join(self.unpriced)}"
-        (console or Console()).print(table)
-        return table
+            table.caption = f"not priced by {self.profile.name} (not in the energy): {', '.join(self.unpriced)}"
+        out = io.StringIO()
+        Console(file=out, width=100_000, color_system=None, highlight=False).print(table, crop=False)
+        text = "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
+        if console is not None:
+            warnings.warn("Counter.report(console=...) is deprecated: report() returns the text, print it yourself",
+                          DeprecationWarning, stacklevel=2)
+            console.print(text, markup=False, highlight=False, crop=False, soft_wrap=True)
+        return text
 
 
 def count(model: nn.Module, profile: str | Path | _energy.Profile = "cmos45",
