@@ -1,7 +1,7 @@
 """Checkpoints: safetensors for tensors + a JSON commit record, written atomically.
 
 A checkpoint ``ckpt-00000100`` is two files: ``.safetensors`` (model weights, optimizer tensors,
-RNG state) and ``.json`` (trainer/optimizer scalars and the sha256 of the tensor file). Each is
+the state of every torch RNG: CPU, each initialised CUDA device, MPS) and ``.json`` (trainer/optimizer scalars and the sha256 of the tensor file). Each is
 written to a temporary file, fsynced and renamed; the JSON goes last, so a checkpoint exists only
 once both are complete. Loading verifies the checksum, so a truncated or corrupt file is rejected.
 """
@@ -67,16 +67,41 @@ def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict) -> dict:
     return {"state": state, "param_groups": meta["param_groups"]}
 
 
+def rng_states() -> dict[str, torch.Tensor]:
+    """The state of every torch RNG in use: CPU, each CUDA device once CUDA is initialised, MPS."""
+    states = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        states.update({f"rng.cuda.{i}": s for i, s in enumerate(torch.cuda.get_rng_state_all())})
+    if torch.backends.mps.is_available():
+        states["rng.mps"] = torch.mps.get_rng_state()
+    return states
+
+
+def set_rng_states(tensors: dict[str, torch.Tensor]) -> None:
+    """Restore what :func:`rng_states` recorded (devices absent here are skipped)."""
+    torch.set_rng_state(tensors["rng.torch"])
+    for name, state in tensors.items():
+        if name.startswith("rng.cuda.") and torch.cuda.is_available():
+            index = int(name[len("rng.cuda."):])
+            if index < torch.cuda.device_count():
+                torch.cuda.set_rng_state(state, index)
+        elif name == "rng.mps" and torch.backends.mps.is_available():
+            torch.mps.set_rng_state(state)
+
+
 def save_checkpoint(directory: str | os.PathLike, step: int, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None, trainer_state: dict | None = None,
-                    keep_last: int = 3, rng_state: torch.Tensor | None = None) -> Path:
+                    keep_last: int = 3, rng_state: dict[str, torch.Tensor] | torch.Tensor | None = None) -> Path:
     """Atomically save a checkpoint for ``step``; keep the newest ``keep_last``; return the JSON path.
 
-    ``rng_state`` is the torch RNG state to record (default: the current one)."""
+    ``rng_state`` is what :func:`rng_states` returned (or the CPU RNG state alone) at the point to
+    record (default: every RNG now)."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {f"model.{k}": v.detach().contiguous() for k, v in model.state_dict().items()}
-    tensors["rng.torch"] = torch.get_rng_state() if rng_state is None else rng_state
+    if rng_state is None:
+        rng_state = rng_states()
+    tensors.update(rng_state if isinstance(rng_state, dict) else {"rng.torch": rng_state})
     optim_meta = None
     if optimizer is not None:
         optim_tensors, optim_meta = _flatten_optimizer(optimizer.state_dict())
@@ -157,11 +182,11 @@ def restore(record: dict, tensors: dict[str, torch.Tensor], model: torch.nn.Modu
     model.load_state_dict(weights)
     if optimizer is not None and record["optimizer"] is not None:
         optimizer.load_state_dict(_unflatten_optimizer(tensors, record["optimizer"]))
-    torch.set_rng_state(tensors["rng.torch"])
+    set_rng_states(tensors)
     return record["trainer"]
 
 
 def load_checkpoint(path: str | os.PathLike, model: torch.nn.Module,
                     optimizer: torch.optim.Optimizer | None = None) -> dict:
-    """Restore model (and optimizer, RNG) from a checkpoint; returns the trainer state."""
+    """Restore model (and optimizer, every RNG) from a checkpoint; returns the trainer state."""
     return restore(*read_checkpoint(path), model, optimizer)
