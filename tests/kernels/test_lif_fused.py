@@ -224,3 +224,11 @@ def test_a_surrogate_without_a_kernel_formula_falls_back_with_a_reason(surrogate
     assert lif._backend(x, lif.params()) == "sequential"
     lif(x).sum().backward()  # through the surrogate's own grad
     assert x.grad.abs().sum() > 0
+
+
+def test_a_formula_without_source_falls_back_with_a_reason():
+    namespace = {"Surrogate": sg.Surrogate, "dataclass": sg.dataclass}
+    exec("@dataclass(frozen=True)\nclass Typed(Surrogate):\n    w: float = 1.0\n"
+         "    formula = staticmethod(lambda x, w: x * 0 + w)\n", namespace)
+    with pytest.warns(RuntimeWarning, match="source of Typed.formula is not available"):
+        LIF(surrogate=namespace["Typed"]())

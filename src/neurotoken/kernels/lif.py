@@ -10,7 +10,9 @@ pass over time.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import importlib.util
+import inspect
 import math
 
 import numpy as np
@@ -35,11 +37,22 @@ def _spike_code(spike) -> tuple[int, int] | None:
     return {Binary: (0, 2), Ternary: (1, 2)}.get(type(spike))
 
 
+@functools.cache
+def _has_source(surrogate: type) -> bool:
+    try:
+        inspect.getsource(surrogate.formula)
+    except (OSError, TypeError):
+        return False
+    return True
+
+
 def no_formula(surrogate: Surrogate) -> str | None:
     """Why the kernels cannot compute ``surrogate``'s derivative, or None when its formula serves."""
     name = type(surrogate).__name__
     if surrogate.formula is None:
         return f"surrogate {name} has no kernel formula (define a staticmethod formula(x, w))"
+    if not _has_source(type(surrogate)):
+        return f"the source of {name}.formula is not available (defined interactively?) to compile it"
     if type(surrogate).grad is not Surrogate.grad:
         return f"surrogate {name} overrides grad, so its formula may not be its derivative"
     if len(dataclasses.fields(surrogate)) != 1:

@@ -56,7 +56,7 @@ def _exp(x):
 
 
 class _Float32(ast.NodeTransformer):
-    """Wraps every number in a formula (literals, and globals such as math.pi) in np.float32: numba
+    """Wraps every number in a formula (literals, and global numbers such as math.pi) in np.float32: numba
     types a Python number as float64 and would widen the kernel's float32 arithmetic to it."""
 
     def __init__(self, scope: dict, local: set[str]):
@@ -69,15 +69,15 @@ class _Float32(ast.NodeTransformer):
         return self._wrap(node) if type(node.value) in (int, float) else node
 
     def visit_Name(self, node):
-        global_float = node.id not in self.local and isinstance(self.scope.get(node.id), float)
-        return self._wrap(node) if global_float else node
+        global_number = node.id not in self.local and type(self.scope.get(node.id)) in (int, float)
+        return self._wrap(node) if global_number else node
 
     def visit_Attribute(self, node):  # module.constant, e.g. math.pi
         root = node
         while isinstance(root, ast.Attribute):
             root = root.value
         if isinstance(root, ast.Name) and root.id not in self.local and root.id in self.scope:
-            if isinstance(eval(ast.unparse(node), self.scope), float):
+            if type(eval(ast.unparse(node), self.scope)) in (int, float):
                 return self._wrap(node)
         return node
 
