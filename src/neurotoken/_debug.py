@@ -1,4 +1,4 @@
-"""Opt-in debug mode: raise at the first module whose output holds NaN or inf, naming the module.
+"""Opt-in debug mode: raise at the first module whose input or output holds NaN or inf, naming it.
 
 Forward passes never check values (each check is a host sync); ``debug(True)`` adds global module
 hooks that do, and ``debug(False)`` removes them. ``with debug():`` switches it on for a block and
