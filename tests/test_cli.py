@@ -259,9 +259,16 @@ def test_bench_writes_a_timestamped_folder_and_none_on_bad_input(tmp_path):
     assert all((p / "results.json").is_file() for p in folders)
 
 
-def test_an_invalid_config_leaves_no_run_folder(tmp_path):
-    result = invoke("train", "digits", "--set", "Ts=[]", "--out", tmp_path)
-    assert result.exit_code == 1 and "Ts" in result.output
+@pytest.mark.parametrize("args, message", [
+    (["train", "digits", "--set", "Ts=[]"], "Ts must hold at least 1 value"),
+    (["train", "digits", "--set", "Ts=[2, 2]"], "Ts must not repeat"),  # failed after the first fit before
+    (["run", "--quick", "--set", "attention.heads=3"], "attention.heads must divide d_model"),
+    (["run", "--set", "ssm.spike=bogus", "--dump"], "ssm.spike must be one of"),
+    (["sweep", "digits", "--param", "beta=0.5,1.5"], "beta must be <= 1"),
+])
+def test_an_invalid_config_is_refused_before_anything_runs_and_leaves_no_run_folder(tmp_path, args, message):
+    result = invoke(*args, "--out", tmp_path) if "--dump" not in args else invoke(*args)
+    assert result.exit_code == 1 and message in result.output, result.output
     assert not tmp_path.exists() or not list(tmp_path.iterdir())
 
 

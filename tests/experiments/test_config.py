@@ -1,4 +1,6 @@
+import dataclasses
 import re
+import typing
 import tomllib
 from dataclasses import dataclass, field
 
@@ -138,3 +140,71 @@ def test_the_former_one_value_keys_of_the_main_job_still_load_with_a_warning():
         job = cfg.from_dict(MainJob, {"attention": {"T": 2, "test_snr_db": 5.0}})
     assert sorted(str(w.message).split()[0] for w in warned) == ["attention.T", "attention.test_snr_db"]
     assert (job.attention.Ts, job.attention.snrs_db) == ((2,), (5.0,))
+
+
+def _config_classes():
+    """Every experiment config class and every config class nested in one (recursively)."""
+    seen, todo = [], [EXPERIMENTS.get(n).config for n in EXPERIMENTS.names()]
+    while todo:
+        cls = todo.pop()
+        if cls not in seen and hasattr(cls, "CHECKS"):
+            seen.append(cls)
+            todo += [f.type for f in dataclasses.fields(cls) if dataclasses.is_dataclass(f.type)]
+            todo += [tp for tp in typing.get_type_hints(cls).values() if dataclasses.is_dataclass(tp)]
+    return seen
+
+
+@pytest.mark.parametrize("config_class", _config_classes(), ids=lambda c: c.__name__)
+def test_every_field_of_every_experiment_config_has_one_validator(config_class):
+    assert set(config_class.CHECKS) == {f.name for f in dataclasses.fields(config_class)}
+    default, quick = config_class(), config_class.quick() if hasattr(config_class, "quick") else None
+    cfg.validate(default)
+    if quick is not None:
+        cfg.validate(quick)
+
+
+# (experiment, assignment, the message's start): each trained nonsense or failed after earlier fits before
+BAD = [
+    ("digits", "hidden=[0]", "hidden[0] must be >= 1"), ("digits", "hidden=[-5]", "hidden[0] must be >= 1"),
+    ("digits", "encodings=['nope']", "encodings[0] must be one of"), ("digits", "beta=1.5", "beta must be <= 1"),
+    ("digits", "threshold=nan", "threshold must be finite"), ("digits", "Ts=[]", "Ts must hold at least 1"),
+    ("digits", "Ts=[2, 2]", "Ts must not repeat"), ("digits", "split_seed=-1", "split_seed must be >= 0"),
+    ("main", "language.d_model=0", "language.d_model must be >= 1"),
+    ("main", "ssm.spike=bogus", "ssm.spike must be one of"),
+    ("main", "attention.heads=3", "attention.heads must divide d_model"),
+    ("main", "attention.snrs_db=[nan]", "attention.snrs_db[0] must be finite"),
+    ("main", "ssm.dropout=1.5", "ssm.dropout must be < 1"), ("main", "intra.encodings=['nope']", "intra.encodings[0]"),
+    ("main", "seed=-1", "seed must be >= 0"), ("main", "profile=nope", "profile: unknown profile"),
+    ("main", "paradigms=['language', 'language']", "paradigms must not repeat"),
+    ("main", "attention.score=or", "attention.score must be one of"),
+    ("main", "attention.n_train=2", "attention.n_train must be >= len(train_snrs_db)"),
+    ("main", "language.prompt=''", "language.prompt must not be empty"),
+    ("main", "language.twins=[]", "language.twins must hold at least 1"),
+    ("main", "ssm.permutation_seed=-3", "ssm.permutation_seed must be >= 0"),
+    ("listops", "max_length=3", "max_length must be >= min_length"),
+    ("listops", "dt_range=[0.5, 0.1]", "dt_range must be (low, high) with low < high"),
+    ("listops", "max_args=1", "max_args must be >= 2"),
+    ("stdp-digits", "beta=2.0", "beta must be <= 1"), ("stdp-digits", "theta_plus=-1.0", "theta_plus must be >= 0"),
+    ("energy-tradeoff", "encodings=['nope']", "encodings[0] must be one of"),
+    ("energy-tradeoff", "pricings=[['cmos45', 'x']]", "pricings[0][1] must be one of"),
+    ("energy-tradeoff", "hidden=[0]", "hidden[0] must be >= 1"),
+    ("three-factor-digits", "seed=-1", "seed must be >= 0"),
+    ("zeroth-order-digits", "memory_Ts=[4, 4]", "memory_Ts must not repeat"),
+]
+
+
+@pytest.mark.parametrize("experiment, assignment, message", BAD)
+def test_an_invalid_config_is_refused_when_made_naming_the_dotted_key(experiment, assignment, message):
+    with pytest.raises(ValueError, match="^" + re.escape(message)):
+        cfg.with_overrides(EXPERIMENTS.get(experiment).config(), [assignment])
+
+
+def test_configs_made_in_python_are_checked_too():
+    from neurotoken.experiments import DigitsSweep, MainJob, SeqDigits
+
+    with pytest.raises(TypeError, match="intra must be a DigitsSweep, got str"):
+        MainJob(intra="digits")
+    with pytest.raises(TypeError, match="permuted must be a bool"):
+        SeqDigits(permuted=1)
+    with pytest.raises(TypeError, match="Ts must be a tuple"):
+        DigitsSweep(Ts=4)

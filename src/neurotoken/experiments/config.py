@@ -1,6 +1,9 @@
 """Experiment configs as data: frozen dataclasses <-> plain dicts <-> TOML, checked key by key.
 
-``from_dict`` rejects unknown keys and wrong types naming the dotted key (``fit.epochs``);
+Every config class validates itself in ``__post_init__`` with :func:`validate`: its ``CHECKS``
+map each field to one validator ``(name, value)`` (built from the helpers below) and its
+``RELATIONS`` hold the checks between fields, so an invalid config is refused when it is made,
+before anything runs. ``from_dict`` rejects unknown keys and wrong types naming the dotted key (``fit.epochs``);
 ``load`` and ``with_overrides`` change only the keys they name (a partial ``[fit]`` table keeps
 the experiment's other fit settings); ``with_overrides`` applies ``key=value`` assignments
 (values in TOML syntax, bare words as strings), as ``neurotoken train --set`` does. TOML has no
@@ -16,11 +19,115 @@ import types
 import typing
 import warnings
 from pathlib import Path
+from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import tomli_w
 
+from .. import _checks
+
 C = TypeVar("C")
+Check = Callable[[str, Any], Any]  # (field name, value) -> raises ValueError/TypeError naming the field
+
+
+def integer(low: int = 1) -> Check:
+    """An integral number >= ``low``."""
+    return lambda name, v: _checks.positive_int(name, v, low=low)
+
+
+def real(**bounds) -> Check:
+    """A finite real number within ``bounds`` (the keywords of ``_checks.number``)."""
+    return lambda name, v: _checks.number(name, v, **bounds)
+
+
+def one_of(options: Iterable[str] | Callable[[], Iterable[str]]) -> Check:
+    """One of ``options`` (or of what ``options()`` returns, for a registry filled at import)."""
+    return lambda name, v: _checks.choice(name, v, options() if callable(options) else options)
+
+
+def flag(name: str, v) -> bool:
+    """A bool."""
+    if not isinstance(v, bool):
+        raise TypeError(f"{name} must be a bool, got {type(v).__name__}")
+    return v
+
+
+def text(name: str, v) -> str:
+    """A non-empty string."""
+    if not isinstance(v, str):
+        raise TypeError(f"{name} must be a string, got {type(v).__name__}")
+    if not v:
+        raise ValueError(f"{name} must not be empty")
+    return v
+
+
+def each(check: Check, *, min_len: int = 1, unique: bool = False, length: int | None = None) -> Check:
+    """A tuple whose items all pass ``check`` (named ``name[i]``): at least ``min_len`` of them
+    (exactly ``length`` when given), without repeats when ``unique``."""
+    def validate_items(name: str, v):
+        if not isinstance(v, (tuple, list)):
+            raise TypeError(f"{name} must be a tuple, got {type(v).__name__}")
+        if length is not None and len(v) != length:
+            raise ValueError(f"{name} must hold {length} values, got {len(v)}")
+        if len(v) < min_len:
+            raise ValueError(f"{name} must hold at least {min_len} value{'s' * (min_len > 1)}, got {len(v)}")
+        for i, x in enumerate(v):
+            check(f"{name}[{i}]", x)
+        if unique and len(set(v)) < len(v):
+            raise ValueError(f"{name} must not repeat a value, got {tuple(v)}")
+        return v
+    return validate_items
+
+
+def items(*checks: Check) -> Check:
+    """A tuple of ``len(checks)`` values, item i passing ``checks[i]``."""
+    def validate_items(name: str, v):
+        each(lambda *_: None, length=len(checks))(name, v)
+        for i, (check, x) in enumerate(zip(checks, v)):
+            check(f"{name}[{i}]", x)
+        return v
+    return validate_items
+
+
+def increasing(name: str, v) -> tuple[float, ...]:
+    """A non-empty, strictly increasing tuple of finite numbers."""
+    return _checks.increasing(name, v)
+
+
+def accepted(resolve: Callable[[Any], Any]) -> Check:
+    """A value that ``resolve`` (e.g. ``get_profile``) accepts; its refusal is prefixed with the field name."""
+    def resolved(name: str, v):
+        try:
+            return resolve(v)
+        except (ValueError, TypeError, OSError) as e:
+            raise type(e)(f"{name}: {e}") from None
+    return resolved
+
+
+def optional(check: Check) -> Check:
+    """None or a value passing ``check``."""
+    return lambda name, v: None if v is None else check(name, v)
+
+
+def nested(cls: type) -> Check:
+    """A ``cls`` instance (a dataclass that validates its own fields when made)."""
+    def instance(name: str, v):
+        if not isinstance(v, cls):
+            raise TypeError(f"{name} must be a {cls.__name__}, got {type(v).__name__}")
+        return v
+    return instance
+
+
+def validate(config) -> None:
+    """Run the ``CHECKS`` of every field of ``config`` (in field order), then its ``RELATIONS``:
+    ``(field, holds(config), what is expected)`` with ``{c.<field>}`` placeholders, raising
+    ``ValueError("<field> must <expected>")``."""
+    checks = type(config).CHECKS
+    for f in dataclasses.fields(config):
+        checks[f.name](f.name, getattr(config, f.name))
+    for name, holds, expected in getattr(type(config), "RELATIONS", ()):
+        if not holds(config):
+            raise ValueError(f"{name} must {expected.format(c=config)}")
 
 
 def to_dict(config) -> dict[str, Any]:

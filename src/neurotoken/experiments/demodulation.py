@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import _checks
-from ..data.qam import FEATURES, Demodulation, constellation, demodulation, ls_detect, ml_detect
+from ..data.qam import CONSTELLATIONS, FEATURES, Demodulation, constellation, demodulation, ls_detect, ml_detect
 from ..learning.bptt import FitConfig
 from ..metrics import predict, symbol_error_rate
+from ..mixers.attention import SCORES
+from .config import each, increasing, integer, nested, one_of, validate
 from .runner import Results, Runner, recipe
 
 
@@ -37,20 +38,15 @@ class DemodulationSweep:
     n_test: int = 4_000    # sequences per test SNR
     fit: FitConfig = FitConfig(epochs=4, batch_size=128, lr=3e-3)  # 400 steps
     SINGLES = {"T": "Ts", "test_snr_db": "snrs_db"}  # deprecated keys of the former main-job config
+    CHECKS = {"scheme": one_of(CONSTELLATIONS), "pilots": integer(), "snrs_db": increasing,
+              "train_snrs_db": increasing, "Ts": each(integer(), unique=True), "score": one_of(SCORES),
+              "d_model": integer(), "heads": integer(), "layers": integer(), "mlp_ratio": integer(),
+              "n_train": integer(), "n_test": integer(), "fit": nested(FitConfig)}
+    RELATIONS = (("heads", lambda c: c.d_model % c.heads == 0, "divide d_model ({c.d_model}), got {c.heads}"),
+                 ("n_train", lambda c: c.n_train >= len(c.train_snrs_db),
+                  "be >= len(train_snrs_db) ({c.train_snrs_db}), got {c.n_train}"))
 
-    def __post_init__(self):
-        constellation(self.scheme)  # fail early on unknown schemes
-        for name in ("pilots", "d_model", "heads", "layers", "mlp_ratio", "n_test"):
-            _checks.positive_int(name, getattr(self, name))
-        if self.d_model % self.heads:
-            raise ValueError(f"heads must divide d_model, got heads={self.heads}, d_model={self.d_model}")
-        _checks.positive_int("n_train", self.n_train, low=len(self.train_snrs_db))
-        for name in ("snrs_db", "train_snrs_db"):
-            _checks.increasing(name, getattr(self, name))
-        if not self.Ts:
-            raise ValueError("Ts must hold at least one value")
-        for i, T in enumerate(self.Ts):
-            _checks.positive_int(f"Ts[{i}]", T)
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> DemodulationSweep:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import _checks
 from ..data import load_digits
 from ..encoding import ENCODERS
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy
 from ..neurons import RESETS
+from .config import each, integer, nested, one_of, real, validate
 from .runner import Results, Runner, recipe
 
 
@@ -26,20 +26,11 @@ class DigitsSweep:
     fit: FitConfig = FitConfig(epochs=30, batch_size=64, lr=5e-3)
     split_seed: int = 0
     SINGLES = {"T": "Ts", "encoding": "encodings"}  # deprecated keys of the former main-job config
+    CHECKS = {"Ts": each(integer(), unique=True), "encodings": each(one_of(ENCODERS.names), unique=True),
+              "hidden": each(integer()), "beta": real(low=0.0, high=1.0), "threshold": real(low=0.0, low_open=True),
+              "reset": one_of(RESETS), "fit": nested(FitConfig), "split_seed": integer(0)}
 
-    def __post_init__(self):
-        for name in ("Ts", "encodings", "hidden"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} must hold at least one value")
-        for i, T in enumerate(self.Ts):
-            _checks.positive_int(f"Ts[{i}]", T)
-        for i, n in enumerate(self.hidden):
-            _checks.positive_int(f"hidden[{i}]", n)
-        for encoding in self.encodings:
-            ENCODERS.get(encoding)
-        _checks.number("beta", self.beta, low=0.0, high=1.0)
-        _checks.number("threshold", self.threshold, low=0.0, low_open=True)
-        _checks.choice("reset", self.reset, RESETS)
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> DigitsSweep:

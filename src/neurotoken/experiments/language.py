@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import _checks
 from ..data.text import load_text
 from ..learning.bptt import FitConfig
 from ..metrics import bits_per_byte, spike_rate
 from ..models import LM_BACKBONES
+from .config import each, flag, integer, nested, one_of, optional, real, text, validate
 from .runner import Results, Runner, recipe
 
 
@@ -31,15 +31,12 @@ class LanguageModels:
     sample_bytes: int = 200
     sample_temperature: float = 0.5
     twins: tuple[bool, ...] = (True, False)  # spiking, conventional
+    CHECKS = {"backbone": one_of(LM_BACKBONES), "d_model": integer(), "layers": integer(), "L": integer(),
+              "path": optional(text), "train_windows": optional(integer()), "val_windows": optional(integer()),
+              "fit": nested(FitConfig), "prompt": text, "sample_bytes": integer(),
+              "sample_temperature": real(low=0.0, low_open=True), "twins": each(flag, unique=True)}
 
-    def __post_init__(self):
-        _checks.choice("backbone", self.backbone, LM_BACKBONES)
-        for name in ("d_model", "layers", "L", "sample_bytes"):
-            _checks.positive_int(name, getattr(self, name))
-        for name in ("train_windows", "val_windows"):
-            if getattr(self, name) is not None:
-                _checks.positive_int(name, getattr(self, name))
-        _checks.number("sample_temperature", self.sample_temperature, low=0.0, low_open=True)
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> LanguageModels:

@@ -8,7 +8,6 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .. import _checks
 from ..data.listops import VOCAB, load_listops, majority_accuracy
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy
@@ -16,6 +15,7 @@ from ..models import SpikingSSMClassifier
 from ..neurons import LIF
 from ..spikes import SPIKES
 from ..tokens import OneHot
+from .config import integer, items, nested, one_of, real, validate
 from .runner import Results, Runner, recipe
 
 
@@ -36,11 +36,17 @@ class ListOpsShort:
     dt_range: tuple[float, float] = (0.01, 0.5)
     fit: FitConfig = FitConfig(epochs=15, batch_size=64, lr=3e-3)
     data_seed: int = 0
+    CHECKS = {"n_train": integer(), "n_test": integer(), "max_depth": integer(2), "max_args": integer(2),
+              "min_length": integer(), "max_length": integer(), "d_model": integer(), "d_state": integer(),
+              "layers": integer(), "spike": one_of(SPIKES.names),
+              "dt_range": items(real(low=0.0, low_open=True), real(low=0.0, low_open=True)),
+              "fit": nested(FitConfig), "data_seed": integer(0)}
+    RELATIONS = (("max_length", lambda c: c.max_length >= c.min_length, "be >= min_length ({c.min_length}), "
+                  "got {c.max_length}"),
+                 ("dt_range", lambda c: c.dt_range[0] < c.dt_range[1], "be (low, high) with low < high, "
+                  "got {c.dt_range}"))
 
-    def __post_init__(self):
-        for name in ("n_train", "n_test", "max_depth", "max_args", "d_model", "d_state", "layers"):
-            _checks.positive_int(name, getattr(self, name))
-        _checks.choice("spike", self.spike, SPIKES.names())
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> ListOpsShort:

@@ -6,11 +6,11 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import _checks
 from ..data import load_digits
 from ..encoding import rate
 from ..spikes import bernoulli
 from ..learning.local import STDPParams, WTALIF, present_stdp, three_factor_update
+from .config import integer, nested, one_of, real, validate
 from .runner import Results, Runner, recipe
 
 
@@ -29,11 +29,11 @@ class STDPDigits:
     stdp: STDPParams = STDPParams(eta_plus=0.05, eta_minus=0.0, tau_pre=5.0, tau_post=5.0,
                                   multiplicative=True, x_target=0.6)
     seed: int = 0
+    CHECKS = {"neurons": integer(), "T": integer(), "input_rate": real(low=0.0, high=1.0, low_open=True),
+              "beta": real(low=0.0, high=1.0), "threshold": real(low=0.0, low_open=True), "theta_plus": real(low=0.0),
+              "epochs": integer(), "batch_size": integer(), "stdp": nested(STDPParams), "seed": integer(0)}
 
-    def __post_init__(self):
-        for name in ("neurons", "T", "epochs", "batch_size"):
-            _checks.positive_int(name, getattr(self, name))
-        _checks.number("input_rate", self.input_rate, low=0.0, high=1.0, low_open=True)
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> STDPDigits:
@@ -86,13 +86,10 @@ class ThreeFactorDigits:
     eta: float = 0.05
     baseline_decay: float = 0.99
     seed: int = 0
+    CHECKS = {"mode": one_of(("teacher", "bandit")), "T": integer(), "epochs": integer(), "batch_size": integer(),
+              "eta": real(low=0.0, low_open=True), "baseline_decay": real(low=0.0, high=1.0), "seed": integer(0)}
 
-    def __post_init__(self):
-        _checks.choice("mode", self.mode, ("teacher", "bandit"))
-        for name in ("T", "epochs", "batch_size"):
-            _checks.positive_int(name, getattr(self, name))
-        _checks.number("eta", self.eta, low=0.0, low_open=True)
-        _checks.number("baseline_decay", self.baseline_decay, low=0.0, high=1.0)
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> ThreeFactorDigits:

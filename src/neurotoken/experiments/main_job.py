@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, replace
 import torch
 from torch import nn
 
-from .. import _checks
 from ..accounting import count, get_profile, is_discrete
 from ..data import load_digits, load_seq_digits
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, bits_per_byte, predict, symbol_error_rate
 from . import demodulation, digits, language
 from .demodulation import DemodulationSweep
+from .config import accepted, each, integer, nested, one_of, validate
 from .digits import DigitsSweep
 from .language import LanguageModels
 from .runner import Results, Runner, recipe
@@ -50,14 +50,11 @@ class MainJob:
     attention: DemodulationSweep = DemodulationSweep(snrs_db=(10.0,), Ts=(8,), n_train=6_400, n_test=2_000)
     language: LanguageModels = LanguageModels(train_windows=12_800, val_windows=512,
                                               fit=replace(LanguageModels.fit, epochs=1))
+    CHECKS = {"paradigms": each(one_of(PARADIGMS), unique=True), "profile": accepted(get_profile),
+              "count_batch": integer(), "seed": integer(0), "intra": nested(DigitsSweep), "ssm": nested(SeqDigits),
+              "attention": nested(DemodulationSweep), "language": nested(LanguageModels)}
 
-    def __post_init__(self):
-        if not self.paradigms:
-            raise ValueError("paradigms must name at least one paradigm")
-        for i, name in enumerate(self.paradigms):
-            _checks.choice(f"paradigms[{i}]", name, PARADIGMS)
-        get_profile(self.profile)  # unknown profiles fail before any training
-        _checks.positive_int("count_batch", self.count_batch)
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> MainJob:

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import _checks
 from ..data import load_seq_digits
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, spike_rate
 from ..neurons import LIF
 from ..spikes import SPIKES
+from .config import flag, integer, nested, one_of, real, validate
 from .runner import Results, Runner, recipe
 
 
@@ -34,13 +34,11 @@ class SeqDigits:
     permutation_seed: int = 0
     fit: FitConfig = FitConfig(epochs=60, batch_size=32, lr=5e-3, weight_decay=0.05, warmup_steps=50)
     split_seed: int = 0
+    CHECKS = {"d_model": integer(), "d_state": integer(), "layers": integer(), "spike": one_of(SPIKES.names),
+              "threshold": real(low=0.0, low_open=True), "dropout": real(low=0.0, high=1.0, high_open=True),
+              "permuted": flag, "permutation_seed": integer(0), "fit": nested(FitConfig), "split_seed": integer(0)}
 
-    def __post_init__(self):
-        for name in ("d_model", "d_state", "layers"):
-            _checks.positive_int(name, getattr(self, name))
-        _checks.choice("spike", self.spike, SPIKES.names())
-        _checks.number("threshold", self.threshold, low=0.0, low_open=True)
-        _checks.number("dropout", self.dropout, low=0.0, high=1.0, high_open=True)
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> SeqDigits:

@@ -21,13 +21,14 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import _checks
 from ..accounting import DATAFLOWS, compare, count, get_profile, pareto_front, quantise_int8, quantised_copy
 from ..accounting.baselines import rates
 from ..accounting.energy import energy_j, unpriced
 from ..data import load_digits
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy
+from ..encoding import ENCODERS
+from .config import accepted, each, integer, items, nested, one_of, real, validate
 from .runner import Results, Runner, recipe
 
 
@@ -45,17 +46,13 @@ class TradeoffSweep:
     threshold: float = 1.0
     fit: FitConfig = FitConfig(epochs=30, batch_size=64, lr=5e-3)
     split_seed: int = 0
+    CHECKS = {"Ts": each(integer(), unique=True), "encodings": each(one_of(ENCODERS.names), unique=True),
+              "hidden": each(integer()),
+              "pricings": each(items(accepted(get_profile), one_of(DATAFLOWS)), unique=True),
+              "batch_sizes": each(integer(), unique=True), "beta": real(low=0.0, high=1.0),
+              "threshold": real(low=0.0, low_open=True), "fit": nested(FitConfig), "split_seed": integer(0)}
 
-    def __post_init__(self):
-        for name in ("Ts", "batch_sizes"):
-            for i, n in enumerate(getattr(self, name)):
-                _checks.positive_int(f"{name}[{i}]", n)
-        for i, (profile, dataflow) in enumerate(self.pricings):
-            get_profile(profile)
-            _checks.choice(f"pricings[{i}] dataflow", dataflow, DATAFLOWS)
-        for name in ("Ts", "encodings", "hidden", "pricings", "batch_sizes"):
-            if not getattr(self, name):
-                raise ValueError(f"{name} must hold at least one value")
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> TradeoffSweep:

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 
 import torch
 
-from .. import _checks
 from ..data import load_digits
 from ..learning.bptt import FitConfig, Trainer
 from ..metrics import accuracy
 from ..learning.zeroth_order import ZOConfig, fit_zeroth_order
 from ..models import SNNClassifier
+from .config import each, integer, nested, validate
 from .runner import Results, Runner, recipe
 
 MODES = ("inference", "bptt", "zo")
@@ -30,12 +30,11 @@ class ZeroOrderDigits:
     memory_Ts: tuple[int, ...] = (4, 16, 64)
     memory_batch: int = 256
     memory_hidden: int = 1024
+    CHECKS = {"hidden": integer(), "T": integer(), "zo": nested(ZOConfig), "bptt": nested(FitConfig),
+              "memory_Ts": each(integer(), min_len=0, unique=True), "memory_batch": integer(),
+              "memory_hidden": integer()}
 
-    def __post_init__(self):
-        for name in ("hidden", "T", "memory_batch", "memory_hidden"):
-            _checks.positive_int(name, getattr(self, name))
-        for i, T in enumerate(self.memory_Ts):
-            _checks.positive_int(f"memory_Ts[{i}]", T)
+    __post_init__ = validate
 
     @classmethod
     def quick(cls, **changes) -> ZeroOrderDigits:
