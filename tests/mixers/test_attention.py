@@ -201,3 +201,13 @@ def test_spiking_attention_trains_through_surrogates(score):
     assert y.shape == x.shape
     y.square().sum().backward()
     assert model.qkv.weight.grad.abs().sum() > 0
+
+
+def test_spiking_attention_propagates_nan_and_refuses_non_binary_neurons():
+    torch.manual_seed(0)
+    x = torch.randn(2, 4, 8)
+    x[0, 1, 3] = float("nan")
+    y = SpikingAttention(8, heads=2, T=2)(x)
+    assert torch.isnan(y[0]).any() and torch.isfinite(y[1]).all()  # no value check in the forward
+    with pytest.raises(TypeError, match="binary spikes"):
+        SpikingAttention(8, T=2, score="xnor", neuron=LIF(spike="ternary"))

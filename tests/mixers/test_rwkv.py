@@ -161,3 +161,13 @@ def test_accounting_reports_own_work():
 def test_bad_inputs_raise_clear_errors(call, match):
     with pytest.raises((ValueError, TypeError), match=match):
         call()
+
+
+def test_a_nan_in_one_sequence_reaches_no_other_sequence_of_the_batch():
+    torch.manual_seed(0)
+    block = SpikeGPTBlock(8, hidden_ratio=2)
+    x = torch.randn(3, 5, 8)
+    x[0, 2, 1] = float("nan")
+    y = block(x)
+    assert torch.isnan(y[0]).any()  # propagated in its own sequence, not zeroed
+    torch.testing.assert_close(y[1:], block(x[1:]))

@@ -68,8 +68,9 @@ def _check_spikes(name: str, s) -> torch.Tensor:
 
 
 def _scores(qs: torch.Tensor, ks: torch.Tensor, op: str, method: str) -> torch.Tensor:
-    _check_spikes("qs", qs)
-    _check_spikes("ks", ks)
+    """Scores of binary spikes, shapes checked (the values are trusted: no host sync)."""
+    _checks.tensor("qs", qs, min_dim=3)
+    _checks.tensor("ks", ks, min_dim=3)
     if qs.shape[:-2] != ks.shape[:-2] or qs.shape[-1] != ks.shape[-1]:
         raise ValueError(f"qs and ks must be [T, ..., L, d] and [T, ..., S, d] with equal T, leading "
                          f"dims and d; got {tuple(qs.shape)} and {tuple(ks.shape)}")
@@ -90,12 +91,12 @@ def _scores(qs: torch.Tensor, ks: torch.Tensor, op: str, method: str) -> torch.T
 def and_scores(qs: torch.Tensor, ks: torch.Tensor, method: str = "dense") -> torch.Tensor:
     """AND coincidences C[l, l'] = sum_{t, d} q_t[l, d] k_t[l', d] of spikes [T, ..., L, d] -> [..., L, S].
     method="dense" is the float matmul reference, "bitpack" the popcount kernel (no gradient)."""
-    return _scores(qs, ks, "and", method)
+    return _scores(_check_spikes("qs", qs), _check_spikes("ks", ks), "and", method)
 
 
 def xnor_scores(qs: torch.Tensor, ks: torch.Tensor, method: str = "dense") -> torch.Tensor:
     """XNOR agreements C[l, l'] = sum_{t, d} [q_t[l, d] = k_t[l', d]] (ones and zeros) -> [..., L, S]."""
-    return _scores(qs, ks, "xnor", method)
+    return _scores(_check_spikes("qs", qs), _check_spikes("ks", ks), "xnor", method)
 
 
 SCORE_FUNCTIONS = {"and": and_scores, "xnor": xnor_scores}
@@ -108,9 +109,10 @@ def _masked(c: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
 def spike_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor, mask: torch.Tensor | None = None,
                     scale: float = 1.0, score: str = "and", method: str = "dense") -> torch.Tensor:
     """Spike-driven attention (no softmax, fixed scale): y_t = scale (M * C) vs_t with C the
-    "and" or "xnor" scores of qs, ks. Spikes [T, ..., L, d] -> currents [T, ..., L, dv]."""
+    "and" or "xnor" scores of qs, ks. Binary spikes [T, ..., L, d] -> currents [T, ..., L, dv]; the
+    spike values are not checked (a forward pass: NaN propagates), :func:`and_scores` checks them."""
     check_qkv(qs, ks, vs, lead=1)
-    c = SCORE_FUNCTIONS[_checks.choice("score", score, SCORE_FUNCTIONS)](qs, ks, method)
+    c = _scores(qs, ks, _checks.choice("score", score, SCORE_FUNCTIONS), method)
     return _checks.number("scale", scale) * (_masked(c, mask) @ vs)
 
 
@@ -315,6 +317,9 @@ class SpikingAttention(_Attention):
         if neuron is None:
             raise TypeError("SpikingAttention needs a neuron (an NPE); its conventional form is SoftmaxAttention")
         self.neuron = resolve_neuron(legacy_neuron("SpikingAttention", neuron, legacy, LIF), LIF)
+        if self.score != "stochastic" and self.neuron.params().spike.bits != 1:
+            raise TypeError(f"score={score!r} needs a neuron firing binary spikes (0/1), got "
+                            f"{type(self.neuron.params().spike).__name__} spikes")
         self.out_neuron = resolve_neuron(self.neuron, LIF)
         self.mix = SpikeScores(self.score, scale, self.method)
 

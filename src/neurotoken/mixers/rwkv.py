@@ -150,6 +150,12 @@ def _memoryless(neuron):
     return neuron
 
 
+def _fire(neuron, x: torch.Tensor) -> torch.Tensor:
+    """A memoryless NPE on every element of x at once: one time step (so no value, NaN included,
+    reaches another sequence of the batch through the reset)."""
+    return neuron(x.unsqueeze(0)).squeeze(0)
+
+
 def _check_layer(layer: int, layers: int) -> None:
     _checks.positive_int("layers", layers)
     if _checks.positive_int("layer", layer, low=0) >= layers:
@@ -195,7 +201,7 @@ class RWKVTimeMix(Mixer):
                    ((self.key, self.mix_k), (self.value, self.mix_v), (self.receptance, self.mix_r)))
         y, S = wkv(self.time_decay.exp(), self.time_first, k, v, None if state is None else state.wkv, self.method)
         y = torch.sigmoid(r) * y
-        y = self.output(y if self.neuron is None else self.neuron(y))
+        y = self.output(y if self.neuron is None else _fire(self.neuron, y))
         return (y, TimeMixState(x[:, -1], S)) if return_state else y
 
     def initial_state(self, batch: int) -> TimeMixState:
@@ -242,7 +248,7 @@ class RWKVChannelMix(Mixer):
             check_state("state", state, (x.shape[0], self.d_model), like=x)
         prev = token_shift(x, state)
         k = torch.relu(self.key(prev + self.mix_k * (x - prev))).square()
-        k = k if self.neuron is None else self.neuron(k)
+        k = k if self.neuron is None else _fire(self.neuron, k)
         y = torch.sigmoid(self.receptance(prev + self.mix_r * (x - prev))) * self.value(k)
         return (y, x[:, -1]) if return_state else y
 
