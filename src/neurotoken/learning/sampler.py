@@ -148,7 +148,8 @@ class LoaderSource(Source):
 
 def as_source(x, y, *, batch_size: int, accumulate: int, seed: int, world: int, rank: int,
               collate: Callable | None, num_workers: int, pin_memory: bool) -> tuple[Source, int]:
-    """The Source of tensors ``(x, y)``, a Dataset ``x`` or a DataLoader ``x``, and its sample count."""
+    """The Source of tensors ``(x, y)`` (checked by the trainer), a Dataset ``x`` or a DataLoader ``x``,
+    and its sample count."""
     if isinstance(x, DataLoader):
         if y is not None:
             raise TypeError("y must be None when x is a DataLoader (its batches hold the labels)")
@@ -172,7 +173,5 @@ def as_source(x, y, *, batch_size: int, accumulate: int, seed: int, world: int, 
         return DatasetSource(x, plan, collate, num_workers, pin_memory), len(x)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor (with y), a Dataset or a DataLoader, got {type(x).__name__}")
-    if y is None:
-        raise TypeError("y must be a torch.Tensor of targets when x is a tensor, got None")
     plan = EpochPlan(len(x), batch_size, accumulate, seed, world, rank)
     return TensorSource(x, y, plan), len(x)
