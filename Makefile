@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 TORCH   := torch==2.13.0
 
-.PHONY: demo test test-slow bench install clean
+.PHONY: demo test test-slow bench install clean screenshots
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -33,6 +33,12 @@ test-slow: $(STAMP)
 # speed against snnTorch, SpikingJelly and Norse on the same inputs (JSON + PNG in runs/bench)
 bench: $(STAMP)
 	$(BIN)/neurotoken bench
+
+# docs/img/report_*.png: each section of a quick run's report.html rendered by headless Chromium
+screenshots: $(STAMP)
+	rm -rf build/screenshots
+	$(BIN)/neurotoken run --quick --out build/screenshots
+	$(BIN)/neurotoken report build/screenshots/*-main --screenshots docs/img
 
 clean:
 	rm -rf $(VENV) build src/*.egg-info .pytest_cache .hypothesis

@@ -1,7 +1,11 @@
 import json
+import re
 import shutil
+import warnings
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from neurotoken.experiments import report
 from neurotoken.experiments.runner import Results
@@ -96,3 +100,138 @@ def test_report_plots_render_in_headless_chromium(tmp_path):
             browser.close()
     assert sorted(alt for alt, _, _ in images) == sorted(report.PLOTS)
     assert all(complete and width >= 300 for _, complete, width in images), images
+
+
+def priced_row(task, model, neuromorphic, value, energy, **changes):
+    return {**row(task, model, neuromorphic, value, energy), **changes}
+
+
+def visible_axes(fig):
+    return [ax for ax in fig.axes if ax.get_visible() and ax.get_label() != "<colorbar>"]
+
+
+def test_accuracy_axis_stops_at_one_and_values_are_labelled():
+    rows = [priced_row("digits", "MLP", False, 1.0, 1e-7), priced_row("digits", "SNN", True, 0.95, 5e-8)]
+    (ax,) = visible_axes(report.pareto_figure(Results({"rows": rows}, {"rasters": {}})))
+    bottom, top = ax.get_ylim()
+    assert top == 1.0 and 0.0 <= bottom <= 0.9
+    assert {"100.00%", "95.00%"} <= {t.get_text() for t in ax.texts}
+
+
+def test_a_tiny_bits_per_byte_gap_does_not_fill_the_axis():
+    rows = [priced_row("text", "RWKV", False, 2.300, 1e-7, higher_is_better=False, metric="bits/byte"),
+            priced_row("text", "SpikeGPT", True, 2.302, 2e-7, higher_is_better=False, metric="bits/byte")]
+    (ax,) = visible_axes(report.pareto_figure(Results({"rows": rows}, {"rasters": {}})))
+    bottom, top = ax.get_ylim()
+    assert top - bottom >= 0.2 and bottom < 2.3 and top > 2.302  # a 0.002 gap is under 1% of the axis
+    assert {"2.3", "2.302"} <= {t.get_text() for t in ax.texts}
+
+
+@given(st.lists(st.floats(0.0, 1.0), min_size=1, max_size=6), st.booleans())
+def test_quality_limits_hold_every_value_and_span_a_sensible_range(values, bounded):
+    bottom, top = report.quality_limits(values, bounded)
+    assert bottom <= min(values) and top >= max(values)
+    assert top - bottom >= (0.1 if bounded else 0.1 * max(values)) - 1e-12
+    assert not bounded or (0.0 <= bottom and top <= 1.0)
+
+
+@given(st.floats(1e-6, 1e6), st.floats(1.5, 1e4))
+def test_log_ticks_give_at_least_three_round_labels_inside_the_range(lo, ratio):
+    ticks = report.log_ticks(lo, lo * ratio)
+    assert len(ticks) >= 3 and all(lo <= t <= lo * ratio * (1 + 1e-9) for t in ticks)
+
+
+def test_log_energy_axes_carry_at_least_three_tick_labels():
+    fig = report.pareto_figure(RESULTS)
+    for ax in visible_axes(fig):
+        lo, hi = ax.get_xlim()
+        shown = [t for t in ax.get_xticklabels() if t.get_text() and lo <= t.get_position()[0] <= hi]
+        assert len(shown) >= 3, [t.get_text() for t in shown]
+
+
+def test_unpriced_operations_are_marked_on_the_plot():
+    rows = [priced_row("demod", "softmax", False, 0.2, 1e-7, metric="SER", higher_is_better=False,
+                       unpriced=["nonlinear_ops"]), priced_row("demod", "spiking", True, 0.25, 5e-8, metric="SER",
+                                                               higher_is_better=False)]
+    (ax,) = visible_axes(report.pareto_figure(Results({"rows": rows}, {"rasters": {}})))
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "hollow: leaves out unpriced operations (*)" in labels
+    hollow = [c for c in ax.collections if c.get_label() == "softmax (Pareto)"]
+    assert hollow and not any(rgba[3] for rgba in hollow[0].get_facecolor())  # no fill
+
+
+def test_models_priced_at_zero_joules_stay_on_a_log_plot_marked_not_priced_without_warnings(tmp_path):
+    rows = [priced_row("digits", "MLP", False, 0.98, 0.0, unpriced=["macs"]),
+            priced_row("digits", "SNN", True, 0.97, 5e-8),
+            priced_row("text", "RWKV", False, 2.3, 0.0, higher_is_better=False, metric="bits/byte", unit="token"),
+            priced_row("text", "SpikeGPT", True, 2.5, 2e-7, higher_is_better=False, metric="bits/byte", unit="token")]
+    results = Results({"rows": [{**r, "profile": "loihi"} for r in rows]}, RESULTS.artifacts)
+    assert report._front(rows[:2]) == [False, True]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        report.write_report(results, tmp_path)
+        fig = report.pareto_figure(results)
+    for ax in visible_axes(fig):
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert any(label.endswith("(not priced)") for label in labels) and not any(
+            "(not priced)" in label and "(Pareto)" in label for label in labels)
+        free = [c for c in ax.collections if c.get_label().endswith("(not priced)")]
+        assert free[0].get_offsets()[0][0] == ax.get_xlim()[0]  # drawn at the axis edge
+        assert any("not priced (0 J)" in t.get_text() for t in ax.texts)
+
+
+def many_layer_rows(n_models=8, layers=13):
+    return [priced_row("task", f"model {i}", i % 2 == 1, 0.9, 1e-7 * (i + 1),
+                       layer_energy_j={f"blocks.0.sublayers.{j}.neuron": 1e-9 * (i + 1) * (j + 1)
+                                       for j in range(layers)}) for i in range(n_models)]
+
+
+def test_layer_energy_panels_share_one_labelled_scale_in_a_sane_image():
+    fig = report.layer_energy_figure(Results({"rows": many_layer_rows()}, {"rasters": {}}))
+    axes = visible_axes(fig)
+    assert len(axes) == 8
+    assert all(axes[0].get_shared_x_axes().joined(axes[0], ax) for ax in axes)
+    assert all("nJ" in ax.get_xlabel() for ax in axes)
+    assert all(t.get_fontsize() >= 9 for ax in axes for t in ax.get_yticklabels() + ax.get_xticklabels())
+    width, height = fig.get_size_inches() * report.DPI
+    assert height <= 1600 and width <= 1600
+
+
+def test_multilevel_rasters_have_a_value_colour_bar_and_say_when_neurons_are_cut():
+    raster = {"layer": "fire", "steps": 4, "neurons": 128, "total_neurons": 256,
+              "events": [[0, 1], [1, 2], [3, 5]], "values": [1.0, 2.0, 3.0]}
+    fig = report.raster_figure(Results({"rows": ROWS}, {"rasters": {"ssm": raster}}))
+    (ax,) = visible_axes(fig)
+    assert "first 128 of 256 neurons" in ax.get_title()
+    (bar,) = [a for a in fig.axes if a.get_label() == "<colorbar>"]
+    assert bar.get_ylabel() == "spike value"
+    assert [t.get_text() for t in bar.get_yticklabels()] == ["1", "2", "3"]
+
+
+def test_report_page_has_captions_a_run_header_and_aligned_table_headers(tmp_path):
+    meta = {"config": "seed = 0\nprofile = \"cmos45\"\n", "seed": 0, "neurotoken": "9.9", "torch": "2.x",
+            "date": "2026-11-30 03:00 UTC"}
+    report.write_report(Results(RESULTS.tables, {**RESULTS.artifacts, "meta": meta}), tmp_path)
+    page = (tmp_path / "report.html").read_text()
+    captions = re.findall(r"<figcaption>(.*?)</figcaption>", page, re.S)
+    assert len(captions) == len(report.PLOTS) and all(len(c) > 80 and ".png" not in c for c in captions)
+    for fact in ("2026-11-30 03:00 UTC", "<dd>0</dd>", "<dd>9.9</dd>", "<dd>2.x</dd>", "profile = &quot;cmos45&quot;"):
+        assert fact in page
+    header = re.findall(r"<th>", page)
+    assert all(len(re.findall(r"<td>", tr)) == len(header) for tr in re.findall(r"<tr>(.*?)</tr>", page)[1:])
+    style = re.search(r"<style>(.*?)</style>", page, re.S).group(1)
+    assert "td:nth-child(-n+3),th:nth-child(-n+3){text-align:left}" in style.replace("\n", "")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium not installed (Debian: apt-get install chromium)")
+def test_screenshots_render_each_section_of_the_report_small(tmp_path):
+    from PIL import Image
+
+    report.write_report(RESULTS, tmp_path / "run")
+    paths = report.screenshots(tmp_path / "run", tmp_path / "img")
+    assert [p.name for p in paths] == ["report_header.png", "report_table.png", "report_pareto.png",
+                                       "report_layer-energy.png", "report_rasters.png"]
+    for p in paths:
+        with Image.open(p) as image:
+            assert image.width >= 300 and image.height >= 40
+        assert p.stat().st_size < 300_000

@@ -324,14 +324,23 @@ def sweep(experiment: str = typer.Argument(..., help="an experiment name from `n
 
 @app.command()
 @friendly
-def report(run_dir: Path = typer.Argument(..., help="a folder written by `neurotoken run`")) -> None:
+def report(run_dir: Path = typer.Argument(..., help="a folder written by `neurotoken run`"),
+           screenshots: Path = typer.Option(None, "--screenshots", help="also write PNG screenshots of each "
+                                            "section of report.html into this folder (needs Chromium)")) -> None:
     """Print a run's comparison table and redraw its plots and report.html from results.json.
 
-    Example: neurotoken report runs/20261123-101500-main
+    Examples:
+
+      neurotoken report runs/20261123-101500-main
+
+      neurotoken report runs/20261123-101500-main --screenshots docs/img
     """
     from .experiments import report as rep
 
     _finish(run_dir, rep.load_results(run_dir), main=True)
+    if screenshots is not None:
+        for path in rep.screenshots(run_dir, screenshots):
+            console.print(f"wrote {path}", markup=False)
 
 
 @app.command()

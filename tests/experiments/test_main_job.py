@@ -24,8 +24,15 @@ def test_raster_lists_the_events_of_the_first_discrete_layer_for_one_input():
     spikes[0, 0, 1] = spikes[2, 0, 3] = 1.0
     spikes[1, 0, 0] = -1.0
     raster = spike_raster(Replay(spikes), torch.zeros(1, 2))
-    assert raster == {"layer": "child", "steps": 3, "neurons": 4, "events": [[0, 1], [1, 0], [2, 3]],
-                      "values": [1.0, -1.0, 1.0]}
+    assert raster == {"layer": "child", "steps": 3, "neurons": 4, "total_neurons": 4,
+                      "events": [[0, 1], [1, 0], [2, 3]], "values": [1.0, -1.0, 1.0]}
+
+
+def test_raster_keeps_the_first_neurons_and_records_how_many_there_were():
+    spikes = torch.zeros(2, 1, 200)
+    spikes[:, 0, 150] = spikes[0, 0, 3] = 1.0
+    raster = spike_raster(Replay(spikes), torch.zeros(1, 2), max_neurons=128)
+    assert (raster["neurons"], raster["total_neurons"], raster["events"]) == (128, 200, [[0, 3]])
 
 
 def test_raster_is_none_without_discrete_outputs():
@@ -67,6 +74,9 @@ def test_quick_intra_token_pair_is_counted_and_saved(tmp_path):
     assert 0 <= snn["sparsity"] <= 1 and twin["sparsity"] != twin["sparsity"]  # nan: no NPE in the twin
     assert sum(snn["layer_energy_j"].values()) == pytest.approx(snn["energy_j"])
     assert result.artifacts["rasters"]["intra-token"]["steps"] == 2  # T of the quick config
+    meta = result.artifacts["meta"]
+    assert meta["seed"] == 0 and meta["torch"] == torch.__version__ and meta["date"].endswith("UTC")
+    assert "[intra]" in meta["config"] and meta["neurotoken"]
     fits = ["intra-token-conventional", "intra-token-neuromorphic"]
     assert sorted(p.name for p in (tmp_path / "fits").iterdir()) == fits
     assert sorted(p.stem for p in (tmp_path / "models").iterdir()) == fits

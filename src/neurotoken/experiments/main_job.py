@@ -12,17 +12,19 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 
 import torch
 from torch import nn
 
+from .. import __version__
 from ..accounting import count, get_profile, is_discrete
 from ..data import load_digits, load_seq_digits
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, bits_per_byte, predict, symbol_error_rate
 from . import demodulation, digits, language
 from .demodulation import DemodulationSweep
-from .config import accepted, each, integer, nested, one_of, validate
+from .config import accepted, dumps, each, integer, nested, one_of, validate
 from .digits import DigitsSweep
 from .language import LanguageModels
 from .runner import Results, Runner, recipe
@@ -148,7 +150,7 @@ def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
 def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> dict | None:
     """Spikes of the first module of ``model`` to emit discrete values (an NPE, also inside a
     spiking mixer), for the single input ``x[:1]``: events [[step, neuron], ...] along its leading
-    non-batch axis (virtual time or tokens)."""
+    non-batch axis (virtual time or tokens) of the first ``max_neurons`` of its ``total_neurons``."""
     seen: list[tuple[str, torch.Tensor]] = []
 
     def hook(name):
@@ -170,9 +172,10 @@ def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> d
         return None
     name, s = seen[0]
     s = s.select(next(d for d in range(s.dim()) if s.shape[d] == 1), 0)  # drop the batch of one
-    s = s.reshape(s.shape[0], -1)[:, :max_neurons] if s.dim() > 1 else s[:, None]
+    s = s.reshape(s.shape[0], -1) if s.dim() > 1 else s[:, None]
+    total, s = s.shape[1], s[:, :max_neurons]
     events = s.nonzero().tolist()
-    return {"layer": name, "steps": s.shape[0], "neurons": s.shape[1], "events": events,
+    return {"layer": name, "steps": s.shape[0], "neurons": s.shape[1], "total_neurons": total, "events": events,
             "values": [s[t, i].item() for t, i in events]}
 
 
@@ -189,7 +192,8 @@ def _measure(task: Task, model: nn.Module, profile: str) -> dict:
 
 @recipe(MainJob)
 def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None] | None = None) -> Results:
-    """Train and count every paradigm of ``config``: table "rows", artifact "rasters" (per paradigm).
+    """Train and count every paradigm of ``config``: table "rows", artifacts "rasters" (per paradigm)
+    and "meta" (the config as TOML, seed, package and torch versions, UTC date).
 
     Rows (one per model): paradigm, task, model, neuromorphic, metric, value, higher_is_better,
     unit, profile, energy_j, acs, macs, sparsity, bytes, spikes, layer_energy_j, unpriced
@@ -220,4 +224,6 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
             if trained.model_file is not None:
                 row["model_file"] = str(trained.model_file)
             runner.emit(row)
-    return runner.results(rasters=rasters)
+    meta = {"config": dumps(config), "seed": config.seed, "neurotoken": __version__, "torch": torch.__version__,
+            "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
+    return runner.results(rasters=rasters, meta=meta)
