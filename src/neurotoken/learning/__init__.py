@@ -1,4 +1,5 @@
-"""Training: surrogate-gradient BPTT trainer (bptt.py) and atomic checkpoints (checkpoint.py)."""
+"""Training: surrogate-gradient BPTT trainer on tensors, Datasets or DataLoaders, on any device and
+precision (bptt.py), its seeded batch plan (sampler.py) and atomic checkpoints (checkpoint.py)."""
 
 from . import bptt
 from .bptt import FitConfig, Trainer, fit_classifier
