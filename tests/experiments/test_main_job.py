@@ -28,6 +28,13 @@ def test_raster_lists_the_events_of_the_first_discrete_layer_for_one_input():
                       "events": [[0, 1], [1, 0], [2, 3]], "values": [1.0, -1.0, 1.0]}
 
 
+def test_raster_of_one_virtual_time_step_steps_along_the_tokens():
+    spikes = torch.zeros(1, 1, 5, 3)  # [T=1, B=1, L, D]
+    spikes[0, 0, 4, 2] = 1.0
+    raster = spike_raster(Replay(spikes), torch.zeros(1, 2))
+    assert (raster["steps"], raster["neurons"], raster["events"]) == (5, 3, [[4, 2]])
+
+
 def test_raster_keeps_the_first_neurons_and_records_how_many_there_were():
     spikes = torch.zeros(2, 1, 200)
     spikes[:, 0, 150] = spikes[0, 0, 3] = 1.0

@@ -172,6 +172,8 @@ def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> d
         return None
     name, s = seen[0]
     s = s.select(next(d for d in range(s.dim()) if s.shape[d] == 1), 0)  # drop the batch of one
+    while s.dim() > 2 and s.shape[0] == 1:  # one virtual-time step (or the batch after it): step along tokens
+        s = s[0]
     s = s.reshape(s.shape[0], -1) if s.dim() > 1 else s[:, None]
     total, s = s.shape[1], s[:, :max_neurons]
     events = s.nonzero().tolist()

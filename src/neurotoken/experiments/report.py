@@ -286,7 +286,7 @@ def write_html(results: Results, images: list[Path], path: Path) -> Path:
 <style>body{{font-family:sans-serif;margin:2em;max-width:1400px}}table{{border-collapse:collapse}}
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}}td:nth-child(-n+3),th:nth-child(-n+3){{text-align:left}}
 dl{{display:grid;grid-template-columns:max-content auto;gap:2px 1em}}dt{{font-weight:bold}}dd{{margin:0}}
-figure{{margin:2em 0}}figcaption{{max-width:70em}}img{{max-width:100%}}</style></head><body>
+pre{{column-width:24em;column-rule:1px solid #ddd}}figure{{margin:2em 0}}figcaption{{max-width:70em}}img{{max-width:100%}}</style></head><body>
 <header id="header"><h1>neurotoken: conventional vs neuromorphic</h1>{_header(results)}</header>
 <section id="table"><p>Energy under the {html.escape(profile)} profile, per inference (per token for the language model);
 ACs, MACs and bytes per the same unit.</p>
