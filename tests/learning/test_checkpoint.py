@@ -99,3 +99,31 @@ def test_leftovers_of_interrupted_saves_are_discarded_and_committed_checkpoints_
     discard_incomplete(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt-00000001.json", "ckpt-00000001.safetensors",
                                                           "notes.txt"]
+
+
+def test_every_rng_in_use_is_recorded_and_a_bare_cpu_state_still_saves(tmp_path):
+    from neurotoken.learning.checkpoint import rng_states
+
+    m, opt = make()
+    states = rng_states()
+    assert "rng.torch" in states
+    assert any(k.startswith("rng.cuda.") for k in states) == (torch.cuda.is_available() and torch.cuda.is_initialized())
+    torch.manual_seed(11)
+    cpu_only = torch.get_rng_state()
+    expected = torch.rand(2)
+    path = save_checkpoint(tmp_path, 1, m, opt, rng_state=cpu_only)  # the previous release's argument
+    torch.manual_seed(12)
+    load_checkpoint(path, m, opt)
+    assert torch.equal(torch.rand(2), expected)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_rng_states_are_saved_and_restored(tmp_path):
+    m, opt = make()
+    torch.manual_seed(3)
+    torch.rand(1, device="cuda")  # CUDA initialised and its generator moved on
+    path = save_checkpoint(tmp_path, 1, m, opt)
+    expected = torch.rand(4, device="cuda")
+    torch.manual_seed(4)
+    load_checkpoint(path, m, opt)
+    assert torch.equal(torch.rand(4, device="cuda"), expected)

@@ -253,6 +253,10 @@ def test_bad_data_is_refused_naming_the_argument():
         trainer.fit(TensorDataset(x, y), collate_fn="stack")
     with pytest.raises(ValueError, match=r"val must be an \(x, y\) pair"):
         trainer.fit(x, y, val=(x, y, y))
+    with pytest.raises(ValueError, match=r"val\[0\] and val\[1\] must have the same length"):
+        trainer.fit(x, y, val=(x, y[:3]))
+    with pytest.raises(TypeError, match=r"x \(a DataLoader\) must give \(x, y\) batches, got list of 3"):
+        trainer.fit(DataLoader(TensorDataset(x, y, y), batch_size=8))
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -333,7 +333,12 @@ class Trainer:
         if isinstance(x, torch.Tensor):
             self._check_tensors(x, y)
         source, samples = self._source(x, y, collate_fn, self.config.accumulate, self.world, self.rank)
-        val_source = None if val is None else self._source(*_pair("val", val), collate_fn, 1, 1, 0)[0]
+        val_source = None
+        if val is not None:
+            vx, vy = _pair("val", val)
+            if isinstance(vx, torch.Tensor):
+                self._check_tensors(vx, vy, labels=False, names=("val[0]", "val[1]"))
+            val_source = self._source(vx, vy, collate_fn, 1, 1, 0)[0]
         cfg = self.config
         per_epoch = source.steps
         self.total_steps = total = cfg.epochs * per_epoch
@@ -375,13 +380,13 @@ class Trainer:
             self._check_tensors(x, y, labels=False)
         return self._mean_loss(self._source(x, y, collate_fn, 1, 1, 0)[0], 0)
 
-    def _check_tensors(self, x: torch.Tensor, y, labels: bool = True) -> None:
-        _checks.tensor("x", x, min_dim=1, finite=True)
-        _checks.tensor("y", y, min_dim=1, finite=True)
+    def _check_tensors(self, x: torch.Tensor, y, labels: bool = True, names: tuple[str, str] = ("x", "y")) -> None:
+        _checks.tensor(names[0], x, min_dim=1, finite=True)
+        _checks.tensor(names[1], y, min_dim=1, finite=True)
         if len(x) == 0:
-            raise ValueError(f"x must hold at least one sample, got shape {tuple(x.shape)}")
+            raise ValueError(f"{names[0]} must hold at least one sample, got shape {tuple(x.shape)}")
         if len(x) != len(y):
-            raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+            raise ValueError(f"{names[0]} and {names[1]} must have the same length, got {len(x)} and {len(y)}")
         if labels and self.loss_fn is cross_entropy:
             check_labels(self.model, x, y, self.device)
 

@@ -17,6 +17,14 @@ from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
+def _pair(batch, what: str) -> Batch:
+    """A batch as (x, y); anything else is refused naming where it came from."""
+    if not (isinstance(batch, (tuple, list)) and len(batch) == 2):
+        raise TypeError(f"{what} must give (x, y) batches, got {type(batch).__name__}"
+                        f"{f' of {len(batch)}' if isinstance(batch, (tuple, list)) else ''}")
+    return tuple(batch)
+
+
 class EpochPlan:
     """The seeded order of every epoch, cut into optimizer steps and micro-batches (this rank's slice)."""
 
@@ -116,7 +124,8 @@ class DatasetSource(Source):
         if self._at != (epoch, i):
             self._open(epoch, i)
         self._at = (epoch, i + 1)
-        return [(*next(self._it), next(self._sizes)) for _ in range(self.plan.count(i))]
+        return [(*_pair(next(self._it), "x (a Dataset of (x, y) items)"), next(self._sizes))
+                for _ in range(self.plan.count(i))]
 
 
 class LoaderSource(Source):
@@ -139,7 +148,7 @@ class LoaderSource(Source):
             self._epoch, self._it = epoch, iter(self.loader)
         out = []
         for batch in self._it:
-            x, y = batch
+            x, y = _pair(batch, "x (a DataLoader)")
             out.append((x, y, len(y)))
             if len(out) == self.accumulate:
                 break
