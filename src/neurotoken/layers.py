@@ -37,7 +37,8 @@ class SpikingLinear(nn.Module):
         """x [T, ..., in_features] -> spikes [T, ..., out_features]."""
         _checks.tensor("x", x, min_dim=2)
         if x.shape[-1] != self.linear.in_features or x.numel() == 0:
-            raise ValueError(f"x must be [T, ..., {self.linear.in_features}] with no size 0, got shape {tuple(x.shape)}")
+            raise ValueError(f"x must be [T, ..., {self.linear.in_features}] with no size 0, "
+                             f"got shape {tuple(x.shape)}")
         return self.neuron(self.linear(check_dtype("x", x, self)))
 
 
@@ -68,7 +69,8 @@ class SpikingConv2d(nn.Module):
         sizes = {n: _pair(n, v, low) for n, v, low in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
                                                          ("padding", padding, 0))}
         self.conv = nn.Conv2d(_checks.positive_int("in_channels", in_channels),
-                              _checks.positive_int("out_channels", out_channels), **sizes, bias=check_bool("bias", bias))
+                              _checks.positive_int("out_channels", out_channels), **sizes,
+                              bias=check_bool("bias", bias))
         self.neuron = LIF(**neuron)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,3 +86,6 @@ class SpikingConv2d(nn.Module):
         check_dtype("x", x, self)
         y = self.conv(x.reshape(T * B, H, W, C).permute(0, 3, 1, 2))  # channels_last strides, no copy
         return self.neuron(y.permute(0, 2, 3, 1).reshape(T, B, *y.shape[2:], y.shape[1]))
+
+
+__all__ = ["SpikingLinear", "SpikingMLP", "SpikingConv2d"]

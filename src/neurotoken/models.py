@@ -348,3 +348,7 @@ class SpikingLM(nn.Module):
             self.train(training)
         new = torch.stack(new, 1)
         return decode(new[0]) if isinstance(prompt, str) else new
+
+
+__all__ = ["SNNClassifier", "SpikingMLPBlock", "SSMBlock", "SpikingSSMClassifier", "SpikingTransformer", "SpikingLM",
+           "SSM_MIXERS", "POOLS", "LM_BACKBONES"]

@@ -153,7 +153,8 @@ def test_accounting_reports_own_work():
     (lambda: RWKVChannelMix(4, neuron=torch.nn.ReLU()), "neuron must"),
     (lambda: RWKVBlock(4, layer=2, layers=2), "layer must be < layers"),
     (lambda: RWKVBlock(4)(torch.randn(1, 3, 4), (None,)), "tuple of 2"),
-    (lambda: wkv_parallel(-torch.ones(2), torch.zeros(2), torch.zeros(1, 3, 2), torch.zeros(1, 3, 2)), "w"),
+    (lambda: wkv_parallel(torch.ones(3), torch.zeros(2), torch.zeros(1, 3, 2), torch.zeros(1, 3, 2)),
+     r"w must have shape \(2,\)"),
     (lambda: wkv_sequential(torch.ones(2), torch.zeros(2), torch.zeros(1, 3, 2), torch.zeros(1, 4, 2)), "v must"),
     (lambda: wkv_sequential(torch.ones(2), torch.zeros(2), torch.zeros(1, 3, 2), torch.zeros(1, 3, 2),
                             WKVState(torch.zeros(1, 2), torch.zeros(1, 2), torch.zeros(2, 2))), "state.max"),
@@ -171,3 +172,13 @@ def test_a_nan_in_one_sequence_reaches_no_other_sequence_of_the_batch():
     y = block(x)
     assert torch.isnan(y[0]).any()  # propagated in its own sequence, not zeroed
     torch.testing.assert_close(y[1:], block(x[1:]))
+
+
+def test_wkv_of_any_real_decay_is_the_weighted_mean_with_no_value_check():
+    """w <= 0 (weights growing with age) is still a weighted mean of the values: computed, not refused."""
+    w, u = -torch.ones(2, dtype=F64), torch.zeros(2, dtype=F64)
+    k, v = torch.zeros(1, 3, 2, dtype=F64), torch.arange(6, dtype=F64).reshape(1, 3, 2)
+    y, _ = wkv_parallel(w, u, k, v)
+    assert_close(y, wkv_sequential(w, u, k, v)[0])
+    # token 1: weights e^{-(0) w} on v_0 and e^{u} on v_1 -> (v_0 + v_1) / 2
+    assert_close(y[0, 1], (v[0, 0] + v[0, 1]) / 2)

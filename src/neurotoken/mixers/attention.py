@@ -39,7 +39,8 @@ class KVCache(NamedTuple):
 
 def causal_mask(L: int, S: int | None = None, device=None) -> torch.Tensor:
     """M[i, j] = j <= i + S - L: query i is token S - L + i after S - L cached ones ([L, S])."""
-    S = L if S is None else S
+    L = _checks.positive_int("L", L)
+    S = L if S is None else _checks.positive_int("S", S, low=L)
     return torch.ones(L, S, dtype=torch.bool, device=device).tril(S - L)
 
 
@@ -333,7 +334,8 @@ class SpikingAttention(_Attention):
         """Also x [B, L, D] or spikes [T, B, L, D] with this mixer's T leading."""
         super().check_input(x, name, step)
         if x.dim() == 4 - step and x.shape[0] != self.T:
-            raise ValueError(f"{name} must be real tokens or spikes with T = {self.T} leading, got shape {tuple(x.shape)}")
+            raise ValueError(f"{name} must be real tokens or spikes with T = {self.T} leading, "
+                             f"got shape {tuple(x.shape)}")
         return x
 
     def _project(self, x):

@@ -181,3 +181,6 @@ class HiPPOSSM(Mixer):
             macs += (D * (N ** 3 * math.ceil(math.log2(L)) + L * N * N + L * N) + (D + 2 * B * D) * fft
                      + B * D * (4 * (L + 1) + L))
         return {"macs": macs, "state_updates": B * L * D * N, "state_bytes": B * D * N * x.element_size()}
+
+
+__all__ = ["DISCRETIZATIONS", "HIPPO_METHODS", "legs", "discretize", "krylov", "causal_conv", "hippo_ssm", "HiPPOSSM"]

@@ -43,6 +43,7 @@ class TimeMixState(NamedTuple):
 # ---- the WKV operator -------------------------------------------------------------------------
 
 def _check_wkv(w, u, k, v, state) -> WKVState:
+    """Shapes only: the decay w > 0 is a value (a host sync), trusted as the modules make it, exp(.)."""
     check_tokens(k, name="k")
     if v.shape != k.shape:
         raise ValueError(f"v must have k's shape {tuple(k.shape)}, got {tuple(v.shape)}")
@@ -50,14 +51,17 @@ def _check_wkv(w, u, k, v, state) -> WKVState:
     B, _, D = k.shape
     for name, t in (("w", w), ("u", u)):
         check_state(name, t, (D,))
-    if bool((w <= 0).any()):
-        raise ValueError("w (per-channel decay rate) must be > 0")
     if state is None:
         zeros = k.new_zeros(B, D)
         return WKVState(zeros, zeros, torch.full_like(zeros, INIT_MAX))
+    return _check_wkv_state(state, k[:, 0])
+
+
+def _check_wkv_state(state, like: torch.Tensor) -> WKVState:
+    """Require a (num, den, max) state, each of the shape, dtype and device of ``like`` [B, D]."""
     if not isinstance(state, tuple) or len(state) != 3:
         raise TypeError(f"state must be a WKVState (num, den, max), got {type(state).__name__}")
-    return WKVState(*(check_state(f"state.{n}", t, (B, D), like=k) for n, t in zip(WKVState._fields, state)))
+    return WKVState(*(check_state(f"state.{n}", t, like.shape, like=like) for n, t in zip(WKVState._fields, state)))
 
 
 def _wkv_read(num, den, m, u, k, v) -> torch.Tensor:
@@ -71,7 +75,7 @@ def wkv_step(w: torch.Tensor, u: torch.Tensor, k_t: torch.Tensor, v_t: torch.Ten
              ) -> tuple[torch.Tensor, WKVState]:
     """One token of WKV (RWKV-4's recurrent form): wkv_t, then num <- e^{-w} num + e^{k_t} v_t,
     den <- e^{-w} den + e^{k_t}, both rescaled by the new max m_t = max(m_{t-1} - w, k_t)."""
-    num, den, m = state
+    num, den, m = _check_wkv_state(state, k_t)
     y = _wkv_read(num, den, m, u, k_t, v_t)
     m_new = torch.maximum(m - w, k_t)
     e1, e2 = torch.exp(m - w - m_new), torch.exp(k_t - m_new)

@@ -140,8 +140,8 @@ def events(pattern, qs: torch.Tensor, ks: torch.Tensor) -> tuple[torch.Tensor, t
     """The active pairs of spike trains qs [T, ..., L, d], ks [T, ..., S, d]: attended pairs whose
     query and key tokens both spiked. Returns (flat batch index, row, column), one entry per event."""
     pattern = _as_csr(pattern)
-    q_on = (qs != 0).any(0).any(-1).flatten(0, -2)  # [N, L]
-    k_on = (ks != 0).any(0).any(-1).flatten(0, -2)  # [N, S]
+    q_on = (qs != 0).any(0).any(-1).reshape(-1, qs.shape[-2])  # [N, L] (N = 1 without batch axes)
+    k_on = (ks != 0).any(0).any(-1).reshape(-1, ks.shape[-2])  # [N, S]
     rows, cols = pattern.rows().to(qs.device), pattern.indices.to(qs.device)
     n, p = (q_on[:, rows] & k_on[:, cols]).nonzero(as_tuple=True)
     return n, rows[p], cols[p]
@@ -163,7 +163,7 @@ def sparse_spike_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor,
     _check_pattern(pattern, qs, ks)
     scale = _checks.number("scale", scale)
     n, r, c = events(pattern, qs, ks)
-    q, k, v = (t.flatten(1, -3) for t in (qs, ks, vs))  # [T, N, L, d]
+    q, k, v = (t.reshape(t.shape[0], -1, *t.shape[-2:]) for t in (qs, ks, vs))  # [T, N, L, d]
     counts = (q[:, n, r] * k[:, n, c]).sum((0, -1))      # [E]
     contrib = (scale * counts)[None, :, None] * v[:, n, c]
     L = qs.shape[-2]

@@ -262,3 +262,7 @@ class SpikingLRU(Mixer):
         N = self.d_state
         return {"macs": B * L * (4 * N * D + 6 * N + D), "state_updates": B * L * N,
                 "state_bytes": 2 * B * N * x.element_size()}
+
+
+__all__ = ["RESET_BACKENDS", "lif_fixed_point", "SpikingSSMState", "bernoulli_readout", "TokenFire", "SpikingSSM",
+           "SpikingLRU"]

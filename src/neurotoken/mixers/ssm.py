@@ -81,7 +81,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: t
     """
     _check_qkv(q, k, v, state)
     _checks.choice("method", method, LINEAR_ATTENTION_METHODS)
-    _checks.positive_int("chunk_size", chunk_size)
+    chunk_size = _checks.positive_int("chunk_size", chunk_size)
     if not causal:
         S = torch.einsum("blhp,blhn->bhpn", v, k) + (0 if state is None else state)
         return torch.einsum("blhn,bhpn->blhp", q, S), S
@@ -250,3 +250,7 @@ class SelectiveSSM(Mixer):
         state_updates = B L D N;  state_bytes = B D N * element size (carried S).
         """
         return self._ssm_counts(inputs[0])
+
+
+__all__ = ["LINEAR_ATTENTION_METHODS", "ssm_scan", "linear_attention", "selective_scan", "LinearAttention",
+           "SelectiveSSM"]
