@@ -235,3 +235,11 @@ def test_screenshots_render_each_section_of_the_report_small(tmp_path):
         with Image.open(p) as image:
             assert image.width >= 300 and image.height >= 40
         assert p.stat().st_size < 300_000
+
+
+def test_layer_energy_starts_each_task_on_a_new_row():
+    rows = [priced_row("digits", "MLP", False, 0.9, 1e-7), priced_row("digits", "SNN T=2", True, 0.9, 1e-7),
+            priced_row("digits", "SNN T=4", True, 0.9, 1e-7), priced_row("text", "RWKV", False, 2.3, 1e-7)]
+    fig = report.layer_energy_figure(Results({"rows": rows}, {"rasters": {}}))
+    titles = [ax.get_title(loc="left") if ax.get_visible() else None for ax in fig.axes]
+    assert titles == ["digits: MLP", "digits: SNN T=2", "digits: SNN T=4", None, "text: RWKV", None]

@@ -168,18 +168,23 @@ def pareto_figure(results: Results):
 
 
 def layer_energy_figure(results: Results):
-    """Energy per layer of every model on one shared linear scale (nJ), values at the bar ends."""
+    """Energy per layer of every model on one shared linear scale (nJ), values at the bar ends; two
+    panels a row, each task starting a row."""
     from matplotlib.figure import Figure
 
     rows = results.tables["rows"]
-    nrows, ncols = _grid(len(rows))
-    lines = [max(max(1, len(r["layer_energy_j"])) for r in rows[i * ncols:(i + 1) * ncols]) for i in range(nrows)]
+    ncols = 2 if len(rows) > 1 else 1
+    slots = [slot for task in _tasks(rows).values() for slot in task + [None] * (len(task) % ncols)]
+    nrows = len(slots) // ncols
+    lines = [max([1] + [len(r["layer_energy_j"]) for r in slots[i * ncols:(i + 1) * ncols] if r])
+             for i in range(nrows)]  # bars in the tallest panel of each row
     per_line = max(0.13, min(0.22, (14.5 - 1.2 * nrows) / sum(lines)))  # ~1600 px tall at most, unless huge
     fig = Figure(figsize=(13, 1.2 * nrows + per_line * sum(lines)), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False, sharex=True, gridspec_kw={"height_ratios": lines})
-    for ax in axes.flat[len(rows):]:
-        ax.set_visible(False)
-    for ax, r in zip(axes.flat, rows):
+    for ax, r in zip(axes.flat, slots):
+        if r is None:
+            ax.set_visible(False)
+            continue
         names = list(r["layer_energy_j"]) or ["(none)"]
         values = [1e9 * v for v in r["layer_energy_j"].values()] or [0.0]
         bars = ax.barh(names, values, color="tab:orange" if r["neuromorphic"] else "tab:blue")
