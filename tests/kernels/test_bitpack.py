@@ -47,3 +47,12 @@ def test_importing_the_attention_mixers_does_not_import_numba():
     code = "import sys, neurotoken.mixers.attention; print('numba' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_unsupported_says_why_the_kernel_steps_aside(monkeypatch):
+    cpu = torch.zeros(2, 3, 4)
+    assert bitpack.unsupported(cpu) is (None if bitpack.available() else "numba is not installed")
+    monkeypatch.setattr(bitpack, "available", lambda: True)
+    assert bitpack.unsupported(cpu.to("meta")) == "the spikes are on meta; the popcount kernel runs on the cpu"
+    monkeypatch.setattr(bitpack, "available", lambda: False)
+    assert bitpack.unsupported(cpu) == "numba is not installed"

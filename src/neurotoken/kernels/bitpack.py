@@ -27,6 +27,16 @@ def available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
+def unsupported(bits: torch.Tensor) -> str | None:
+    """Why the popcount kernel should not score ``bits``, or None when it can: it needs numba and
+    runs on the CPU (a tensor elsewhere would be copied to the host and back: use the dense scores)."""
+    if not available():
+        return "numba is not installed"
+    if bits.device.type != "cpu":
+        return f"the spikes are on {bits.device.type}; the popcount kernel runs on the cpu"
+    return None
+
+
 def packed_scores(qf: torch.Tensor, kf: torch.Tensor, op: str = "and") -> torch.Tensor:
     """Counts over the flattened bits of binary qf [..., L, n], kf [..., S, n] -> [..., L, S] (qf's dtype):
     "and" counts coincident ones, "xnor" counts equal bits (n - popcount(q xor k)). No gradient;
@@ -39,4 +49,4 @@ def packed_scores(qf: torch.Tensor, kf: torch.Tensor, op: str = "and") -> torch.
     return torch.from_numpy(out).view(*qf.shape[:-1], kf.shape[-2]).to(qf.device, qf.dtype)
 
 
-__all__ = ["pack_bits", "available", "packed_scores"]
+__all__ = ["pack_bits", "available", "unsupported", "packed_scores"]
