@@ -153,6 +153,18 @@ def test_labels_of_the_wrong_shape_are_refused_naming_the_expected_shape():
         Trainer(model(), FitConfig(epochs=1, batch_size=8)).fit(x, y[:, None].expand(40, 3))
 
 
+def test_float_targets_must_be_class_probabilities_of_the_logits_shape():
+    x, y = data()
+    with pytest.raises(ValueError, match=r"integer class labels of shape \(40,\) or class probabilities of the "
+                                         r"logits' shape \(40, 4\), got float y of shape \(40,\)"):
+        Trainer(model(), CFG).fit(x, y.float())
+    with pytest.raises(TypeError, match="y must hold integer class labels .* got torch.bool"):
+        Trainer(model(), CFG).fit(x, y > 1)
+    soft = torch.nn.functional.one_hot(y, 4).float()
+    hard_losses = Trainer(model(), FitConfig(epochs=1, batch_size=8)).fit(x, y)
+    assert Trainer(model(), FitConfig(epochs=1, batch_size=8)).fit(x, soft) == pytest.approx(hard_losses, rel=1e-5)
+
+
 def test_label_check_leaves_rng_and_mode_alone():
     from neurotoken.learning.bptt import check_labels
 

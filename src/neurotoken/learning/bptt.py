@@ -144,17 +144,21 @@ def learning_rate(config: FitConfig, step: int, total_steps: int) -> float:
 
 
 def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """Negative log-likelihood of the targets (classification or next-token, logits last)."""
+    """Negative log-likelihood of the targets (classification or next-token, logits last): integer
+    labels, or float class probabilities of the logits' shape."""
     logits = model(x)
-    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
+    classes = logits.shape[-1]
+    target = y.reshape(-1, classes) if y.is_floating_point() else y.reshape(-1)
+    return F.cross_entropy(logits.reshape(-1, classes), target)
 
 
 def check_labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device | None = None) -> None:
     """Refuse integer class labels of another shape than the logits' leading axes or outside
-    [0, classes), both read from one forward of ``x[:1]`` (moved to ``device`` when given; eval mode,
-    no grad, the RNG left untouched): once, before training."""
-    if y.is_floating_point() or y.dtype == torch.bool:
-        return
+    [0, classes), and float targets (class probabilities) of another shape than the logits, all read
+    from one forward of ``x[:1]`` (moved to ``device`` when given; eval mode, no grad, the RNG left
+    untouched): once, before training."""
+    if y.dtype == torch.bool or y.is_complex():
+        raise TypeError(f"y must hold integer class labels (or float class probabilities), got {y.dtype}")
     training = model.training
     model.eval()
     probe = x[:1] if device is None else x[:1].to(device)
@@ -163,6 +167,12 @@ def check_labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: tor
         shape = model(probe).shape
     model.train(training)
     classes = shape[-1]
+    if y.is_floating_point():
+        if tuple(y.shape[1:]) != tuple(shape[1:]):
+            raise ValueError(f"y must hold integer class labels of shape {(len(y), *shape[1:-1])} or class "
+                             f"probabilities of the logits' shape {(len(x), *shape[1:])}, got float y of shape "
+                             f"{tuple(y.shape)}")
+        return
     if tuple(y.shape[1:]) != tuple(shape[1:-1]):
         raise ValueError(f"y must have shape {(len(y), *shape[1:-1])} to label the model's outputs "
                          f"{(len(x), *shape[1:])} (logits last), got {tuple(y.shape)}")
