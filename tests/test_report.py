@@ -243,3 +243,11 @@ def test_layer_energy_starts_each_task_on_a_new_row():
     fig = report.layer_energy_figure(Results({"rows": rows}, {"rasters": {}}))
     titles = [ax.get_title(loc="left") if ax.get_visible() else None for ax in fig.axes]
     assert titles == ["digits: MLP", "digits: SNN T=2", "digits: SNN T=4", None, "text: RWKV", None]
+
+
+def test_screenshots_name_what_is_missing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no report.html"):
+        report.screenshots(tmp_path, tmp_path / "img", browser="/bin/true")
+    report.write_report(RESULTS, tmp_path)
+    with pytest.raises(RuntimeError, match="could not render"):
+        report.screenshots(tmp_path, tmp_path / "img", browser="/bin/false")

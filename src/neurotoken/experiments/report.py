@@ -336,9 +336,12 @@ def screenshots(run_dir: str | Path, out_dir: str | Path, browser: str | None = 
             only = Path(tmp) / f"{section}.html"
             only.write_text(text.replace("</head>", f"<style>body>*:not(#{section}){{display:none}}</style></head>"))
             shot = Path(tmp) / f"{section}.png"
-            subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-                            "--no-first-run", "--disable-background-networking", f"--window-size={width},2600",
-                            f"--screenshot={shot}", only.as_uri()], check=True, capture_output=True, timeout=120)
+            done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
+                                   "--no-first-run", "--disable-background-networking", f"--window-size={width},2600",
+                                   f"--screenshot={shot}", only.as_uri()], capture_output=True, text=True, timeout=120)
+            if done.returncode or not shot.is_file():
+                raise RuntimeError(f"{browser} could not render {page} (exit {done.returncode}): "
+                                   f"{(done.stderr.strip().splitlines() or ['no message'])[-1]}")
             with Image.open(shot) as image:
                 image = image.convert("RGB")
                 box = ImageChops.difference(image, Image.new("RGB", image.size, "white")).getbbox()
