@@ -312,3 +312,18 @@ def test_numpy_numbers_are_accepted_as_parameters():
 def test_mismatched_channels_and_states_are_refused_by_name(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+@pytest.mark.parametrize("backend, reset", [("sequential", "subtract"), ("fused", "zero"), ("scan", "none"),
+                                            ("auto", "none")])
+def test_an_npe_forward_reads_no_tensor_values(monkeypatch, backend, reset):
+    x = torch.randn(6, 2, 5)
+    models = [LIF(reset=reset, backend=backend), ResonateFire(reset=reset, backend="sequential")]
+
+    def sync(*args, **kwargs):
+        raise AssertionError("a host sync in a forward pass")
+    for name in ("__bool__", "item", "tolist", "__int__", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, sync)
+    monkeypatch.setattr(torch, "equal", sync)
+    for model in models:
+        model(x, return_state=True)
