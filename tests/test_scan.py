@@ -256,3 +256,14 @@ def test_h0_joins_the_dtype_promotion():
 def test_fused_refuses_what_its_kernel_cannot_run():
     with pytest.raises(ValueError, match="method 'fused' cannot run: .*float16"):
         linear_scan(0.5, torch.ones(5, 3, dtype=torch.float16), method="fused")
+
+
+@pytest.mark.parametrize("method", METHODS.names())
+def test_a_scan_reads_no_tensor_values(monkeypatch, method):
+    a, b, h0 = torch.rand(1, 3), torch.randn(7, 3), torch.randn(3)  # gains constant in time (fft)
+
+    def sync(*args, **kwargs):
+        raise AssertionError("a host sync in the scan")
+    for name in ("__bool__", "item", "tolist", "__int__", "__float__"):
+        monkeypatch.setattr(torch.Tensor, name, sync)
+    assert linear_scan(a, b, h0, method=method, chunk_size=3).shape == b.shape
