@@ -1,4 +1,5 @@
 import json
+import math
 import re
 import shutil
 import warnings
@@ -251,3 +252,13 @@ def test_screenshots_name_what_is_missing(tmp_path):
     report.write_report(RESULTS, tmp_path)
     with pytest.raises(RuntimeError, match="could not render"):
         report.screenshots(tmp_path, tmp_path / "img", browser="/bin/false")
+
+
+def test_a_diverged_model_nan_quality_does_not_break_the_plot():
+    assert report.quality_limits([float("nan"), float("inf")], False) == report.quality_limits([0.5], False)
+    rows = [priced_row("text", "RWKV", False, float("nan"), 1e-7, higher_is_better=False, metric="bits/byte"),
+            priced_row("text", "SpikeGPT", True, 2.3, 2e-7, higher_is_better=False, metric="bits/byte")]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        (ax,) = visible_axes(report.pareto_figure(Results({"rows": rows}, {"rasters": {}})))
+    assert all(math.isfinite(v) for v in ax.get_ylim())

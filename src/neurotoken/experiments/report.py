@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import html
 import json
+import math
 from pathlib import Path
 
 from rich.table import Table
@@ -30,13 +31,16 @@ def _si(value: float, unit: str = "") -> str:
     return f"{value:.3g} {unit}".rstrip()
 
 
+def _quality_text(row: dict) -> str:
+    return f"{100 * row['value']:.2f}%" if row["metric"] == "accuracy" else f"{row['value']:.4g}"
+
+
 def cells(row: dict) -> tuple[str, ...]:
     """One results row as the strings of :data:`COLUMNS`."""
-    quality = f"{100 * row['value']:.2f}%" if row["metric"] == "accuracy" else f"{row['value']:.4g}"
     nan = lambda v: v != v  # noqa: E731
     sparsity = "-" if nan(row["sparsity"]) else f"{row['sparsity']:.2f}"  # nan: no NPE
     energy = f"{_si(row['energy_j'], 'J')}/{row['unit'][:3]}" + ("*" if row.get("unpriced") else "")
-    return (row["task"], row["model"], f"{quality} {row['metric']}", energy, _si(row["acs"]), _si(row["macs"]),
+    return (row["task"], row["model"], f"{_quality_text(row)} {row['metric']}", energy, _si(row["acs"]), _si(row["macs"]),
             sparsity, _si(row["bytes"], "B"), "-" if nan(row["energy_vs_twin"]) else f"{row['energy_vs_twin']:.2f}x")
 
 
@@ -85,7 +89,8 @@ def _bounded(metric: str) -> bool:
 
 def quality_limits(values: list[float], bounded: bool) -> tuple[float, float]:
     """A y-range around ``values`` at least 0.1 wide (10% of their size when unbounded), so that a
-    tiny gap does not fill the axis; bounded metrics stay within [0, 1]."""
+    tiny gap does not fill the axis; bounded metrics stay within [0, 1]; non-finite values are left out."""
+    values = [v for v in values if math.isfinite(v)] or [0.5]
     lo, hi = min(values), max(values)
     half = max(0.65 * (hi - lo), 0.05 if bounded else 0.05 * max(abs(lo), abs(hi)) or 0.5)
     bottom, top = (lo + hi) / 2 - half, (lo + hi) / 2 + half
@@ -97,18 +102,12 @@ def quality_limits(values: list[float], bounded: bool) -> tuple[float, float]:
 
 def log_ticks(lo: float, hi: float) -> list[float]:
     """At least three round ticks in [lo, hi] (0 < lo < hi): 1-2-5 steps, finer when the range is narrow."""
-    import math
-
     decades = range(math.floor(math.log10(lo)), math.floor(math.log10(hi)) + 1)
     for subs in ((1,), (1, 2, 5), (1, 2, 3, 5, 7), range(1, 10)):
         ticks = [float(f"{m * 10.0 ** k:.12g}") for k in decades for m in subs if lo <= m * 10.0 ** k <= hi]
         if len(ticks) >= 3:
             return ticks
     return [float(f"{lo * (hi / lo) ** f:.3g}") for f in (0.1, 0.5, 0.9)]
-
-
-def _quality_text(row: dict) -> str:
-    return f"{100 * row['value']:.2f}%" if row["metric"] == "accuracy" else f"{row['value']:.4g}"
 
 
 def _grid(n: int):
