@@ -10,5 +10,10 @@ from .digits import load_digits
 from .listops import load_listops
 from .seq_digits import load_seq_digits
 from .text import load_text
+from . import baselines
+from .docstrings import docstring_modules, mask_bytes
+from .keywords import keywords
+from .pathfinder import pathfinder
+from .scenes import scenes
 
-__all__ = ["cifar10", "nmnist", "dvs_gesture", "shd", "ssc", "speech_commands", "text_corpus", "collate", "load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text"]
+__all__ = ["cifar10", "nmnist", "dvs_gesture", "shd", "ssc", "speech_commands", "text_corpus", "collate", "load_digits", "load_listops", "load_seq_digits", "load_text", "listops", "qam", "text", "baselines", "docstring_modules", "mask_bytes", "keywords", "pathfinder", "scenes"]

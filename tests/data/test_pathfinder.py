@@ -1,0 +1,62 @@
+from collections import deque
+
+import numpy as np
+import pytest
+import torch
+
+from neurotoken.data.pathfinder import dot_centres, pathfinder
+
+
+def reachable(image: np.ndarray, start, goal, jump: int = 2) -> bool:
+    """BFS over lit pixels, stepping to any lit pixel within Chebyshev distance ``jump`` (bridges a dash gap)."""
+    size = len(image)
+    seen, todo = {start}, deque([start])
+    while todo:
+        r, c = todo.popleft()
+        if (r, c) == goal:
+            return True
+        for dr in range(-jump, jump + 1):
+            for dc in range(-jump, jump + 1):
+                q = (r + dr, c + dc)
+                if 0 <= q[0] < size and 0 <= q[1] < size and image[q] > 0 and q not in seen:
+                    seen.add(q)
+                    todo.append(q)
+    return False
+
+
+def test_same_seed_same_images_and_another_seed_differs():
+    a, b, c = pathfinder(6, seed=3), pathfinder(6, seed=3), pathfinder(6, seed=4)
+    assert torch.equal(a.x, b.x) and torch.equal(a.y, b.y)
+    assert not torch.equal(a.x, c.x)
+
+
+@pytest.mark.parametrize("n", [7, 10])
+def test_shapes_dtypes_and_balanced_labels(n):
+    p = pathfinder(n, size=32, seed=0)
+    assert p.x.shape == (n, 1024, 1) and p.x.dtype == torch.float32
+    assert p.y.dtype == torch.int64 and int(p.y.sum()) == n // 2
+    assert set(p.x.unique().tolist()) <= {0.0, 1.0}
+
+
+@pytest.mark.parametrize("difficulty", ["easy", "intermediate", "hard"])
+def test_positives_connect_the_dots_and_negatives_do_not(difficulty):
+    p = pathfinder(12, size=32, difficulty=difficulty, seed=1)
+    for x, y in zip(p.x, p.y):
+        image = x.reshape(32, 32).numpy()
+        dots = dot_centres(image)
+        assert len(dots) == 2
+        assert reachable(image, dots[0], dots[1]) == bool(y)
+
+
+def test_harder_sets_draw_longer_contours():
+    lit = [pathfinder(20, difficulty=d, seed=0).x.sum().item() for d in ("easy", "intermediate", "hard")]
+    assert lit[0] < lit[1] < lit[2]
+
+
+@pytest.mark.parametrize("kwargs, err", [({"n": 0}, ValueError), ({"n": 2.5}, TypeError),
+                                          ({"n": 2, "difficulty": "medium"}, ValueError),
+                                          ({"n": 2, "size": 8}, ValueError), ({"n": 2, "seed": -1}, ValueError)])
+def test_bad_arguments_are_named(kwargs, err):
+    name = next(k for k in ("difficulty", "size", "seed", "n") if k in kwargs and (k != "n" or len(kwargs) == 1))
+    with pytest.raises(err, match=name):
+        pathfinder(**kwargs)
