@@ -8,7 +8,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
-from torch.utils.data import DataLoader, Dataset, TensorDataset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, TensorDataset
 
 import neurotoken as nt
 from neurotoken.data.collate import time_first
@@ -155,6 +155,13 @@ def test_a_users_dataloader_trains_and_resumes_at_the_next_epoch_boundary_with_a
         losses = trainer.fit(loader, resume=True)
     assert trainer.start_step == 10 and len(losses) == 3 and all(math.isfinite(v) for v in losses)
     assert steps_logged(tmp_path) == [1, 2, 3, 4, 5, 6, 7, 11, 12, 13, 14, 15]
+
+
+def test_a_distributed_sampler_in_a_users_dataloader_is_told_each_epoch():
+    x, y = data(16)
+    sampler = DistributedSampler(TensorDataset(x, y), num_replicas=1, rank=0, shuffle=True, seed=2)
+    fit(DataLoader(TensorDataset(x, y), batch_size=8, sampler=sampler), config=FitConfig(epochs=3, batch_size=8))
+    assert sampler.epoch == 2
 
 
 def test_time_first_batches_and_throughput_are_logged(tmp_path):

@@ -129,8 +129,9 @@ class DatasetSource(Source):
 
 
 class LoaderSource(Source):
-    """A user's DataLoader: ``accumulate`` of its batches per optimizer step, in its own order; an
-    interrupted epoch cannot be fetched again (``exact`` is False)."""
+    """A user's DataLoader: ``accumulate`` of its batches per optimizer step, in its own order (a
+    sampler with ``set_epoch``, such as DistributedSampler, is told the epoch); an interrupted epoch
+    cannot be fetched again (``exact`` is False)."""
 
     exact = False
 
@@ -145,6 +146,9 @@ class LoaderSource(Source):
 
     def step(self, epoch, i):
         if self._epoch != epoch:
+            sampler = getattr(self.loader.batch_sampler, "sampler", self.loader.sampler)
+            if hasattr(sampler, "set_epoch"):  # a DistributedSampler reshuffles per epoch
+                sampler.set_epoch(epoch)
             self._epoch, self._it = epoch, iter(self.loader)
         out = []
         for batch in self._it:
