@@ -157,6 +157,8 @@ def test_a_fused_kernel_leaves_torch_thread_count_alone():
 
 # ---- surrogates carry their own kernel formula ---------------------------------------------------
 
+import functools  # noqa: E402
+
 import numpy as np  # noqa: E402
 
 from neurotoken import surrogate as sg  # noqa: E402
@@ -191,18 +193,27 @@ class NoFormula(sg.Surrogate):
         return torch.ones_like(x)
 
 
-@needs_numba
-@settings(max_examples=30, deadline=None)
-@given(x=st.lists(st.floats(-30, 30, width=32), min_size=1, max_size=20), w=st.floats(0.0625, 30, width=32),
-       cls=st.sampled_from([*sg.SURROGATES.values(), Gaussian]))
-def test_the_compiled_float32_formula_matches_the_torch_grad(x, w, cls):
+@functools.cache
+def _formula_kernel(cls):
+    """A compiled loop applying cls's kernel formula to every element (compiled once per class)."""
     from numba import njit
 
     from neurotoken.kernels.lif_numba import formula
 
     grad = formula(cls)
-    kernel = njit(lambda v, w: [grad(v[i], w) for i in range(v.size)])
-    got = kernel(np.array(x, dtype=np.float32), np.float32(w))
+
+    @njit(cache=True)
+    def apply(v, w):
+        return [grad(v[i], w) for i in range(v.size)]
+    return apply
+
+
+@needs_numba
+@settings(max_examples=30, deadline=None)
+@given(x=st.lists(st.floats(-30, 30, width=32), min_size=1, max_size=20), w=st.floats(0.0625, 30, width=32),
+       cls=st.sampled_from([*sg.SURROGATES.values(), Gaussian]))
+def test_the_compiled_float32_formula_matches_the_torch_grad(x, w, cls):
+    got = _formula_kernel(cls)(np.array(x, dtype=np.float32), np.float32(w))
     assert all(type(g) is float for g in got)  # numba returns float32 scalars as Python floats
     expected = cls(w).grad(torch.tensor(x, dtype=torch.float32))
     torch.testing.assert_close(torch.tensor(got), expected, rtol=1e-5, atol=1e-6)
