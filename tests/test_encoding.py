@@ -347,3 +347,10 @@ def test_multilevel_levels_take_numpy_integers():
     x = torch.tensor([0.5])
     assert torch.equal(enc.multilevel(x, 4, levels=np.int32(3)), enc.multilevel(x, 4, levels=3))
     assert torch.equal(enc.decode_multilevel(enc.multilevel(x, 4, levels=3), np.int16(3)), x)
+
+
+@pytest.mark.parametrize("name", UNIT_ENCODERS)
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_nonfinite_x_raises_without_clip_too(name, bad):
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\]"):
+        enc.encode(name, torch.tensor([0.5, bad]), 4)
