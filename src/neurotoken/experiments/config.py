@@ -61,6 +61,13 @@ def text(name: str, v) -> str:
     return v
 
 
+def existing_file(name: str, v) -> str:
+    """The path of an existing file."""
+    if not Path(text(name, v)).is_file():
+        raise ValueError(f"{name} must name an existing file, got {v!r}")
+    return v
+
+
 def each(check: Check, *, min_len: int = 1, unique: bool = False, length: int | None = None) -> Check:
     """A tuple whose items all pass ``check`` (named ``name[i]``): at least ``min_len`` of them
     (exactly ``length`` when given), without repeats when ``unique``."""

@@ -10,7 +10,7 @@ from ..data.text import load_text
 from ..learning.bptt import FitConfig
 from ..metrics import bits_per_byte, spike_rate
 from ..models import LM_BACKBONES
-from .config import each, flag, integer, nested, one_of, optional, real, text, validate
+from .config import each, existing_file, flag, integer, nested, one_of, optional, real, text, validate
 from .runner import Results, Runner, recipe
 
 
@@ -32,7 +32,7 @@ class LanguageModels:
     sample_temperature: float = 0.5
     twins: tuple[bool, ...] = (True, False)  # spiking, conventional
     CHECKS = {"backbone": one_of(LM_BACKBONES), "d_model": integer(), "layers": integer(), "L": integer(),
-              "path": optional(text), "train_windows": optional(integer()), "val_windows": optional(integer()),
+              "path": optional(existing_file), "train_windows": optional(integer()), "val_windows": optional(integer()),
               "fit": nested(FitConfig), "prompt": text, "sample_bytes": integer(),
               "sample_temperature": real(low=0.0, low_open=True), "twins": each(flag, unique=True)}
 
