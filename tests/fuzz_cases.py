@@ -747,9 +747,7 @@ refused("nt.learning.Trainer", "labels out of range", lambda tmp: fit(torch.rand
 refused("nt.learning.Trainer", "labels of another length",
         lambda tmp: fit(torch.rand(4, 3), torch.zeros(3, dtype=torch.long)), "y")
 refused("nt.learning.Trainer", "float labels for a classifier",
-        lambda tmp: fit(torch.rand(4, 3), torch.rand(4)), "y",
-        owner="learning/bptt.py (B2): float labels reach F.cross_entropy ('expected target dtype to be Long'); "
-              "refuse them in fit naming y (integer class labels)")
+        lambda tmp: fit(torch.rand(4, 3), torch.rand(4)), "y")
 refused("nt.learning.Trainer", "x a list", lambda tmp: fit([[0.0] * 3] * 4, torch.zeros(4, dtype=torch.long)), "x")
 accepted("nt.learning.Trainer", "resume into a fresh folder simply starts",
          lambda tmp: nt.learning.Trainer(nn.Linear(3, 2), FitConfig(epochs=1, batch_size=4), run_dir=tmp / "new").fit(

@@ -208,3 +208,12 @@ def test_bool_flags_refuse_strings():
         nt.mixers.SoftmaxAttention(D, bias="no")
     with pytest.raises(TypeError, match="shared_dt must be a bool"):
         nt.mixers.HiPPOSSM(D, shared_dt="no")
+
+
+@pytest.mark.parametrize("cls", EXPORTED, ids=lambda c: c.__name__)
+def test_forward_and_step_check_no_values_so_they_run_on_meta(cls):
+    """A host sync (a value check) in a forward pass fails on the meta device: there is none."""
+    mixer = FACTORIES[cls]().to("meta")
+    assert mixer(torch.randn(2, 5, D, device="meta")).shape == (2, 5, D)
+    y, state = mixer.step(torch.randn(2, D, device="meta"), mixer.initial_state(2))
+    assert y.shape == (2, D) and y.device.type == "meta"

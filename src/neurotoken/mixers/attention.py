@@ -49,10 +49,22 @@ def softmax_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: t
     """Eq. (21)-(23): alpha = softmax over M_{l,l'} = 1 of q_l . k_l' scale (default 1/sqrt(d_k)),
     y_l = sum_l' alpha_{l,l'} v_l'. q [..., L, d], k [..., S, d], v [..., S, dv] -> [..., L, dv]."""
     check_qkv(q, k, v)
-    scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else _checks.number("scale", scale)
+    _check_mask_of(mask, q, k)
+    return _softmax(q, k, v, mask, 1.0 / math.sqrt(q.shape[-1]) if scale is None else _checks.number("scale", scale))
+
+
+def _check_mask_of(mask, q: torch.Tensor, k: torch.Tensor) -> None:
+    """A mask given to a public function: [..., L, S], every row attending a key (a value check, so
+    the modules, whose masks are valid by construction, skip it in their forward passes)."""
+    if mask is not None:
+        check_mask(mask, q.shape[-2], k.shape[-2])
+
+
+def _softmax(q, k, v, mask, scale: float) -> torch.Tensor:
+    """Eq. (21)-(23) on trusted inputs."""
     s = (q @ k.transpose(-1, -2)) * scale
     if mask is not None:
-        s = s.masked_fill(~check_mask(mask, q.shape[-2], k.shape[-2]), -math.inf)
+        s = s.masked_fill(~mask, -math.inf)
     return torch.softmax(s, -1) @ v
 
 
@@ -103,8 +115,11 @@ def xnor_scores(qs: torch.Tensor, ks: torch.Tensor, method: str = "dense") -> to
 SCORE_FUNCTIONS = {"and": and_scores, "xnor": xnor_scores}
 
 
-def _masked(c: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-    return c if mask is None else c.masked_fill(~check_mask(mask, *c.shape[-2:]), 0)
+def _mix_spikes(qs, ks, vs, mask, scale: float, score: str, method: str) -> torch.Tensor:
+    """scale (M * C) vs on trusted inputs: C the ``score`` scores, or per-step products qs_t ks_t^T
+    for "stochastic"."""
+    c = qs @ ks.transpose(-1, -2) if score == "stochastic" else _scores(qs, ks, score, method)
+    return scale * ((c if mask is None else c.masked_fill(~mask, 0)) @ vs)
 
 
 def spike_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor, mask: torch.Tensor | None = None,
@@ -113,8 +128,9 @@ def spike_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor, mask: 
     "and" or "xnor" scores of qs, ks. Binary spikes [T, ..., L, d] -> currents [T, ..., L, dv]; the
     spike values are not checked (a forward pass: NaN propagates), :func:`and_scores` checks them."""
     check_qkv(qs, ks, vs, lead=1)
-    c = _scores(qs, ks, _checks.choice("score", score, SCORE_FUNCTIONS), method)
-    return _checks.number("scale", scale) * (_masked(c, mask) @ vs)
+    _check_mask_of(mask, qs, ks)
+    score = _checks.choice("score", score, SCORE_FUNCTIONS)
+    return _mix_spikes(qs, ks, vs, mask, _checks.number("scale", scale), score, method)
 
 
 def stochastic_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor,
@@ -123,8 +139,8 @@ def stochastic_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor,
     Bernoulli streams of rates q, k, v, E[y_t] = scale (M * q k^T) v: the mean over tau converges
     to the exact product (error ~ 1/sqrt(T)). [T, ..., L, d] -> [T, ..., L, dv]."""
     check_qkv(qs, ks, vs, lead=1)
-    c = qs @ ks.transpose(-1, -2)
-    return _checks.number("scale", scale) * (_masked(c, mask) @ vs)
+    _check_mask_of(mask, qs, ks)
+    return _mix_spikes(qs, ks, vs, mask, _checks.number("scale", scale), "stochastic", "dense")
 
 
 def _split_heads(x: torch.Tensor, heads: int) -> torch.Tensor:
@@ -237,7 +253,9 @@ class SoftmaxAttention(_Attention):
         return self.qkv(x)
 
     def _mix(self, q, k, v, mask):
-        return sparse_attention(q, k, v, mask) if isinstance(mask, CSR) else softmax_attention(q, k, v, mask)
+        if isinstance(mask, CSR):
+            return sparse_attention(q, k, v, mask)
+        return _softmax(q, k, v, mask, 1.0 / math.sqrt(q.shape[-1]))
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
         """The mixer's own op counts for the forward call on ``inputs`` (x[, state]); the q/k/v and
@@ -265,9 +283,7 @@ class SpikeScores(nn.Module):
     def forward(self, q, k, v, mask):
         if isinstance(mask, CSR) and self.score == "and":
             return sparse_spike_attention(q, k, v, mask, self.scale)
-        if self.score == "stochastic":
-            return stochastic_attention(q, k, v, _dense(mask), self.scale)
-        return spike_attention(q, k, v, _dense(mask), self.scale, self.score, self.method)
+        return _mix_spikes(q, k, v, _dense(mask), self.scale, self.score, self.method)
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
         """Scores: T d_head bit ops (AND / XNOR) per evaluated pair and head; scores x values: one AC

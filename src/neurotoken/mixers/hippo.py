@@ -51,6 +51,12 @@ def discretize(A: torch.Tensor, B: torch.Tensor, dt, method: str = "bilinear") -
     _checks.tensor("dt", dt)
     if bool((dt <= 0).any()):
         raise ValueError("dt must be > 0")
+    return _discretize(A, B, dt, method)
+
+
+def _discretize(A: torch.Tensor, B: torch.Tensor, dt: torch.Tensor, method: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """:func:`discretize` on trusted inputs (dt > 0 a tensor): no value check, so forward passes call it."""
+    N = A.shape[0]
     dt = dt[..., None, None]
     if method == "bilinear":
         eye = torch.eye(N, dtype=A.dtype, device=A.device)
@@ -145,7 +151,7 @@ class HiPPOSSM(Mixer):
 
     def gains(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Ā [D, N, N] and B̄ [D, N] of the current step sizes."""
-        A_bar, B_bar = discretize(self.A, self.B, self.log_dt.exp(), self.discretization)
+        A_bar, B_bar = _discretize(self.A, self.B, self.log_dt.exp(), self.discretization)
         return A_bar.expand(self.d_model, -1, -1), B_bar.expand(self.d_model, -1)
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
