@@ -71,9 +71,9 @@ class _Fetch(Dataset):
 
 
 class Source:
-    """Batches for the trainer. ``samples``: the data's size (checked on resume); ``steps(accumulate)``
-    per epoch; ``step(epoch, i)`` -> the micro-batches of optimizer step i as (x, y, global size);
-    ``exact``: whether a step's batches can be fetched again after an interrupt."""
+    """Batches for the trainer: ``steps`` optimizer steps per epoch; ``step(epoch, i)`` -> the
+    micro-batches of optimizer step i as (x, y, the micro-batch's global size); ``exact``: whether a
+    step's batches can be fetched again after an interrupt."""
 
     exact = True
 
