@@ -58,3 +58,20 @@ def test_two_cpu_processes_match_single_process_with_same_global_batch(tmp_path)
         torch.testing.assert_close(ranks[0]["params"][name], p, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(ranks[0]["params2"][name], p, rtol=1e-4, atol=1e-5)
     torch.testing.assert_close(torch.tensor(ranks[0]["losses2"]), torch.tensor(single), rtol=1e-5, atol=1e-6)
+
+
+def test_under_torchrun_a_cuda_device_without_index_is_the_ranks_local_device(monkeypatch):
+    from neurotoken.learning.bptt import resolve_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 0)
+    monkeypatch.setenv("LOCAL_RANK", "2")
+    model = torch.nn.Linear(2, 2)
+    assert resolve_device("cuda", model, distributed=True) == torch.device("cuda", 2)
+    assert resolve_device("cuda:1", model, distributed=True) == torch.device("cuda", 1)  # an explicit index stays
+    assert resolve_device("cuda", model, distributed=False) == torch.device("cuda", 0)
+    assert resolve_device(None, model, distributed=True) == torch.device("cpu")  # the model's own device
+    monkeypatch.setenv("LOCAL_RANK", "5")
+    with pytest.raises(ValueError, match="device 'cuda' is not available: this machine has 4 CUDA device"):
+        resolve_device("cuda", model, distributed=True)
