@@ -22,6 +22,14 @@ def test_logistic_regression_separates_separable_data_and_not_noise():
     assert baselines.logistic_regression(x[:200], noise[:200], x[200:], noise[200:]) < 0.65
 
 
+def test_bag_of_bytes_counts_each_byte_but_the_pad():
+    ids = torch.tensor([[104, 105, 105, 0, 0], [255, 0, 0, 0, 0]])
+    counts = baselines.bag_of_bytes(ids)
+    assert counts.shape == (2, 256) and counts.dtype == torch.float32
+    assert counts[0, 105] == 2 and counts[0, 104] == 1 and counts[1, 255] == 1 and counts[:, 0].sum() == 0
+    assert counts.sum().item() == 4
+
+
 def test_mean_iou_of_hand_counted_masks():
     target = torch.tensor([[0, 0, 1, 1], [0, 2, 2, 1]])
     predicted = torch.tensor([[0, 1, 1, 1], [0, 2, 0, 1]])
@@ -47,6 +55,8 @@ def test_bad_inputs_are_named():
         baselines.logistic_regression(x, y, torch.zeros(4, 2), y)
     with pytest.raises(ValueError, match="predicted and target"):
         baselines.mean_iou(y, y[:2], 2)
+    with pytest.raises(TypeError, match="ids"):
+        baselines.bag_of_bytes(torch.zeros(2, 3))
     s = scenes(2, seed=0)
     with pytest.raises(ValueError, match="masks_test"):
         baselines.colour_threshold(s.images, s.masks, s.images, s.masks[:, :8], 5)

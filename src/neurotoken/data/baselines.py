@@ -1,6 +1,6 @@
 """Non-neural baselines for the embedded miniatures; each returns its test score as a float.
 
-``majority`` and ``logistic_regression`` score accuracy; ``colour_threshold`` scores the mean
+``majority`` and ``logistic_regression`` score accuracy (``bag_of_bytes`` gives text its features); ``colour_threshold`` scores the mean
 intersection over union of a segmentation. Fitting runs in torch on the inputs' device.
 """
 
@@ -59,6 +59,18 @@ def logistic_regression(x_train: torch.Tensor, y_train: torch.Tensor, x_test: to
         return ((xte @ w + b).argmax(-1) == y_test).double().mean().item()
 
 
+def bag_of_bytes(ids: torch.Tensor, pad: int = 0) -> torch.Tensor:
+    """Per-row byte counts ``[N, 256]`` (float32) of byte ids ``[N, L]``, the ``pad`` byte not counted:
+    order-free features for :func:`logistic_regression` on text."""
+    _checks.tensor("ids", ids, min_dim=2, max_dim=2)
+    if ids.dtype != torch.int64:
+        raise TypeError(f"ids must be int64 byte ids, got {ids.dtype}")
+    counts = ids.new_zeros(len(ids), 256, dtype=torch.float32)
+    counts.scatter_add_(1, ids, torch.ones_like(ids, dtype=torch.float32))
+    counts[:, _checks.positive_int("pad", pad, low=0)] = 0
+    return counts
+
+
 def mean_iou(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> float:
     """Mean over classes of |P & T| / |P | T|, the counts summed over every pixel of the set; a class
     absent from both ``predicted`` and ``target`` is left out of the mean."""
@@ -99,4 +111,4 @@ def colour_threshold(images_train: torch.Tensor, masks_train: torch.Tensor, imag
     return mean_iou(_threshold_masks(images_test, best, label), masks_test, classes)
 
 
-__all__ = ["majority", "logistic_regression", "mean_iou", "colour_threshold"]
+__all__ = ["majority", "logistic_regression", "bag_of_bytes", "mean_iou", "colour_threshold"]
