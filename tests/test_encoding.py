@@ -242,11 +242,23 @@ def test_direct_has_no_range_limit():
     assert enc.direct(torch.tensor([5.0, -7.0]), 2).tolist() == [[5.0, -7.0], [5.0, -7.0]]
 
 
-@pytest.mark.parametrize("name", UNIT_ENCODERS + ("direct",))
+@pytest.mark.parametrize("name", UNIT_ENCODERS)
 @pytest.mark.parametrize("bad", [math.nan, math.inf])
 def test_nonfinite_x_raises(name, bad):
     with pytest.raises(ValueError, match="x"):
-        enc.encode(name, torch.tensor([0.5, bad]), 4, **({"clip": True} if name != "direct" else {}))
+        enc.encode(name, torch.tensor([0.5, bad]), 4, clip=True)
+
+
+def test_direct_reads_no_values_so_a_nan_current_propagates():
+    assert enc.direct(torch.tensor([0.5, math.nan]), 3)[:, 1].isnan().all()
+
+
+@pytest.mark.parametrize("name", UNIT_ENCODERS + ("direct",))
+@pytest.mark.parametrize("clip", [False, True])
+def test_encoders_run_on_meta_tensors(name, clip):
+    kwargs = {} if name == "direct" else {"clip": clip}
+    s = enc.encode(name, torch.empty(2, 3, device="meta"), 4, **kwargs)
+    assert s.device.type == "meta" and s.shape == (4, 2, 3)
 
 
 @pytest.mark.parametrize("name", UNIT_ENCODERS + ("direct",))

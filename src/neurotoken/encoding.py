@@ -38,14 +38,19 @@ def _steps(T: int, x: torch.Tensor, start: int = 0) -> torch.Tensor:
 
 
 def _check_x(x, clip: bool, *, unit: bool = True) -> torch.Tensor:
-    """x as a float tensor: finite, and in [0, 1] for a unit encoder unless clipped (one value check)."""
+    """x as a float tensor. A unit encoder's x must be finite (clip=True) or lie in [0, 1]: one value
+    check (none on the meta device, which holds no values); ``direct`` reads no values, so a NaN
+    current propagates as in any forward pass."""
     x = _float(_checks.real("x", _checks.tensor("x", x)))
-    if unit and not isinstance(clip, bool):
+    if not unit:
+        return x
+    if not isinstance(clip, bool):
         raise TypeError(f"clip must be a bool, got {type(clip).__name__}")
-    if not unit or clip:
-        _checks.tensor("x", x, finite=True)
-        return x.clamp(0.0, 1.0) if unit else x
-    if not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails both comparisons
+    readable = x.device.type != "meta"
+    if clip:
+        _checks.tensor("x", x, finite=readable)
+        return x.clamp(0.0, 1.0)
+    if readable and not bool(((x >= 0) & (x <= 1)).all()):  # NaN fails both comparisons
         raise ValueError(f"x must lie in [0, 1] (got min {x.min().item():g}, max {x.max().item():g}); "
                          "pass clip=True to clamp")
     return x
