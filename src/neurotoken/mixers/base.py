@@ -7,6 +7,10 @@ that does work of its own (beyond its Linear and NPE children, which the counter
 defines ``accounting(inputs, output) -> dict[str, int]``, computed from that call's inputs,
 output and shapes only. A spiking mixer takes ``neuron=``: an NPE (copied per use), its config
 dict, or None for the conventional form (:func:`resolve_neuron`).
+
+Inputs are checked at each forward by metadata only (no host sync, so NaN propagates): rank,
+channels, no empty axis, a real floating dtype equal to the parameters' (``model.to(dtype)``
+converts a model; under autocast any floating dtype) and the parameters' device.
 """
 
 from __future__ import annotations
