@@ -1,7 +1,8 @@
 """Non-neural baselines for the embedded miniatures; each returns its test score as a float.
 
-``majority`` and ``logistic_regression`` score accuracy (``bag_of_bytes`` gives text its features); ``colour_threshold`` scores the mean
-intersection over union of a segmentation. Fitting runs in torch on the inputs' device.
+``majority`` and ``logistic_regression`` score accuracy (``bag_of_bytes`` gives text its
+features); ``colour_threshold`` scores the mean intersection over union of a segmentation.
+Fitting runs in torch on the inputs' device.
 """
 
 from __future__ import annotations

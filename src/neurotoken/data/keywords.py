@@ -179,8 +179,8 @@ def waveforms(n_per_class: int = 100, split: str = "training", seed: int = 0,
     return np.stack([clip(int(c), rng, (lo, hi)) for c in labels]), labels.astype(np.int64)
 
 
-def keywords(n_per_class: int = 100, split: str = "training", seed: int = 0, *, snr_db: tuple[float, float] = (0.0, 20.0),
-             n_mels: int = 40, n_fft: int = 480, hop: int = 160) -> Keywords:
+def keywords(n_per_class: int = 100, split: str = "training", seed: int = 0, *,
+             snr_db: tuple[float, float] = (0.0, 20.0), n_mels: int = 40, n_fft: int = 480, hop: int = 160) -> Keywords:
     """The generated 12-class set: features ``[12 * n_per_class, 1 + 16000 // hop, n_mels]`` (float32)
     from :func:`~neurotoken.data.speech_commands.log_mel` and balanced labels, deterministic in
     ``seed`` and ``split`` ("training", "validation" or "testing")."""

@@ -1,13 +1,13 @@
-"""Pathfinder (Long Range Arena, after Linsley et al. 2018), generated as LRA's pathfinder32 is.
+"""Pathfinder (Long Range Arena's 32x32 task, after Linsley et al. 2018), generated the way LRA's is.
 
 Each image holds two long contours and short distractor contours, each a chain of dashed
 segments (``DASH`` drawn steps, then one blank step) whose heading turns by at most
 ``MAX_TURN`` per segment; contours keep at least ``SEPARATION`` pixels apart (Chebyshev), so
 they never touch or cross. Two dots (3x3 squares) mark contour ends: both ends of the first
-long contour (label 1, connected) or one end of each long contour (label 0). Dots and contours
-are placed so that any two of them that are not connected stay at least three pixels apart. Difficulty sets
-the long contours' segment count as LRA's three sets do (6, 9, 14). Images are flattened to a
-sequence of ``size * size`` one-channel tokens, row by row.
+long contour (label 1, connected) or one end of each long contour (label 0). Dots and
+contours that are not connected stay at least three pixels apart. Difficulty sets the long
+contours' segment count as LRA's three sets do (6, 9, 14). Images are flattened to a sequence
+of ``size * size`` one-channel tokens, row by row.
 """
 
 from __future__ import annotations
