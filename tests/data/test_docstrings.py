@@ -25,6 +25,11 @@ def test_shapes_balance_padding_and_determinism():
     assert all(torch.equal(a, b) for a, b in zip(d[:4], again[:4]))
 
 
+def test_every_pinned_module_has_the_default_count():
+    d = docstring_modules(k=len(MODULES), max_len=32)
+    assert d.y_train.bincount().tolist() == [30] * len(MODULES) and d.y_test.bincount().tolist() == [10] * len(MODULES)
+
+
 def test_train_and_test_texts_are_disjoint_and_the_seed_reselects():
     d = docstring_modules(k=3, max_len=512, seed=0)
     train, test = {tuple(r.tolist()) for r in d.x_train}, {tuple(r.tolist()) for r in d.x_test}
