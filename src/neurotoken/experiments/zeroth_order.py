@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 import torch
 
+from .. import _checks
 from ..data import load_digits
 from ..learning.bptt import FitConfig, Trainer
 from ..metrics import accuracy
