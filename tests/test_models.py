@@ -128,10 +128,7 @@ def test_sizes_are_named_as_given_and_numpy_integers_accepted():
     assert model(torch.rand(2, 4)).shape == (2, 2)
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("snn", marks=pytest.mark.xfail(
-        strict=True, reason="owner: encoding.py checks x for NaN (finite=True), a host sync in the forward")),
-    "snn twin", "ssm", "transformer"])
+@pytest.mark.parametrize("name", MODELS)
 def test_models_check_no_values_in_the_forward_so_they_run_on_meta(name):
     make, shape = MODELS[name]
     y = make().to("meta")(torch.rand(shape, device="meta"))
