@@ -327,3 +327,16 @@ def test_an_npe_forward_reads_no_tensor_values(monkeypatch, backend, reset):
     monkeypatch.setattr(torch, "equal", sync)
     for model in models:
         model(x, return_state=True)
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: LIF(threshold="1"), "threshold must be a real number or a 1-D tensor"),
+    (lambda: ResonateFire(freq_hz=None), "freq_hz must be a real number or a 1-D tensor"),
+    (lambda: LIF(beta=True), "beta must be a real number, got bool"),
+    (lambda: LIF(learn_beta="no"), "learn_beta must be a bool, got str"),
+    (lambda: LIF(learn_threshold=1), "learn_threshold must be a bool, got int"),
+    (lambda: ResonateFire(learn_dynamics="yes"), "learn_dynamics must be a bool, got str"),
+])
+def test_wrong_types_are_refused_by_name(make, match):
+    with pytest.raises(TypeError, match=match):
+        make()

@@ -267,3 +267,11 @@ def test_a_scan_reads_no_tensor_values(monkeypatch, method):
     for name in ("__bool__", "item", "tolist", "__int__", "__float__"):
         monkeypatch.setattr(torch.Tensor, name, sync)
     assert linear_scan(a, b, h0, method=method, chunk_size=3).shape == b.shape
+
+
+def test_dim_takes_any_integral_number_but_not_a_bool():
+    np = pytest.importorskip("numpy")
+    assert_close(linear_scan(0.5, torch.ones(3, 1), dim=np.int64(0)).flatten(), torch.tensor([1.0, 1.5, 1.75]))
+    assert_close(linear_scan(0.5, torch.ones(1, 3), dim=np.int32(-1)).flatten(), torch.tensor([1.0, 1.5, 1.75]))
+    with pytest.raises(TypeError, match="dim must be an int, got bool"):
+        linear_scan(0.5, torch.ones(3), dim=False)

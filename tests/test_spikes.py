@@ -147,3 +147,9 @@ def test_binary_forward_is_exactly_the_step_and_bernoulli_exactly_u_below_sigma(
     b = spikes.bernoulli(h, threshold=0.0, generator=g)
     u = torch.rand(h.shape, generator=torch.Generator().manual_seed(len(values)))
     assert torch.equal(b, (u < torch.sigmoid(h)).float()) and not b.signbit().any()
+
+
+def test_spike_config_names_spike_for_a_non_spike():
+    with pytest.raises(TypeError, match="spike must be a spike kind"):
+        spikes.spike_config(3)
+    assert spikes.spike_config("multilevel") == {"name": "multilevel", "levels": 4}

@@ -54,14 +54,27 @@ def _is_bool(x) -> bool:
     return isinstance(x, bool) or (isinstance(x, torch.Tensor) and x.dtype == torch.bool)
 
 
-def positive_int(name: str, x, *, low: int = 1) -> int:
-    """Require an integral number >= low: any type with ``__index__`` (numpy ints too), not a bool."""
+def integer(name: str, x) -> int:
+    """Require an integral number: any type with ``__index__`` (numpy ints too), not a bool."""
     try:
         value = None if _is_bool(x) else operator.index(x)
     except TypeError:
         value = None
     if value is None:
         raise TypeError(f"{name} must be an int, got {type(x).__name__}")
+    return value
+
+
+def flag(name: str, x) -> bool:
+    """Require a bool (a string such as 'no' would be truthy)."""
+    if not isinstance(x, bool):
+        raise TypeError(f"{name} must be a bool, got {type(x).__name__}")
+    return x
+
+
+def positive_int(name: str, x, *, low: int = 1) -> int:
+    """Require an integral number >= low (see :func:`integer`)."""
+    value = integer(name, x)
     if value < low:
         raise ValueError(f"{name} must be >= {low}, got {value}")
     return value

@@ -109,10 +109,13 @@ def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
 
 def _as_param(name: str, value, learn: bool, low: float, high: float | None, low_open: bool):
     """A float (fixed scalar), buffer (fixed per-channel) or Parameter (learnable)."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+    if isinstance(value, (numbers.Real, bool)):
         value = _checks.number(name, value, low=low, high=high, low_open=low_open)
         return nn.Parameter(torch.tensor(value)) if learn else value
-    t = torch.as_tensor(value, dtype=torch.float32)
+    try:
+        t = torch.as_tensor(value, dtype=torch.float32)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a real number or a 1-D tensor of them, got {type(value).__name__}") from None
     _checks.tensor(name, t, max_dim=1, finite=True)
     if bool((t < low).any() or (low_open and (t == low).any()) or (high is not None and (t > high).any())):
         bound = f"({low}, {high}]" if low_open else f"[{low}, {high}]"
@@ -138,6 +141,7 @@ class NPE(nn.Module):
                              f"got reset={reset!r}: use backend='sequential'")
         self.spike = resolve_spike(spike)
         self.surrogate = resolve(surrogate)
+        learn_threshold = _checks.flag("learn_threshold", learn_threshold)
         self._set("threshold", _as_param("threshold", threshold, learn_threshold, 0.0, None, True))
 
     def _set(self, name, value):
@@ -225,7 +229,7 @@ class LIF(NPE):
         if why is not None and backend == "auto":
             warnings.warn(f"{why}: the fused LIF kernel cannot run it, so this LIF takes the slower "
                           "reference path", RuntimeWarning, stacklevel=2)
-        self._set("beta", _as_param("beta", beta, learn_beta, 0.0, 1.0, False))
+        self._set("beta", _as_param("beta", beta, _checks.flag("learn_beta", learn_beta), 0.0, 1.0, False))
         if isinstance(feedback, (list, tuple)):
             feedback = torch.tensor(feedback, dtype=torch.float32)
         if feedback is not None:
@@ -259,6 +263,7 @@ class ResonateFire(NPE):
                  backend: str = "auto", learn_dynamics: bool = False, learn_threshold: bool = False):
         super().__init__(threshold, reset, spike, surrogate, backend, learn_threshold)
         self.dt_ms = _checks.number("dt_ms", dt_ms, low=0.0, low_open=True)
+        learn_dynamics = _checks.flag("learn_dynamics", learn_dynamics)
         # above Nyquist (500 / dt_ms Hz) the rotation would alias to a lower, negative frequency
         self._set("freq_hz", _as_param("freq_hz", freq_hz, learn_dynamics, 0.0, 500.0 / self.dt_ms, False))
         self._set("tau_ms", _as_param("tau_ms", tau_ms, learn_dynamics, 0.0, None, True))

@@ -153,8 +153,7 @@ def linear_scan(a, b: torch.Tensor, h0: torch.Tensor | None = None, dim: int = 0
     _checks.tensor("b", b, min_dim=1)
     if not (b.is_floating_point() or b.is_complex()):
         raise TypeError(f"b must be a floating-point or complex tensor, got {b.dtype}")
-    if isinstance(dim, bool) or not isinstance(dim, int):
-        raise TypeError(f"dim must be an int, got {type(dim).__name__}")
+    dim = _checks.integer("dim", dim)
     if not -b.dim() <= dim < b.dim():
         raise ValueError(f"dim must be in [{-b.dim()}, {b.dim() - 1}] for b of shape {tuple(b.shape)}, "
                          f"got {dim}")

@@ -176,7 +176,7 @@ def resolve_spike(spike) -> Binary | Bernoulli | Ternary | MultiLevel:
 
 def spike_config(spike) -> dict:
     """A JSON-able dict of a spike kind, {"name": ..., **options} (a Bernoulli generator is not saved)."""
-    return _spec.spec(SPIKES, spike, skip=("generator",))
+    return _spec.spec(SPIKES, resolve_spike(spike), skip=("generator",))
 
 
 __all__ = ["binary", "bernoulli", "ternary", "multilevel", "Binary", "Bernoulli", "Ternary",
