@@ -122,6 +122,30 @@ def test_a_dataset_over_the_same_tensors_trains_to_the_same_weights(make, worker
         assert dataset.calls == 10  # one fetch per batch
 
 
+class PerEpoch(Items):
+    """Items that change with the epoch it is told (as augmentations drawn per epoch do)."""
+
+    epoch = 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __getitem__(self, i):
+        return self.x[i] * (1 + self.epoch) % 1, int(self.y[i])
+
+
+@pytest.mark.parametrize("workers", [0, 1])
+def test_a_dataset_is_told_each_epoch_and_resumes_exactly_with_workers(tmp_path, workers):
+    x, y = data()
+    config = FitConfig(**{**CFG.__dict__, "num_workers": workers})
+    ref_losses, ref, _ = fit(PerEpoch(x, y), config=FitConfig(**{**CFG.__dict__, "num_workers": 0}))
+    losses, m, _ = interrupted_then_resumed(PerEpoch(x, y), None, config, 7, tmp_path)  # in epoch 1
+    assert losses == ref_losses
+    assert_same_weights(m, ref)
+    _, plain, _ = fit(Items(x, y))
+    assert not torch.equal(plain.readout.weight, ref.readout.weight)  # epoch 1 saw other inputs
+
+
 def test_gradient_accumulation_equals_the_larger_batch():
     x, y = data(48)
     big = FitConfig(epochs=2, batch_size=16, lr=1e-2, seed=1)

@@ -25,6 +25,14 @@ def _pair(batch, what: str) -> Batch:
     return tuple(batch)
 
 
+def tell_epoch(obj, epoch: int) -> None:
+    """Call ``obj.set_epoch(epoch)`` where it exists (DistributedSampler; datasets whose augmentation
+    is drawn per epoch)."""
+    set_epoch = getattr(obj, "set_epoch", None)
+    if callable(set_epoch):
+        set_epoch(epoch)
+
+
 class EpochPlan:
     """The seeded order of every epoch, cut into optimizer steps and micro-batches (this rank's slice)."""
 
@@ -103,7 +111,8 @@ class TensorSource(Source):
 
 class DatasetSource(Source):
     """A map-style Dataset read through a DataLoader that follows the plan (workers prefetch ahead);
-    the DataLoader's own seed comes from the plan, never from the global RNG."""
+    the dataset is told the epoch where it has ``set_epoch``; the DataLoader's own seed comes from the
+    plan, never from the global RNG."""
 
     def __init__(self, dataset: Dataset, plan: EpochPlan, collate: Callable | None, num_workers: int,
                  pin_memory: bool):
@@ -114,6 +123,7 @@ class DatasetSource(Source):
         self._sizes: Iterator[int] | None = None
 
     def _open(self, epoch: int, start: int) -> None:
+        tell_epoch(self.fetch.dataset, epoch)  # before the workers copy the dataset
         plan = self.plan.micro_batches(epoch, start)
         loader = DataLoader(self.fetch, sampler=[idx for idx, _ in plan], batch_size=None,
                             num_workers=self.num_workers, pin_memory=self.pin_memory,
@@ -129,9 +139,9 @@ class DatasetSource(Source):
 
 
 class LoaderSource(Source):
-    """A user's DataLoader: ``accumulate`` of its batches per optimizer step, in its own order (a
-    sampler with ``set_epoch``, such as DistributedSampler, is told the epoch); an interrupted epoch
-    cannot be fetched again (``exact`` is False)."""
+    """A user's DataLoader: ``accumulate`` of its batches per optimizer step, in its own order (its
+    sampler and dataset are told the epoch where they have ``set_epoch``); an interrupted epoch cannot
+    be fetched again (``exact`` is False)."""
 
     exact = False
 
@@ -146,9 +156,8 @@ class LoaderSource(Source):
 
     def step(self, epoch, i):
         if self._epoch != epoch:
-            sampler = getattr(self.loader.batch_sampler, "sampler", self.loader.sampler)
-            if hasattr(sampler, "set_epoch"):  # a DistributedSampler reshuffles per epoch
-                sampler.set_epoch(epoch)
+            tell_epoch(getattr(self.loader.batch_sampler, "sampler", self.loader.sampler), epoch)
+            tell_epoch(self.loader.dataset, epoch)
             self._epoch, self._it = epoch, iter(self.loader)
         out = []
         for batch in self._it:
