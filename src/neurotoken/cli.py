@@ -101,22 +101,50 @@ def _new_run_dir(out: Path, name: str) -> Path:
     return path
 
 
+DEVICE_HELP = "train on this device: cpu, cuda, cuda:N or mps (default: the CPU)"
+DATA_HELP = "NAME=PATH: train on a real dataset's local folder (repeatable; NAME: cifar10, speech_commands, shd, " \
+            "ssc, nmnist, dvs_gesture, text; `neurotoken list` shows which experiment takes which)"
+
+
 def _config_for(experiment: str, config_file: Path | None, assignments: list[str], resume: Path | None,
-                quick: bool = False):
+                quick: bool = False, data: list[str] = (), device: str | None = None):
     """(Experiment, config): from the resumed run's config.toml, or defaults (or the quick config)
-    + the keys of the file + --set."""
+    + the keys of the file + --data + --set; then --device on every fit of the config."""
     from .experiments import EXPERIMENTS
     from .experiments import config as cfg
 
     exp = EXPERIMENTS.get(experiment)
     if resume is not None:
-        if config_file is not None or assignments or quick:
-            raise ValueError("--resume takes the run's own config.toml; drop --config, --set and --quick")
-        return exp, cfg.load(exp.config, resume / "config.toml")
-    base = exp.config.quick() if quick else exp.config()
-    if config_file is not None:
-        base = cfg.load(exp.config, config_file, base)
-    return exp, cfg.with_overrides(base, assignments)
+        if config_file is not None or assignments or quick or data:
+            raise ValueError("--resume takes the run's own config.toml; drop --config, --set, --data and --quick")
+        config = cfg.load(exp.config, resume / "config.toml")
+    else:
+        base = exp.config.quick() if quick else exp.config()
+        if config_file is not None:
+            base = cfg.load(exp.config, config_file, base)
+        config = cfg.with_overrides(base, [*cfg.data_assignments(exp.config, experiment, list(data)), *assignments])
+    return exp, config if device is None else _on_device(experiment, config, device)
+
+
+def _ready(config) -> None:
+    """Refuse a config that cannot run yet (a real-data recipe without its data folder)."""
+    if hasattr(config, "require_data"):
+        config.require_data()
+
+
+def _on_device(experiment: str, config, device: str):
+    """``config`` with every fit on ``device``, which this machine must have."""
+    from torch import nn
+
+    from .experiments import config as cfg
+    from .learning.bptt import FitConfig, resolve_device
+
+    FitConfig(device=device)  # the name's form
+    resolve_device(device, nn.Module())  # its presence
+    keys = cfg.fit_keys(config)
+    if not keys:
+        raise ValueError(f"experiment {experiment!r} trains nothing by BPTT, so --device does not apply to it")
+    return cfg.with_overrides(config, [f"{k}.device={device}" for k in keys])
 
 
 def _train(run_dir: Path, resume: bool, work, how: str):
@@ -144,6 +172,13 @@ def _scalar_table(title: str, rows: list[dict]) -> Table:
         table.add_row(*("-" if r.get(k) is None else f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k])
                         for k in keys))
     return table
+
+
+def _epoch_line(record: dict) -> None:
+    """One line per trained epoch: the fit, its mean loss and throughput."""
+    console.print(f"{record['fit']} epoch {record['epoch']}: loss {record['loss']:.4g}, "
+                  f"{record['samples_per_s']:.4g} samples/s, {record['tokens_per_s']:.4g} tokens/s",
+                  markup=False, highlight=False)
 
 
 def _line(row: dict) -> str:
@@ -175,6 +210,7 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
         out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
         resume: Path = typer.Option(None, help="continue an interrupted run folder"),
         threads: int = typer.Option(1, help=THREADS_HELP + "; one is fastest for these small models"),
+        device: str = typer.Option(None, help=DEVICE_HELP),
         dump: bool = typer.Option(False, help="print the config as TOML and exit")) -> None:
     """The main job: every paradigm's conventional model and neuromorphic twin, one comparison table.
 
@@ -194,7 +230,7 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
 
     from .experiments import config as cfg
 
-    exp, config = _config_for("main", config_file, assignments, resume, quick)
+    exp, config = _config_for("main", config_file, assignments, resume, quick, device=device)
     if paradigm:
         if resume is not None:
             raise ValueError("--resume takes the run's own config.toml; drop --paradigm")
@@ -207,7 +243,7 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
     (run_dir / "config.toml").write_text(cfg.dumps(config))
     console.print(f"run folder: {run_dir}", markup=False)
     _train(run_dir, resume is not None, lambda folder, again: _finish(folder, exp.run(
-        config, run_dir=folder, resume=again, progress=True,
+        config, run_dir=folder, resume=again, progress=True, on_epoch=_epoch_line,
         on_start=lambda name: console.rule(f"[bold]{name}"),
         on_result=lambda r: console.print(f"{r['model']}: {r['metric']} {r['value']:.4g}, "
                                           f"{r['energy_j']:.3g} J/{r['unit']}, trained in {r['train_seconds']:.1f} s",
@@ -225,7 +261,7 @@ def list_experiments() -> None:
 
     table = Table(show_header=False, box=None)
     for name in EXPERIMENTS.names():
-        table.add_row(f"[bold]{name}[/bold]", EXPERIMENTS.get(name).description)
+        table.add_row(f"[bold]{name}[/bold]", escape(EXPERIMENTS.get(name).description))
     console.print(table)
 
 
@@ -239,6 +275,8 @@ def train(experiment: str = typer.Argument(..., help="an experiment name from `n
           threads: int = typer.Option(0, help=THREADS_HELP),
           quick: bool = typer.Option(False, help="the experiment's quick config (tiny models, seconds): checks "
                                                  "the machinery; --config and --set apply on top"),
+          data: list[str] = typer.Option([], "--data", help=DATA_HELP),
+          device: str = typer.Option(None, help=DEVICE_HELP),
           dump: bool = typer.Option(False, help="print the resolved config as TOML and exit")) -> None:
     """Train one experiment; writes runs/<timestamp>-<experiment>/ (config.toml, results.json, checkpoints).
 
@@ -251,19 +289,22 @@ def train(experiment: str = typer.Argument(..., help="an experiment name from `n
       neurotoken train digits --dump > digits.toml
 
       neurotoken train stdp-digits --quick
+
+      neurotoken train shd --data shd=~/data/SHD --device cuda
     """
     from .experiments import config as cfg
 
-    exp, config = _config_for(experiment, config_file, assignments, resume, quick)
+    exp, config = _config_for(experiment, config_file, assignments, resume, quick, data, device)
     if dump:
         console.print(cfg.dumps(config), markup=False, highlight=False)
         return
+    _ready(config)
     _set_threads(threads)
     run_dir = resume or _new_run_dir(out, experiment)
     (run_dir / "config.toml").write_text(cfg.dumps(config))
     console.print(f"run folder: {run_dir}", markup=False)
     _train(run_dir, resume is not None, lambda folder, again: _finish(folder, exp.run(
-        config, run_dir=folder, resume=again, progress=True,
+        config, run_dir=folder, resume=again, progress=True, on_epoch=_epoch_line,
         on_result=lambda r: console.print(_line(r), markup=False, highlight=False)), main=experiment == "main"),
         f"resume with: neurotoken train {experiment} --resume {run_dir}")
 
@@ -275,7 +316,9 @@ def sweep(experiment: str = typer.Argument(..., help="an experiment name from `n
           config_file: Path = typer.Option(None, "--config", help="TOML file overriding the defaults"),
           assignments: list[str] = typer.Option([], "--set", help="fixed overrides, e.g. --set fit.epochs=5"),
           out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
-          threads: int = typer.Option(0, help=THREADS_HELP)) -> None:
+          threads: int = typer.Option(0, help=THREADS_HELP),
+          data: list[str] = typer.Option([], "--data", help=DATA_HELP),
+          device: str = typer.Option(None, help=DEVICE_HELP)) -> None:
     """Run an experiment once per value (grid over several --param); one table with the swept keys.
 
     A tuple-valued key (such as the digits sweep's Ts) takes each value as a one-element tuple.
@@ -290,7 +333,7 @@ def sweep(experiment: str = typer.Argument(..., help="an experiment name from `n
 
     from .experiments import config as cfg
 
-    exp, base = _config_for(experiment, config_file, assignments, None)
+    exp, base = _config_for(experiment, config_file, assignments, None, data=data, device=device)
     grid = []
     for p in param:
         key, sep, values = p.partition("=")
@@ -302,6 +345,8 @@ def sweep(experiment: str = typer.Argument(..., help="an experiment name from `n
 
     points = list(itertools.product(*grid))
     configs = [cfg.with_overrides(base, [f"{k}={v}" for k, v in point]) for point in points]  # all valid first
+    for config in configs:
+        _ready(config)
     _set_threads(threads)
     run_dir = _new_run_dir(out, f"{experiment}-sweep")
     (run_dir / "config.toml").write_text(cfg.dumps(base))
@@ -313,7 +358,7 @@ def sweep(experiment: str = typer.Argument(..., help="an experiment name from `n
         point_dir.mkdir()
         (point_dir / "config.toml").write_text(cfg.dumps(config))
         results = _train(point_dir, False, lambda folder, again: exp.run(
-            config, run_dir=folder, resume=again, progress=True,
+            config, run_dir=folder, resume=again, progress=True, on_epoch=_epoch_line,
             on_result=lambda r: console.print(_line(r), markup=False, highlight=False)),
             f"a sweep does not resume; finish this point with: neurotoken train {experiment} --resume {point_dir}")
         swept = {k: str(cfg.parse_value(v)) for k, v in point}

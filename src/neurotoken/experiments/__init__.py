@@ -11,6 +11,8 @@ from .language import LanguageModels, run_language
 from .listops import ListOpsShort, run_listops
 from .local_rules import STDPDigits, ThreeFactorDigits, run_stdp_digits, run_three_factor_digits
 from .main_job import MainJob, run_main_job
+from .real_data import RECIPES as REAL_DATA
+from .real_data import RUNS as _REAL_DATA_RUNS
 from .runner import Experiment, Recipe, Results, Runner, recipe
 from .seq_digits import SeqDigits, run_seq_digits
 from .tradeoff import TradeoffSweep, run_tradeoff
@@ -27,11 +29,12 @@ for _name, _experiment in {
         "energy-tradeoff": Experiment(TradeoffSweep, run_tradeoff),
         "stdp-digits": Experiment(STDPDigits, run_stdp_digits),
         "three-factor-digits": Experiment(ThreeFactorDigits, run_three_factor_digits),
-        "zeroth-order-digits": Experiment(ZeroOrderDigits, run_zero_order_digits)}.items():
+        "zeroth-order-digits": Experiment(ZeroOrderDigits, run_zero_order_digits),
+        **{name: Experiment(cls, _REAL_DATA_RUNS[name]) for name, cls in REAL_DATA.items()}}.items():
     EXPERIMENTS.register(_name)(_experiment)
 
 __all__ = ["EXPERIMENTS", "Experiment", "Recipe", "Results", "Runner", "recipe", "MainJob", "run_main_job",
            "DemodulationSweep", "run_demodulation", "DigitsSweep", "run_digits_sweep", "TradeoffSweep", "run_tradeoff",
            "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits",
            "ZeroOrderDigits", "run_zero_order_digits", "LanguageModels", "run_language",
-           "ListOpsShort", "run_listops", "SeqDigits", "run_seq_digits"]
+           "ListOpsShort", "run_listops", "SeqDigits", "run_seq_digits", "REAL_DATA"]

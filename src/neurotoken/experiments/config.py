@@ -68,6 +68,13 @@ def existing_file(name: str, v) -> str:
     return v
 
 
+def existing_folder(name: str, v) -> str:
+    """The path of an existing folder."""
+    if not Path(text(name, v)).expanduser().is_dir():
+        raise ValueError(f"{name} must name an existing folder, got {v!r}")
+    return v
+
+
 def each(check: Check, *, min_len: int = 1, unique: bool = False, length: int | None = None) -> Check:
     """A tuple whose items all pass ``check`` (named ``name[i]``): at least ``min_len`` of them
     (exactly ``length`` when given), without repeats when ``unique``."""
@@ -269,3 +276,40 @@ def field_type(cls: type, key: str):
     if leaf not in hints:
         raise ValueError(f"unknown key {key!r} for {cls.__name__}; expected one of {', '.join(hints)}")
     return hints[leaf]
+
+
+DATA_NAMES = ("cifar10", "speech_commands", "shd", "ssc", "nmnist", "dvs_gesture", "text")  # `--data` names
+
+
+def data_assignments(cls: type, experiment: str, items: list[str]) -> list[str]:
+    """``key=value`` assignments of ``--data NAME=PATH`` items for config class ``cls``, whose
+    ``data_fields()`` (when it has one) maps each accepted NAME to the field its PATH sets."""
+    accepts = cls.data_fields() if hasattr(cls, "data_fields") else {}
+    out = []
+    for item in items:
+        name, sep, path = item.partition("=")
+        name, path = name.strip(), path.strip()
+        if not sep or not name or not path:
+            raise ValueError(f"--data expects NAME=PATH, got {item!r}")
+        if name not in accepts:
+            known = "" if name in DATA_NAMES else f"unknown dataset {name!r} (the loaders are {', '.join(DATA_NAMES)}); "
+            takes = f"--data {', '.join(accepts)}" if accepts else "no --data (it has no real-data counterpart)"
+            raise ValueError(f"{known}experiment {experiment!r} accepts {takes}, got --data {name}")
+        if not Path(path).expanduser().exists():
+            raise FileNotFoundError(f"--data {name}: {path!r} does not exist")
+        out.append(f"{accepts[name]}={tomli_w.dumps({'v': path})[4:].strip()}")
+    return out
+
+
+def fit_keys(config, prefix: str = "") -> list[str]:
+    """Dotted keys of every nested config of type ``FitConfig`` in ``config`` (``fit``, ``intra.fit``...)."""
+    from ..learning.bptt import FitConfig
+
+    keys = []
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if isinstance(value, FitConfig):
+            keys.append(prefix + f.name)
+        elif dataclasses.is_dataclass(value):
+            keys += fit_keys(value, f"{prefix}{f.name}.")
+    return keys

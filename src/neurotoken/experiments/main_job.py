@@ -181,12 +181,14 @@ def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> d
             "values": [s[t, i].item() for t, i in events]}
 
 
-def _measure(task: Task, model: nn.Module, profile: str) -> dict:
+def measure(model: nn.Module, x: torch.Tensor, profile: str, unit: str = "inference") -> dict:
+    """Counts of one forward of ``model`` on ``x`` under ``profile``, per ``unit`` ("inference" or
+    "token"): energy_j, acs, macs, sparsity, bytes, spikes, layer_energy_j and unpriced."""
     model.eval()
     with torch.no_grad(), count(model, profile) as c:
-        model(task.count_input)
-    units = c.tokens if task.unit == "token" else c.inferences
-    per = c.per_token if task.unit == "token" else c.per_inference
+        model(x)
+    units = c.tokens if unit == "token" else c.inferences
+    per = c.per_token if unit == "token" else c.per_inference
     return {"energy_j": c.energy_j / units, "acs": per.get("acs", 0), "macs": per.get("macs", 0),
             "sparsity": c.sparsity, "bytes": per.get("bytes", 0), "spikes": per.get("spikes", 0),
             "layer_energy_j": {k: v / units for k, v in c.layer_energy_j.items()}, "unpriced": c.unpriced}
@@ -216,7 +218,7 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
             model = trained.model
             row = {"paradigm": name, "task": task.name, "model": label, "neuromorphic": spiking,
                    "metric": task.metric, "value": task.quality(model), "higher_is_better": task.higher_is_better,
-                   "unit": task.unit, "profile": config.profile, **_measure(task, model, config.profile),
+                   "unit": task.unit, "profile": config.profile, **measure(model, task.count_input, config.profile, task.unit),
                    "train_seconds": trained.seconds}
             if not spiking:
                 twin_energy = row["energy_j"]

@@ -20,6 +20,7 @@ from typing import Any, Protocol, TypeVar
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader
 
 from .. import zoo
 from ..learning.bptt import FitConfig, Trainer
@@ -55,7 +56,8 @@ class Results:
 
 class Recipe(Protocol):
     def __call__(self, config: Any = None, *, on_result: Callable[[dict], None] | None = None,
-                 run_dir: str | Path | None = None, resume: bool = False, progress: bool = False) -> Results: ...
+                 run_dir: str | Path | None = None, resume: bool = False, progress: bool = False,
+                 on_epoch: Callable[[dict], None] | None = None) -> Results: ...
 
 
 @dataclass
@@ -66,6 +68,49 @@ class Trained:
     losses: list[float]
     seconds: float
     model_file: Path | None = None  # the saved weights (loadable by neurotoken.zoo.load_model)
+    epochs: list[dict] = field(default_factory=list)  # per epoch: epoch, loss, samples_per_s, tokens_per_s
+
+    @property
+    def samples_per_s(self) -> float | None:
+        """Mean training throughput over the epochs trained in this process (None when none were)."""
+        return _mean_rate(self.epochs, "samples_per_s")
+
+    @property
+    def tokens_per_s(self) -> float | None:
+        """Targets per second (one per sample for a classifier, one per position for a language model)."""
+        return _mean_rate(self.epochs, "tokens_per_s")
+
+
+def _mean_rate(epochs: list[dict], key: str) -> float | None:
+    return sum(e[key] for e in epochs) / len(epochs) if epochs else None
+
+
+def _sizes(x, y) -> tuple[int, int]:
+    """(samples, targets) of one epoch over tensors (x, y), a Dataset or a DataLoader of (x, y) pairs."""
+    if isinstance(x, torch.Tensor):
+        return len(x), y.numel()
+    dataset = x.dataset if isinstance(x, DataLoader) else x
+    samples = len(dataset)
+    return samples, samples * torch.as_tensor(dataset[0][1]).numel()
+
+
+class Throughput:
+    """``on_epoch`` of a Trainer: records samples/s and tokens/s of each epoch (wall time since the
+    previous epoch ended) and passes each record to ``report``."""
+
+    def __init__(self, samples: int, targets: int, report: Callable[[dict], None] | None = None):
+        self.samples, self.targets, self.report = samples, targets, report
+        self.records: list[dict] = []
+        self.clock = time.perf_counter()
+
+    def __call__(self, epoch: int, loss: float) -> None:
+        now = time.perf_counter()
+        seconds, self.clock = max(now - self.clock, 1e-9), now
+        record = {"epoch": epoch, "loss": loss, "samples_per_s": self.samples / seconds,
+                  "tokens_per_s": self.targets / seconds}
+        self.records.append(record)
+        if self.report is not None:
+            self.report(record)
 
 
 def slug(name: str) -> str:
@@ -78,11 +123,12 @@ class Runner:
 
     ``run_dir`` (optional) holds ``fits/<name>/`` per trained model (checkpoints, metrics.jsonl and
     the accumulated training seconds); with ``resume`` each fit continues from its newest checkpoint.
+    ``on_epoch(record)`` receives each BPTT epoch's fit name, loss, samples/s and tokens/s.
     """
 
     def __init__(self, on_result: Callable[[dict], None] | None = None, run_dir: str | Path | None = None,
-                 resume: bool = False, progress: bool = False):
-        self.on_result, self.resume, self.progress = on_result, resume, progress
+                 resume: bool = False, progress: bool = False, on_epoch: Callable[[dict], None] | None = None):
+        self.on_result, self.resume, self.progress, self.on_epoch = on_result, resume, progress, on_epoch
         self.run_dir = None if run_dir is None else Path(run_dir)
         self.tables: dict[str, list[dict]] = {}
         self._fits: set[str] = set()
@@ -96,10 +142,12 @@ class Runner:
         return None if self.run_dir is None else self.run_dir / "fits" / key
 
     def train(self, name: str, build: Callable[[], M] | tuple[str, dict],
-              fit: FitConfig | Callable[[M], list[float]], x: torch.Tensor | None = None,
-              y: torch.Tensor | None = None, *, seed: int = 0) -> Trained:
-        """Seed torch with ``seed``, build the model, then fit it: by BPTT on (x, y) with a
-        :class:`FitConfig` (checkpointed in :meth:`fit_dir`), or by calling ``fit(model)``.
+              fit: FitConfig | Callable[[M], list[float]], x=None, y: torch.Tensor | None = None, *,
+              seed: int = 0, collate_fn: Callable | None = None) -> Trained:
+        """Seed torch with ``seed``, build the model, then fit it: by BPTT with a :class:`FitConfig`
+        (checkpointed in :meth:`fit_dir`) on tensors (x, y), a Dataset (batched by ``collate_fn``) or a
+        DataLoader, or by calling ``fit(model)``. A model fitted on tensors comes back on their device
+        (where the recipe evaluates them); one fitted on a Dataset stays on ``fit.device``.
 
         ``build`` is a callable or the (registered class name, keyword arguments) of a
         :mod:`neurotoken.zoo` model; a zoo model trained in a run folder is saved there as
@@ -113,7 +161,12 @@ class Runner:
         start = time.perf_counter()
         try:
             if isinstance(fit, FitConfig):
-                losses = Trainer(model, fit, run_dir=folder, progress=self.progress).fit(x, y, resume=self.resume)
+                report = None if self.on_epoch is None else lambda record: self.on_epoch({"fit": name, **record})
+                throughput = Throughput(*_sizes(x, y), report)
+                trainer = Trainer(model, fit, run_dir=folder, progress=self.progress, on_epoch=throughput)
+                losses = trainer.fit(x, y, resume=self.resume, collate_fn=collate_fn)
+                if isinstance(x, torch.Tensor):
+                    model.to(x.device)
             else:
                 losses = fit(model)
         finally:
@@ -125,7 +178,7 @@ class Runner:
         if self.run_dir is not None and not callable(build):
             with torch.random.fork_rng(devices=[]):  # what runs next draws as it would without the file
                 saved = zoo.save_model(self.run_dir / "models" / f"{slug(name)}.safetensors", *build, model)
-        return Trained(model, losses, seconds, saved)
+        return Trained(model, losses, seconds, saved, throughput.records if isinstance(fit, FitConfig) else [])
 
     def emit(self, row: dict, table: str = "rows") -> dict:
         """Add ``row`` to ``table`` and pass it to ``on_result``."""
@@ -145,11 +198,11 @@ def recipe(config_class: type[C]) -> Callable[[Callable[..., Results]], Recipe]:
         @functools.wraps(body)
         def run(config: C | None = None, *, on_result: Callable[[dict], None] | None = None,
                 run_dir: str | Path | None = None, resume: bool = False, progress: bool = False,
-                **extra) -> Results:
+                on_epoch: Callable[[dict], None] | None = None, **extra) -> Results:
             config = config_class() if config is None else config
             if not isinstance(config, config_class):
                 raise TypeError(f"config must be a {config_class.__name__}, got {type(config).__name__}")
-            return body(config, Runner(on_result, run_dir, resume, progress), **extra)
+            return body(config, Runner(on_result, run_dir, resume, progress, on_epoch), **extra)
         del run.__wrapped__  # its signature is the recipe's, not the body's
         return run
     return wrap

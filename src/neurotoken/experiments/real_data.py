@@ -1,0 +1,257 @@
+"""Real-data recipes: CIFAR-10, Speech Commands, SHD, N-MNIST and DVS Gesture from a local folder
+(read by :mod:`neurotoken.data`'s loaders), each a spiking model and its conventional twin with
+test accuracy, energy counted on test inputs and training throughput.
+
+The model is a config field: ``SNNClassifier`` reads one flat frame per sample (pixels, log-mel
+frames, or event counts summed over the bins), encoded along its own virtual time axis (eq. 13);
+``SpikingSSMClassifier`` reads a token sequence ``[L, features]`` (image rows, log-mel frames,
+event bins).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import torch
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ..accounting import get_profile
+from ..data import cifar10, dvs_gesture, nmnist, shd, speech_commands
+from ..encoding import ENCODERS
+from ..learning.bptt import FitConfig
+from ..metrics import predict
+from .config import accepted, each, existing_folder, flag, integer, nested, one_of, optional, validate
+from .main_job import measure
+from .runner import Results, Runner, recipe
+
+LAYOUTS = {"SNNClassifier": "frames", "SpikingSSMClassifier": "tokens"}  # model -> the input it reads
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Collate ``(sample, label)`` pairs into one model input: ``frames`` ``[B, features]`` (a sample's
+    event bins summed first when ``events``) or ``tokens`` ``[B, L, features]`` (the first axis of a
+    sample is L); labels ``[B]`` int64."""
+
+    layout: str
+    events: bool
+
+    def __call__(self, batch) -> tuple[torch.Tensor, torch.Tensor]:
+        xs, ys = zip(*batch)
+        x = torch.stack(xs)
+        if self.layout == "frames":
+            x = (x.sum(1) if self.events else x).flatten(1)
+        else:
+            x = x.flatten(2)
+        return x, torch.as_tensor(ys, dtype=torch.long)
+
+
+@dataclass(frozen=True)
+class RealData:
+    """Fields every real-data recipe shares; each dataset's config subclasses it."""
+
+    path: str | None = None  # the dataset's folder (required to run; `--data NAME=PATH` sets it)
+    model: str = "SNNClassifier"  # or "SpikingSSMClassifier"
+    hidden: tuple[int, ...] = (256,)  # SNNClassifier
+    T: int = 8  # SNNClassifier's virtual time steps per sample
+    encoding: str = "direct"  # SNNClassifier's input encoding
+    d_model: int = 64  # SpikingSSMClassifier
+    d_state: int = 16
+    layers: int = 2
+    fit: FitConfig = FitConfig(epochs=10, batch_size=64, lr=1e-3)
+    train_samples: int | None = None  # the first samples of the training set; None: all
+    test_samples: int | None = None
+    profile: str = "cmos45"
+    count_batch: int = 16  # test samples counted per model
+    DATA: ClassVar[str] = ""  # the loader's name, as `--data NAME=PATH` spells it
+    CLASSES: ClassVar[int] = 10
+    EVENTS: ClassVar[bool] = False  # samples lead with a time axis of event bins
+    CHECKS = {"path": optional(existing_folder), "model": one_of(LAYOUTS), "hidden": each(integer()),
+              "T": integer(), "encoding": one_of(ENCODERS.names), "d_model": integer(), "d_state": integer(),
+              "layers": integer(), "fit": nested(FitConfig), "train_samples": optional(integer()),
+              "test_samples": optional(integer()), "profile": accepted(get_profile), "count_batch": integer()}
+
+    __post_init__ = validate
+
+    def require_data(self) -> None:
+        """Refuse to run without ``path``."""
+        if self.path is None:
+            raise ValueError(f"{type(self).__name__} needs its data folder: pass --data {self.DATA}=PATH "
+                             "(or set path in the config)")
+
+    @classmethod
+    def data_fields(cls) -> dict[str, str]:
+        """`--data` names this config accepts -> the field each sets."""
+        return {cls.DATA: "path"}
+
+    @property
+    def classes(self) -> int:
+        return self.CLASSES
+
+    def dataset(self, train: bool) -> Dataset:
+        """The training or test split from ``path``."""
+        raise NotImplementedError
+
+    def model_kwargs(self, in_features: int, spiking: bool) -> dict:
+        """Keyword arguments of ``model`` (spiking or its twin) for inputs of ``in_features``."""
+        if self.model == "SNNClassifier":
+            return dict(in_features=in_features, hidden=list(self.hidden), classes=self.classes, T=self.T,
+                        encoding=self.encoding if spiking else "direct", spiking=spiking)
+        return dict(in_features=in_features, d_model=self.d_model, d_state=self.d_state, layers=self.layers,
+                    classes=self.classes, spiking=spiking)
+
+
+def _quick(cls, changes: dict, **fields):
+    """``cls`` at the quick sizes every real-data recipe shares, with ``fields`` and then ``changes``."""
+    return cls(**{"hidden": (16,), "T": 2, "d_model": 16, "d_state": 4, "layers": 1, "count_batch": 4,
+                  "fit": FitConfig(epochs=1, batch_size=8, lr=1e-3), **fields, **changes})
+
+
+@dataclass(frozen=True)
+class Cifar10Recipe(RealData):
+    """CIFAR-10 (binary version): SNN on pixels vs its ReLU twin; test accuracy, energy, throughput."""
+
+    hidden: tuple[int, ...] = (512,)
+    augment: bool = True  # random crop (padding 4) and horizontal flip, per epoch
+    DATA: ClassVar[str] = "cifar10"
+    CHECKS = {**RealData.CHECKS, "augment": flag}
+
+    @classmethod
+    def quick(cls, **changes) -> Cifar10Recipe:
+        """16 hidden units, T=2, one epoch of batches of 8."""
+        return _quick(cls, changes)
+
+    def dataset(self, train: bool) -> Dataset:
+        return cifar10(self.path, train, augment=self.augment and train, normalize=True)
+
+
+@dataclass(frozen=True)
+class SpeechCommandsRecipe(RealData):
+    """Speech Commands v2 keyword spotting (log-mel frames as tokens): spiking SSM vs its twin."""
+
+    model: str = "SpikingSSMClassifier"
+    keywords: int = 12  # 12 (10 keywords + unknown + silence) or 35 (every word)
+    n_mels: int = 40
+    DATA: ClassVar[str] = "speech_commands"
+    CHECKS = {**RealData.CHECKS, "keywords": one_of((12, 35)), "n_mels": integer()}
+
+    @classmethod
+    def quick(cls, **changes) -> SpeechCommandsRecipe:
+        """One block of d_model 16 on 16 mels, one epoch of batches of 8."""
+        return _quick(cls, changes, n_mels=16)
+
+    @property
+    def classes(self) -> int:
+        return self.keywords
+
+    def dataset(self, train: bool) -> Dataset:
+        return speech_commands(self.path, "training" if train else "testing", self.keywords, n_mels=self.n_mels)
+
+
+@dataclass(frozen=True)
+class EventRecipe(RealData):
+    """Fields of the event recipes: the number of bins on the virtual time axis."""
+
+    bins: int = 20
+    EVENTS: ClassVar[bool] = True
+    CHECKS = {**RealData.CHECKS, "bins": integer()}
+
+
+@dataclass(frozen=True)
+class ShdRecipe(EventRecipe):
+    """Spiking Heidelberg Digits (700-channel spike counts per bin as tokens): spiking SSM vs its twin."""
+
+    model: str = "SpikingSSMClassifier"
+    bins: int = 100
+    DATA: ClassVar[str] = "shd"
+    CLASSES: ClassVar[int] = 20
+
+    @classmethod
+    def quick(cls, **changes) -> ShdRecipe:
+        """20 bins, one block of d_model 16, one epoch of batches of 8."""
+        return _quick(cls, changes, bins=20)
+
+    def dataset(self, train: bool) -> Dataset:
+        return shd(self.path, train, T=self.bins)
+
+
+@dataclass(frozen=True)
+class NmnistRecipe(EventRecipe):
+    """N-MNIST (event counts per pixel and polarity): SNN vs its ReLU twin."""
+
+    bins: int = 10
+    DATA: ClassVar[str] = "nmnist"
+
+    @classmethod
+    def quick(cls, **changes) -> NmnistRecipe:
+        """4 bins, 16 hidden units, T=2, one epoch of batches of 8."""
+        return _quick(cls, changes, bins=4)
+
+    def dataset(self, train: bool) -> Dataset:
+        return nmnist(self.path, train, T=self.bins)
+
+
+@dataclass(frozen=True)
+class DvsGestureRecipe(EventRecipe):
+    """IBM DVS Gesture (event counts, 128 x 128 pooled by downsample): SNN vs its ReLU twin."""
+
+    downsample: int = 4
+    DATA: ClassVar[str] = "dvs_gesture"
+    CLASSES: ClassVar[int] = 11
+    CHECKS = {**EventRecipe.CHECKS, "downsample": integer()}
+
+    @classmethod
+    def quick(cls, **changes) -> DvsGestureRecipe:
+        """4 bins pooled by 8, 16 hidden units, T=2, one epoch of batches of 8."""
+        return _quick(cls, changes, bins=4, downsample=8)
+
+    def dataset(self, train: bool) -> Dataset:
+        return dvs_gesture(self.path, train, T=self.bins, downsample=self.downsample)
+
+
+def _first(dataset: Dataset, n: int | None) -> Dataset:
+    return dataset if n is None or n >= len(dataset) else Subset(dataset, range(n))
+
+
+def loader_accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
+    """Fraction of correct argmax predictions over every batch of ``loader`` (on the model's device)."""
+    device = next(model.parameters()).device
+    right = total = 0
+    for x, y in loader:
+        right += int((predict(model, x.to(device)) == y.to(device)).sum())
+        total += len(y)
+    return right / total
+
+
+def run_real_data(config: RealData, runner: Runner) -> Results:
+    """Train the conventional twin, then the spiking model, on the training split; one row per model
+    with test accuracy, energy per inference on ``count_batch`` test samples and throughput."""
+    config.require_data()
+    batch = Batch(LAYOUTS[config.model], config.EVENTS)
+    train, test = _first(config.dataset(True), config.train_samples), _first(config.dataset(False), config.test_samples)
+    test_loader = DataLoader(test, batch_size=config.fit.batch_size, collate_fn=batch)
+    features = batch([train[0]])[0].shape[-1]
+    twin_energy = None
+    for spiking in (False, True):
+        trained = runner.train("spiking" if spiking else "twin", (config.model, config.model_kwargs(features, spiking)),
+                               config.fit, train, seed=config.fit.seed, collate_fn=batch)
+        model = trained.model
+        count_x = batch([test[i] for i in range(min(config.count_batch, len(test)))])[0]
+        counts = measure(model, count_x.to(next(model.parameters()).device), config.profile)
+        twin_energy = counts["energy_j"] if twin_energy is None else twin_energy
+        row = {"dataset": config.DATA, "model": f"{config.model} ({'spiking' if spiking else 'twin'})",
+               "neuromorphic": spiking, "test_accuracy": loader_accuracy(model, test_loader),
+               "train_samples": len(train), "test_samples": len(test), "profile": config.profile, **counts,
+               "energy_vs_twin": counts["energy_j"] / twin_energy if twin_energy else float("nan"),
+               "final_loss": trained.losses[-1], "train_seconds": trained.seconds,
+               "samples_per_s": trained.samples_per_s, "tokens_per_s": trained.tokens_per_s}
+        if trained.model_file is not None:
+            row["model_file"] = str(trained.model_file)
+        runner.emit(row)
+    return runner.results()
+
+
+RECIPES = {"cifar10": Cifar10Recipe, "speech-commands": SpeechCommandsRecipe, "shd": ShdRecipe,
+           "nmnist": NmnistRecipe, "dvs-gesture": DvsGestureRecipe}
+RUNS = {name: recipe(cls)(run_real_data) for name, cls in RECIPES.items()}

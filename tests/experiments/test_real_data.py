@@ -1,0 +1,94 @@
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import real_formats
+from neurotoken.experiments import EXPERIMENTS, MainJob, REAL_DATA
+from neurotoken.experiments import config as cfg
+from neurotoken.experiments.real_data import Batch, NmnistRecipe, ShdRecipe
+from neurotoken.experiments.runner import Runner
+from neurotoken.learning.bptt import FitConfig
+
+
+@pytest.mark.parametrize("name", list(REAL_DATA))
+def test_each_real_data_recipe_trains_twin_and_spiking_model_on_tiny_files(name, tmp_path):
+    config_class = REAL_DATA[name]
+    root = real_formats.WRITERS[config_class.DATA](tmp_path / "data")
+    epochs = []
+    results = EXPERIMENTS.get(name).run(config_class.quick(path=str(root)), run_dir=tmp_path / "run",
+                                        on_epoch=epochs.append)
+    rows = results.tables["rows"]
+    assert [r["neuromorphic"] for r in rows] == [False, True]
+    for r in rows:
+        assert r["dataset"] == config_class.DATA and 0.0 <= r["test_accuracy"] <= 1.0
+        assert r["energy_j"] > 0 and r["samples_per_s"] > 0 and r["tokens_per_s"] == r["samples_per_s"]
+        assert r["train_samples"] > 0 and r["test_samples"] > 0 and math.isfinite(r["final_loss"])
+        assert (tmp_path / "run" / "models").is_dir() and r["model_file"].endswith(".safetensors")
+    assert rows[1]["energy_vs_twin"] == rows[1]["energy_j"] / rows[0]["energy_j"]
+    assert [(e["fit"], e["epoch"]) for e in epochs] == [("twin", 0), ("spiking", 0)]
+
+
+def test_a_recipe_without_its_data_folder_says_how_to_give_it():
+    with pytest.raises(ValueError, match="--data shd=PATH"):
+        EXPERIMENTS.get("shd").run(ShdRecipe.quick())
+
+
+def test_config_refuses_a_missing_folder_and_an_unknown_model(tmp_path):
+    with pytest.raises(ValueError, match="path must name an existing folder"):
+        ShdRecipe(path=str(tmp_path / "nope"))
+    with pytest.raises(ValueError, match="model must be one of"):
+        ShdRecipe(model="ResNet")
+
+
+def test_the_model_is_one_config_field(tmp_path):
+    root = real_formats.nmnist(tmp_path / "d")
+    config = NmnistRecipe.quick(path=str(root), model="SpikingSSMClassifier")
+    rows = EXPERIMENTS.get("nmnist").run(config).tables["rows"]
+    assert [r["model"] for r in rows] == ["SpikingSSMClassifier (twin)", "SpikingSSMClassifier (spiking)"]
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.integers(1, 4), st.integers(1, 5), st.lists(st.integers(1, 3), min_size=1, max_size=3))
+def test_batch_sums_event_bins_into_frames_and_flattens_tokens(batch, steps, cell):
+    xs = [torch.randint(0, 3, (steps, *cell)).float() for _ in range(batch)]
+    pairs = [(x, i) for i, x in enumerate(xs)]
+    frames, y = Batch("frames", events=True)(pairs)
+    torch.testing.assert_close(frames, torch.stack([x.sum(0).flatten() for x in xs]))
+    assert y.tolist() == list(range(batch)) and y.dtype == torch.long
+    tokens, _ = Batch("tokens", events=True)(pairs)
+    torch.testing.assert_close(tokens, torch.stack([x.reshape(steps, -1) for x in xs]))
+    pixels, _ = Batch("frames", events=False)(pairs)
+    torch.testing.assert_close(pixels, torch.stack([x.flatten() for x in xs]))
+
+
+def test_data_assignments_set_the_path_and_refuse_what_the_experiment_does_not_take(tmp_path):
+    assert cfg.data_assignments(ShdRecipe, "shd", [f"shd={tmp_path}"]) == [f'path="{tmp_path}"']
+    with pytest.raises(ValueError, match="experiment 'shd' accepts --data shd, got --data nmnist"):
+        cfg.data_assignments(ShdRecipe, "shd", [f"nmnist={tmp_path}"])
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'"):
+        cfg.data_assignments(ShdRecipe, "shd", [f"mnist={tmp_path}"])
+    with pytest.raises(ValueError, match="'digits' accepts no --data"):
+        cfg.data_assignments(EXPERIMENTS.get("digits").config, "digits", [f"shd={tmp_path}"])
+    with pytest.raises(FileNotFoundError, match="nope"):
+        cfg.data_assignments(ShdRecipe, "shd", [f"shd={tmp_path / 'nope'}"])
+    with pytest.raises(ValueError, match="NAME=PATH"):
+        cfg.data_assignments(ShdRecipe, "shd", ["shd"])
+
+
+def test_fit_keys_find_every_nested_fit():
+    assert cfg.fit_keys(ShdRecipe()) == ["fit"]
+    assert cfg.fit_keys(MainJob()) == ["intra.fit", "ssm.fit", "attention.fit", "language.fit"]
+
+
+def test_runner_reports_throughput_per_epoch_and_returns_a_tensor_fit_on_the_data_device():
+    x, y = torch.randn(40, 5), torch.randint(0, 3, (40,))
+    seen = []
+    trained = Runner(on_epoch=seen.append).train("mlp", lambda: torch.nn.Linear(5, 3),
+                                                 FitConfig(epochs=3, batch_size=16, device="cpu"), x, y)
+    assert [e["epoch"] for e in seen] == [0, 1, 2] and all(e["fit"] == "mlp" for e in seen)
+    assert [e["loss"] for e in trained.epochs] == trained.losses
+    assert trained.samples_per_s == sum(e["samples_per_s"] for e in seen) / 3 > 0
+    assert next(trained.model.parameters()).device == x.device
