@@ -340,3 +340,14 @@ def test_an_npe_forward_reads_no_tensor_values(monkeypatch, backend, reset):
 def test_wrong_types_are_refused_by_name(make, match):
     with pytest.raises(TypeError, match=match):
         make()
+
+
+@pytest.mark.parametrize("backend", ["auto", "sequential", "scan"])
+def test_under_autocast_the_membrane_stays_float32(backend):
+    lif = LIF(0.9, reset="none" if backend == "scan" else "subtract", backend=backend)
+    x = torch.rand(4, 2, 8)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        s, state = lif(torch.nn.functional.linear(x, torch.eye(8)), return_state=True)
+    assert state.h.dtype == torch.float32 and s.dtype == torch.float32
+    torch.testing.assert_close(s, lif(x.bfloat16().float()))
+    assert lif(x.bfloat16()).dtype == torch.bfloat16  # outside autocast a bfloat16 input stays bfloat16

@@ -123,6 +123,10 @@ def _as_param(name: str, value, learn: bool, low: float, high: float | None, low
     return nn.Parameter(t.clone()) if learn else t.clone()
 
 
+def _autocast(device_type: str) -> bool:
+    return torch.amp.is_autocast_available(device_type) and torch.is_autocast_enabled(device_type)
+
+
 def _json(value):
     """A parameter as JSON: a number, or a (nested) list for a per-channel tensor."""
     return value.detach().cpu().tolist() if isinstance(value, torch.Tensor) else value
@@ -188,6 +192,8 @@ class NPE(nn.Module):
         if x.shape[0] == 0:
             raise ValueError("x must hold at least one time step (got T = 0)")
         self._check_shapes(x, state)
+        if x.dtype in (torch.float16, torch.bfloat16) and _autocast(x.device.type):
+            x = x.float()  # under autocast the membrane still integrates in float32 (a 16-bit state drifts)
         p = self.params()
         s, h = npe_multistep(x, p, state, self._backend(x, p), all_states=False)
         return (s, NPEState(h[-1], s[-1])) if return_state else s
