@@ -241,10 +241,6 @@ def test_conv_fan_out_follows_the_weights_device():
     assert out.device.type == "meta"
 
 
-@pytest.mark.xfail(strict=True, reason="B: learning/zeroth_order.py _perturb adds a CPU randn to the parameters: "
-                                       "draw z with torch.randn(p.shape, generator=gen, device=p.device, dtype=...) "
-                                       "from a generator on the parameters' device, and save/restore every device's "
-                                       "RNG (learning.checkpoint.rng_states/set_rng_states) between the SPSA passes")
 def test_zeroth_order_perturbation_follows_the_parameters_device():
     from neurotoken.learning.zeroth_order import _perturb
 
@@ -253,8 +249,6 @@ def test_zeroth_order_perturbation_follows_the_parameters_device():
 
 
 @CUDA
-@pytest.mark.xfail(strict=True, reason="B: learning/zeroth_order.py adds CPU randn to CUDA parameters and resets only "
-                                       "the CPU RNG between the two SPSA passes")
 def test_zeroth_order_training_on_cuda():
     from neurotoken.learning.zeroth_order import ZOConfig, fit_zeroth_order
 

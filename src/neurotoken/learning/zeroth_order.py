@@ -7,6 +7,7 @@ E[g z] -> grad L as eps -> 0 (Spall 1992; Malladi et al. 2023). Memory is that o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -14,6 +15,7 @@ import torch
 from torch import nn
 
 from .. import _checks
+from .checkpoint import rng_states, set_rng_states
 
 
 @dataclass(frozen=True)
@@ -31,13 +33,20 @@ class ZOConfig:
         _checks.number("lr", self.lr, low=0.0, low_open=True)
         _checks.number("eps", self.eps, low=0.0, low_open=True)
         _checks.number("weight_decay", self.weight_decay, low=0.0)
+        _checks.positive_int("seed", self.seed, low=0)
+
+
+def _generator(device: torch.device, seed: int) -> torch.Generator | None:
+    """A generator seeded with ``seed`` on ``device`` (none on ``meta``, which holds no values)."""
+    return None if device.type == "meta" else torch.Generator(device=device).manual_seed(seed)
 
 
 def _perturb(params: list[torch.Tensor], seed: int, scale: float) -> None:
-    """theta += scale * z, z regenerated from ``seed`` one tensor at a time."""
-    gen = torch.Generator().manual_seed(seed)
+    """theta += scale * z, z regenerated from ``seed`` one tensor at a time, on each tensor's device."""
+    gens: dict[torch.device, torch.Generator] = {}
     for p in params:
-        p.add_(torch.randn(p.shape, generator=gen, dtype=p.dtype), alpha=scale)
+        gen = gens.setdefault(p.device, _generator(p.device, seed))
+        p.add_(torch.randn(p.shape, generator=gen, dtype=p.dtype, device=p.device), alpha=scale)
 
 
 @torch.no_grad()
@@ -74,15 +83,15 @@ def fit_zeroth_order(model: nn.Module, x: torch.Tensor, y: torch.Tensor, cfg: ZO
     model.train()
     losses = []
     for step in range(cfg.steps):
-        idx = torch.randint(len(x), (cfg.batch_size,), generator=gen)
+        idx = torch.randint(len(x), (cfg.batch_size,), generator=gen).to(x.device)
         step_seed = int(torch.randint(2**62, (1,), generator=gen))
-        state = torch.get_rng_state()  # both passes see the same stochastic encoding
+        states = rng_states()  # both passes see the same stochastic encoding, on every device
 
         def loss():
-            torch.set_rng_state(state)
-            return loss_fn(model(x[idx]), y[idx])
+            set_rng_states(states)
+            return loss_fn(model(x[idx]), y[idx].to(x.device))
 
         losses.append(zo_step(params, loss, step_seed, cfg))
-        if not torch.isfinite(torch.tensor(losses[-1])):
+        if not math.isfinite(losses[-1]):
             raise FloatingPointError(f"zeroth-order loss became {losses[-1]} at step {step}")
     return losses
