@@ -6,7 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from neurotoken.cli import app
-from neurotoken.experiments import EXPERIMENTS
+from experiments.real_formats import WRITERS
+from neurotoken.experiments import EXPERIMENTS, REAL_DATA
 from neurotoken.learning import bptt
 from neurotoken.zoo import load_model
 
@@ -44,6 +45,15 @@ def test_list_shows_every_experiment_with_its_description():
     (["run", "--set", "profile=tpu"], "tpu"),
     (["run", "-p", "vision"], "vision"),
     (["sweep", "digits", "--param", "Ts"], "KEY=v1,v2"),
+    (["train", "digits", "--data", "shd=."], "experiment 'digits' accepts no --data"),
+    (["train", "shd", "--data", "nmnist=."], "experiment 'shd' accepts --data shd, got --data nmnist"),
+    (["train", "shd", "--data", "mnist=."], "unknown dataset 'mnist'"),
+    (["train", "shd", "--data", "shd=/no/such/folder"], "--data shd: '/no/such/folder' does not exist"),
+    (["train", "shd", "--quick"], "--data shd=PATH"),
+    (["sweep", "shd", "--param", "bins=2,3"], "--data shd=PATH"),
+    (["train", "digits", "--device", "floppy"], "device must be 'cpu', 'cuda', 'cuda:N' or 'mps'"),
+    (["run", "--device", "cuda:7"], "not available"),
+    (["train", "stdp-digits", "--device", "cpu"], "--device does not apply"),
 ])
 def test_errors_are_one_line_without_traceback(args, message):
     result = invoke(*args)
@@ -164,11 +174,16 @@ UNSAVED = {"listops", "stdp-digits", "three-factor-digits"}  # models outside th
 
 
 def test_every_experiment_runs_quick_through_the_cli(tmp_path):
-    """Each quick run within 15 s of CPU time (its wall time on an idle machine; helpers share the cores)."""
+    """Each quick run within 15 s of CPU time (its wall time on an idle machine; helpers share the cores);
+    a real-data recipe on tiny files of its format, through --data."""
     seconds = {}
     for name in EXPERIMENTS.names():
+        data = []
+        if name in REAL_DATA:
+            loader = REAL_DATA[name].DATA
+            data = ["--data", f"{loader}={WRITERS[loader](tmp_path / 'data' / loader)}"]
         start = time.process_time()
-        result = invoke("train", name, "--quick", "--out", tmp_path / name)
+        result = invoke("train", name, "--quick", *data, "--out", tmp_path / name)
         seconds[name] = time.process_time() - start
         assert result.exit_code == 0, f"{name}: {result.output}"
         run_dir = only_run_dir(tmp_path / name)
@@ -280,3 +295,16 @@ def test_an_invalid_config_is_refused_before_anything_runs_and_leaves_no_run_fol
 def test_error_messages_are_printed_verbatim(args, shown):
     result = invoke(*args)
     assert result.exit_code == 1 and shown in result.output and "Traceback" not in result.output
+
+
+def test_device_and_data_reach_the_config_and_throughput_is_logged_per_epoch(tmp_path):
+    root = WRITERS["shd"](tmp_path / "shd")
+    dumped = invoke("train", "shd", "--quick", "--data", f"shd={root}", "--device", "cpu", "--dump")
+    assert dumped.exit_code == 0 and f'path = "{root}"' in dumped.output and 'device = "cpu"' in dumped.output
+    main = invoke("run", "--quick", "--device", "cpu", "--dump")
+    assert main.output.count('device = "cpu"') == 4  # every paradigm's fit
+    result = invoke("train", "shd", "--quick", "--data", f"shd={root}", "--device", "cpu", "--out", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    assert re.search(r"twin epoch 0: loss [\d.]+, [\d.e+]+ samples/s, [\d.e+]+ tokens/s", result.output)
+    rows = rows_of(only_run_dir(tmp_path / "runs"))
+    assert all(r["samples_per_s"] > 0 and r["tokens_per_s"] > 0 for r in rows)
