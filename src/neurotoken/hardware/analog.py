@@ -252,7 +252,7 @@ class _Crossbar:
         cfg = self.config
         parts, g, xn, scale = self._partials(x)
         if cfg.read_noise and self._noisy():
-            norms = tile_partials(xn.square(), torch.ones_like(g[:1]), cfg.tile_rows).sqrt()  # [N, R, 1]
+            norms = tile_partials(xn.detach().square(), torch.ones_like(g[:1]), cfg.tile_rows).sqrt()  # [N, R, 1]
             parts = parts + (math.sqrt(2.0) * cfg.read_noise) * norms * self._normal(parts.shape, parts)
         if self._quantised():
             ranges = self._ranges(g)
