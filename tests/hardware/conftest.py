@@ -36,7 +36,7 @@ def chip_dict():
     return copy.deepcopy(BASE)
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny():
     """make_chip(section=dict of keys to change, or None to drop it) -> Chip."""
     return make_chip
