@@ -206,6 +206,15 @@ def test_calibrated_direct_input_layer_stays_close_to_digital():
     assert err < 0.05 * model(x).abs().max()
 
 
+def test_config_from_an_analog_chip_takes_its_tiles_and_converters():
+    config = AnalogConfig.from_chip("analog_pcm", adc_bits=6)
+    chip = nt.hardware.load_chip("analog_pcm").analog
+    assert (config.tile_rows, config.tile_cols, config.dac_bits) == (chip.tile_rows, chip.tile_cols, chip.dac_bits)
+    assert config.adc_bits == 6
+    with pytest.raises(ValueError, match="analog chip"):
+        AnalogConfig.from_chip("loihi")
+
+
 def test_analog_runs_on_the_meta_device():
     model = nn.Sequential(nn.Linear(20, 10), nn.Conv2d(1, 2, 3)).to("meta")
     chip = analog(model, AnalogConfig(prog_noise=0.1, read_noise=0.1)).eval()

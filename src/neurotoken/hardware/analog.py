@@ -32,6 +32,7 @@ from torch import nn
 
 from .. import _checks
 from ..accounting.counter import is_discrete, value_bits
+from .chips import load_chip
 
 _BITS = (1, 24)
 
@@ -77,6 +78,16 @@ class AnalogConfig:
         for name in ("drift_compensation", "train_noise", "train_quantisation"):
             _checks.flag(name, getattr(self, name))
         _checks.integer("seed", self.seed)
+
+    @classmethod
+    def from_chip(cls, chip, **changes) -> AnalogConfig:
+        """The tile size and converter bits of an analog chip (a :class:`Chip` or a name or path for
+        :func:`load_chip`), with ``changes`` to any field."""
+        tiles_ = load_chip(chip).analog
+        if tiles_ is None:
+            raise ValueError(f"chip must be an analog chip (one with an [analog] section), got {load_chip(chip).name!r}")
+        return cls(**{"tile_rows": tiles_.tile_rows, "tile_cols": tiles_.tile_cols, "dac_bits": tiles_.dac_bits,
+                      "adc_bits": tiles_.adc_bits, **changes})
 
 
 def level_steps(bits: int) -> int:
