@@ -308,3 +308,17 @@ def test_device_and_data_reach_the_config_and_throughput_is_logged_per_epoch(tmp
     assert re.search(r"twin epoch 0: loss [\d.]+, [\d.e+]+ samples/s, [\d.e+]+ tokens/s", result.output)
     rows = rows_of(only_run_dir(tmp_path / "runs"))
     assert all(r["samples_per_s"] > 0 and r["tokens_per_s"] > 0 for r in rows)
+
+
+def test_language_and_the_main_job_take_a_text_corpus_through_data(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for k in range(2):
+        (corpus / f"{k}.txt").write_text(f"text {k}: the quick brown fox jumps over the lazy dog. " * 60)
+    main = invoke("run", "--quick", "--data", f"text={corpus}", "--dump")
+    assert main.exit_code == 0 and f'path = "{corpus}"' in main.output
+    result = invoke("train", "language", "--quick", "--data", f"text={corpus}", "--set", "twins=[false]",
+                    "--out", tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    (row,) = rows_of(only_run_dir(tmp_path / "runs"))
+    assert row["val_bpb"] > 0 and row["tokens_per_s"] == 32 * row["samples_per_s"]

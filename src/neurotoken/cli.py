@@ -210,6 +210,7 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
         out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),
         resume: Path = typer.Option(None, help="continue an interrupted run folder"),
         threads: int = typer.Option(1, help=THREADS_HELP + "; one is fastest for these small models"),
+        data: list[str] = typer.Option([], "--data", help=DATA_HELP),
         device: str = typer.Option(None, help=DEVICE_HELP),
         dump: bool = typer.Option(False, help="print the config as TOML and exit")) -> None:
     """The main job: every paradigm's conventional model and neuromorphic twin, one comparison table.
@@ -225,12 +226,14 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
       neurotoken run --quick -p intra-token
 
       neurotoken run --set profile=loihi --set "intra.Ts=[4]"
+
+      neurotoken run --data text=~/corpus --device cuda
     """
     from dataclasses import replace
 
     from .experiments import config as cfg
 
-    exp, config = _config_for("main", config_file, assignments, resume, quick, device=device)
+    exp, config = _config_for("main", config_file, assignments, resume, quick, data, device)
     if paradigm:
         if resume is not None:
             raise ValueError("--resume takes the run's own config.toml; drop --paradigm")

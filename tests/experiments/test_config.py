@@ -180,7 +180,7 @@ BAD = [
     ("main", "attention.n_train=2", "attention.n_train must be >= len(train_snrs_db)"),
     ("main", "language.prompt=''", "language.prompt must not be empty"),
     ("main", "language.twins=[]", "language.twins must hold at least 1"),
-    ("language", "path=nowhere.txt", "path must name an existing file"), ("main", "language.path=no.txt", "language.path"),
+    ("language", "path=nowhere.txt", "path must name an existing file or folder"), ("main", "language.path=no.txt", "language.path"),
     ("main", "ssm.permutation_seed=-3", "ssm.permutation_seed must be >= 0"),
     ("listops", "max_length=3", "max_length must be >= min_length"),
     ("listops", "dt_range=[0.5, 0.1]", "dt_range must be (low, high) with low < high"),

@@ -1,8 +1,11 @@
 import math
 
 import pytest
+import torch
 
+from neurotoken import zoo
 from neurotoken.experiments import EXPERIMENTS, LanguageModels, run_language
+from neurotoken.experiments.language import head, model_kwargs, val_bits_per_byte, windows
 from neurotoken.learning.bptt import FitConfig
 
 
@@ -29,3 +32,25 @@ def test_default_recipe_meets_the_text_target():
     assert 0 < spiking["spike_rate"] < 1 and twin["spike_rate"] == 0
     assert spiking["train_seconds"] + twin["train_seconds"] < 2 * 15 * 60
     assert all(len(row["sample"]) > len(LanguageModels().prompt) for row in (spiking, twin))
+
+
+def test_a_corpus_folder_trains_on_its_windows_with_the_last_tenth_held_out(tmp_path):
+    for k in range(3):
+        (tmp_path / f"{k}.txt").write_text(f"file {k}: the quick brown fox jumps over the lazy dog. " * 8)
+    config = LanguageModels(d_model=8, layers=1, L=16, path=str(tmp_path), twins=(False,),
+                            fit=FitConfig(epochs=2, batch_size=16), sample_bytes=4)
+    x, y, x_val, y_val = windows(config)
+    total = len(x) + len(x_val)
+    assert y is None and y_val is None and len(x_val) == total // 10 and x[0][0].shape == (16,)
+    assert head(x_val, 3).shape == (3, 16)
+    (row,) = run_language(config).tables["rows"]
+    assert 0 < row["val_bpb"] < 9 and row["tokens_per_s"] == 16 * row["samples_per_s"] > 0
+
+
+def test_val_bits_per_byte_of_a_dataset_equals_that_of_its_tensors(tmp_path):
+    (tmp_path / "t.txt").write_text("abcdefghij" * 60)
+    config = LanguageModels(d_model=8, layers=1, L=8, path=str(tmp_path / "t.txt"))
+    _, _, x_val, _ = windows(config)
+    xs, ys = (torch.stack(t) for t in zip(*(x_val[i] for i in range(len(x_val)))))
+    model = zoo.build("SpikingLM", model_kwargs(config, False))
+    assert math.isclose(val_bits_per_byte(model, x_val, batch_size=4), val_bits_per_byte(model, xs, ys), rel_tol=1e-5)

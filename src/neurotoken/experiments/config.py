@@ -61,10 +61,10 @@ def text(name: str, v) -> str:
     return v
 
 
-def existing_file(name: str, v) -> str:
-    """The path of an existing file."""
-    if not Path(text(name, v)).is_file():
-        raise ValueError(f"{name} must name an existing file, got {v!r}")
+def existing_path(name: str, v) -> str:
+    """The path of an existing file or folder."""
+    if not Path(text(name, v)).expanduser().exists():
+        raise ValueError(f"{name} must name an existing file or folder, got {v!r}")
     return v
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from torch.utils.data import DataLoader, Subset
 
+from ..data import text_corpus
 from ..data.text import load_text
 from ..learning.bptt import FitConfig
 from ..metrics import bits_per_byte, spike_rate
 from ..models import LM_BACKBONES
-from .config import each, existing_file, flag, integer, nested, one_of, optional, real, text, validate
+from .config import each, existing_path, flag, integer, nested, one_of, optional, real, text, validate
 from .runner import Results, Runner, recipe
 
 
@@ -23,7 +25,7 @@ class LanguageModels:
     d_model: int = 128
     layers: int = 2
     L: int = 64
-    path: str | None = None  # a UTF-8 text file; None: the standard-library docstrings
+    path: str | None = None  # a text file or a folder of them (`--data text=PATH`); None: the standard-library docstrings
     train_windows: int | None = None  # a fixed random subset of the training windows; None: all
     val_windows: int | None = None  # the first validation windows; None: all
     fit: FitConfig = FitConfig(epochs=4, batch_size=32, lr=3e-3, weight_decay=0.0, warmup_steps=20, grad_clip=1.0)
@@ -32,11 +34,16 @@ class LanguageModels:
     sample_temperature: float = 0.5
     twins: tuple[bool, ...] = (True, False)  # spiking, conventional
     CHECKS = {"backbone": one_of(LM_BACKBONES), "d_model": integer(), "layers": integer(), "L": integer(),
-              "path": optional(existing_file), "train_windows": optional(integer()), "val_windows": optional(integer()),
+              "path": optional(existing_path), "train_windows": optional(integer()), "val_windows": optional(integer()),
               "fit": nested(FitConfig), "prompt": text, "sample_bytes": integer(),
               "sample_temperature": real(low=0.0, low_open=True), "twins": each(flag, unique=True)}
 
     __post_init__ = validate
+
+    @classmethod
+    def data_fields(cls) -> dict[str, str]:
+        """`--data` names this config accepts -> the field each sets."""
+        return {"text": "path"}
 
     @classmethod
     def quick(cls, **changes) -> LanguageModels:
@@ -51,14 +58,44 @@ def model_kwargs(config: LanguageModels, spiking: bool) -> dict:
     return dict(d_model=config.d_model, layers=config.layers, backbone=config.backbone, spiking=spiking)
 
 
-def windows(config: LanguageModels) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """(x_train, y_train, x_val, y_val) byte windows of ``config`` (subsets when it asks for them)."""
-    data = load_text(config.path, config.L)
-    x, y = data.x_train, data.y_train
+def windows(config: LanguageModels) -> tuple:
+    """(x_train, y_train, x_val, y_val) byte windows of ``config`` (subsets when it asks for them):
+    tensors of the embedded text, or for ``path`` two Datasets of :func:`~neurotoken.data.text_corpus`
+    windows (the last tenth for validation) and None for the targets."""
+    if config.path is None:
+        data = load_text(None, config.L)
+        x, y, x_val, y_val = data.x_train, data.y_train, data.x_val, data.y_val
+    else:
+        corpus = text_corpus(config.path, seq_len=config.L)
+        cut = len(corpus) - max(1, len(corpus) // 10)
+        if cut < 1:
+            raise ValueError(f"path {config.path!r} holds {len(corpus)} window(s) of L = {config.L} bytes: too few "
+                             "to split into training and validation")
+        x, y, x_val, y_val = Subset(corpus, range(cut)), None, Subset(corpus, range(cut, len(corpus))), None
     if config.train_windows is not None:
         pick = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:config.train_windows]
-        x, y = x[pick], y[pick]
-    return x, y, data.x_val[:config.val_windows], data.y_val[:config.val_windows]
+        x, y = (x[pick], y[pick]) if y is not None else (Subset(x, pick.tolist()), None)
+    if config.val_windows is not None:
+        x_val, y_val = (x_val[:config.val_windows], y_val[:config.val_windows]) if y_val is not None else \
+            (Subset(x_val, range(min(config.val_windows, len(x_val)))), None)
+    return x, y, x_val, y_val
+
+
+def head(x, n: int) -> torch.Tensor:
+    """The inputs of the first ``n`` windows of tensors ``x`` or of a Dataset of (x, y) windows."""
+    return x[:n] if isinstance(x, torch.Tensor) else torch.stack([x[i][0] for i in range(min(n, len(x)))])
+
+
+def val_bits_per_byte(model, x, y=None, batch_size: int = 64) -> float:
+    """:func:`~neurotoken.metrics.bits_per_byte` over tensors (x, y) or a Dataset of windows (on the model's device)."""
+    if y is not None:
+        return bits_per_byte(model, x, y, batch_size)
+    device = next(model.parameters()).device
+    bits = positions = 0.0
+    for xb, yb in DataLoader(x, batch_size=batch_size):
+        bits += bits_per_byte(model, xb.to(device), yb.to(device), batch_size) * yb.numel()
+        positions += yb.numel()
+    return bits / positions
 
 
 @recipe(LanguageModels)
@@ -69,10 +106,12 @@ def run_language(config: LanguageModels, runner: Runner) -> Results:
         trained = runner.train("spiking" if spiking else "twin", ("SpikingLM", model_kwargs(config, spiking)),
                                config.fit, x, y, seed=config.fit.seed)
         model = trained.model
+        device = next(model.parameters()).device
         sample = model.generate(config.prompt, config.sample_bytes, config.sample_temperature,
-                                torch.Generator().manual_seed(config.fit.seed))
+                                torch.Generator(device).manual_seed(config.fit.seed))
         runner.emit({"model": f"{config.backbone} ({'spiking' if spiking else 'twin'})", "spiking": spiking,
-                     "val_bpb": bits_per_byte(model, x_val, y_val), "final_train_loss": trained.losses[-1],
-                     "spike_rate": spike_rate(model, x_val[:64]), "train_seconds": trained.seconds,
-                     "parameters": sum(p.numel() for p in model.parameters()), "sample": config.prompt + sample})
+                     "val_bpb": val_bits_per_byte(model, x_val, y_val), "final_train_loss": trained.losses[-1],
+                     "spike_rate": spike_rate(model, head(x_val, 64).to(device)), "train_seconds": trained.seconds,
+                     "parameters": sum(p.numel() for p in model.parameters()), "sample": config.prompt + sample,
+                     "samples_per_s": trained.samples_per_s, "tokens_per_s": trained.tokens_per_s})
     return runner.results()

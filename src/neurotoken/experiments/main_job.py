@@ -16,12 +16,13 @@ from datetime import datetime, timezone
 
 import torch
 from torch import nn
+from torch.utils.data import Dataset
 
 from .. import __version__
 from ..accounting import count, get_profile, is_discrete
 from ..data import load_digits, load_seq_digits
 from ..learning.bptt import FitConfig
-from ..metrics import accuracy, bits_per_byte, predict, symbol_error_rate
+from ..metrics import accuracy, predict, symbol_error_rate
 from . import demodulation, digits, language
 from .demodulation import DemodulationSweep
 from .config import accepted, dumps, each, integer, nested, one_of, validate
@@ -57,6 +58,11 @@ class MainJob:
               "attention": nested(DemodulationSweep), "language": nested(LanguageModels)}
 
     __post_init__ = validate
+
+    @classmethod
+    def data_fields(cls) -> dict[str, str]:
+        """`--data` names this config accepts -> the field each sets (the language row's text)."""
+        return {"text": "language.path"}
 
     @classmethod
     def quick(cls, **changes) -> MainJob:
@@ -99,8 +105,8 @@ class Task:
     unit: str  # "inference" or "token"
     models: list[tuple[str, str, str, dict]]
     fit: FitConfig
-    x: torch.Tensor
-    y: torch.Tensor
+    x: torch.Tensor | Dataset
+    y: torch.Tensor | None  # None when x is a Dataset of (x, y) pairs
     quality: Callable[[nn.Module], float]
     count_input: torch.Tensor
 
@@ -136,7 +142,7 @@ def _language(c: LanguageModels, n: int) -> Task:
     models = [("twin", "RWKV", "SpikingLM", language.model_kwargs(c, False)),
               ("spiking", "SpikeGPT-style (spiking projections)", "SpikingLM", language.model_kwargs(c, True))]
     return Task("text (language)", "bits/byte", False, "token", models, c.fit, x, y,
-                lambda m: bits_per_byte(m, x_val, y_val), x_val[:n])
+                lambda m: language.val_bits_per_byte(m, x_val, y_val), language.head(x_val, n))
 
 
 def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
@@ -164,7 +170,7 @@ def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> d
     try:
         with torch.no_grad():
             model.eval()
-            model(x[:1])
+            model(x[:1].to(next(model.parameters()).device))
     finally:
         for h in handles:
             h.remove()
@@ -186,7 +192,7 @@ def measure(model: nn.Module, x: torch.Tensor, profile: str, unit: str = "infere
     "token"): energy_j, acs, macs, sparsity, bytes, spikes, layer_energy_j and unpriced."""
     model.eval()
     with torch.no_grad(), count(model, profile) as c:
-        model(x)
+        model(x.to(next(model.parameters()).device))
     units = c.tokens if unit == "token" else c.inferences
     per = c.per_token if unit == "token" else c.per_inference
     return {"energy_j": c.energy_j / units, "acs": per.get("acs", 0), "macs": per.get("macs", 0),

@@ -238,7 +238,7 @@ def run_real_data(config: RealData, runner: Runner) -> Results:
                                config.fit, train, seed=config.fit.seed, collate_fn=batch)
         model = trained.model
         count_x = batch([test[i] for i in range(min(config.count_batch, len(test)))])[0]
-        counts = measure(model, count_x.to(next(model.parameters()).device), config.profile)
+        counts = measure(model, count_x, config.profile)
         twin_energy = counts["energy_j"] if twin_energy is None else twin_energy
         row = {"dataset": config.DATA, "model": f"{config.model} ({'spiking' if spiking else 'twin'})",
                "neuromorphic": spiking, "test_accuracy": loader_accuracy(model, test_loader),
