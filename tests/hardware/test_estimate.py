@@ -7,6 +7,7 @@ from torch import nn
 
 import neurotoken as nt
 from neurotoken import hardware as hw
+from neurotoken.hardware.analog import AnalogConfig, analog
 from neurotoken.hardware.estimate import conversions
 from neurotoken.hardware.mapping import Layer
 
@@ -89,8 +90,8 @@ def _analog(tiny, **analog):
 
 @pytest.mark.parametrize(("x", "dac", "bits"), [
     (torch.ones(6, 10), 0, 0),  # binary spikes drive rows without a DAC
-    (torch.rand(6, 10), 60, 480),  # real inputs: every row, dac_bits each
-    (torch.randint(-1, 2, (6, 10)).float(), 60, 120),  # ternary spikes: 3 levels, 2 bits
+    (torch.rand(6, 10), 6 * 10 * 2, 6 * 10 * 2 * 8),  # real inputs: every row of both column tiles, dac_bits each
+    (torch.randint(-1, 2, (6, 10)).float(), 6 * 10 * 2, 6 * 10 * 2 * 2),  # ternary spikes: 3 levels, 2 bits
 ])
 def test_adc_and_dac_conversions_of_a_tiled_layer(tiny, x, dac, bits):
     chip, linear = _analog(tiny), nn.Linear(10, 6)
@@ -103,12 +104,19 @@ def test_analog_estimate_prices_conversions_and_whole_crossbars(tiny):
     chip = _analog(tiny, adc_pj=2.0, dac_pj=1.0)
     linear = nn.Linear(10, 6)
     e = hw.estimate(linear, chip, torch.rand(6, 10))
-    assert e.counts["adc_conversions"] == 3 * 6 and e.counts["dac_conversions"] == 10  # per inference
+    assert e.counts["adc_conversions"] == 3 * 6 and e.counts["dac_conversions"] == 10 * 2  # per inference
     assert e.energy_breakdown_j["adc"] == pytest.approx(18 * 2.0 * PJ)
-    assert e.energy_breakdown_j["dac"] == pytest.approx(10 * 1.0 * PJ)
+    assert e.energy_breakdown_j["dac"] == pytest.approx(20 * 1.0 * PJ)
     spikes = hw.estimate(linear, chip, torch.ones(6, 10))
     assert spikes.counts["dac_conversions"] == 0
     assert spikes.energy_breakdown_j["op:macs"] == pytest.approx(60 * 50 * PJ)  # the crossbar computes all 60
+
+
+def test_an_analog_copy_brings_its_own_conversion_counts(tiny):
+    chip = _analog(tiny)
+    model = analog(nn.Sequential(nn.Linear(10, 6)), AnalogConfig.from_chip(chip))
+    e = hw.estimate(model, chip, torch.rand(6, 10))
+    assert e.counts["adc_conversions"] == 3 * 6 and e.counts["dac_conversions"] == 10 * 2
 
 
 def test_stdp_and_three_factor_updates_are_priced(tiny):

@@ -11,9 +11,9 @@ the mapping's hooks, places the layers (:func:`~neurotoken.hardware.mapping.plac
   under a local or strided mask;
 * bytes moved per memory level; weights of layers that spill off a chip without off-chip memory
   are listed as unpriced ``dram_bytes``;
-* ADC/DAC conversions on analog chips: the analog tiles' own counts when the model runs them,
-  else per synaptic layer call ``vectors x row tiles x columns`` ADC conversions and ``vectors x
-  rows`` DAC conversions (none for binary spikes, ``ceil(log2 K)`` bits for K-level ones);
+* ADC/DAC conversions on analog chips, counted by the crossbar tiles of :mod:`.analog` (those the
+  model runs, or the chip's tiles in place of its digital layers): ``vectors x row tiles x
+  columns`` ADC conversions, none on the DAC side for binary spikes, ``ceil(log2 K)`` bits for K-level ones;
 * on-chip learning (``learning="stdp" | "three_factor"``) at the chip's weight-update energy.
 
 Latency: the slowest core's work (its share of every layer's operations x the chip's time per
@@ -29,7 +29,8 @@ import torch
 from torch import nn
 
 from .. import _checks
-from ..accounting.counter import count, is_discrete, value_bits
+from ..accounting.counter import count
+from .analog import AnalogConfig, AnalogConv2d, AnalogLinear
 from .chips import Chip, load_chip
 from .mapping import Layer, Mapping, batch_of, describe, place, trace
 
@@ -91,21 +92,16 @@ def _routing(mapping: Mapping, layers: dict[str, Layer], rows: dict[str, dict]) 
 
 
 def conversions(layer: Layer, chip: Chip) -> dict[str, int]:
-    """ADC and DAC conversions of a synaptic layer's calls on analog tiles: per input vector, one ADC
-    conversion per column and row tile; one DAC conversion per row unless the input is binary spikes
-    (a K-level spike needs ceil(log2 K) bits, a real value ``dac_bits``)."""
-    a = chip.analog
-    row_tiles = math.ceil(layer.rows / a.tile_rows)
-    adc = dac = bits = 0
-    for inputs, out in layer.calls:
-        x = inputs[0]
-        vectors = out.numel() // layer.cols
-        adc += vectors * row_tiles * layer.cols
-        b = value_bits(x) if is_discrete(x) else a.dac_bits
-        if not (b == 1 and is_discrete(x) and int(x.min()) >= 0):
-            dac += vectors * layer.rows
-            bits += vectors * layer.rows * b
-    return {"adc_conversions": adc, "dac_conversions": dac, "dac_bits": bits}
+    """ADC and DAC conversions of a digital synaptic layer's calls had it run as the chip's crossbar
+    tiles: the counts of :mod:`.analog`'s tile model (per input vector, one ADC conversion per
+    column and row tile; DAC conversions per row and column tile, none for binary spikes)."""
+    tile = (AnalogLinear if isinstance(layer.module, nn.Linear) else AnalogConv2d).from_digital(
+        layer.module, AnalogConfig.from_chip(chip))
+    out: dict[str, int] = {}
+    for inputs, y in layer.calls:
+        for k, n in tile.accounting(inputs, y).items():
+            out[k] = out.get(k, 0) + n
+    return out
 
 
 def weight_updates(rule: str, layers: dict[str, Layer], rows: dict[str, dict]) -> dict[str, int]:
