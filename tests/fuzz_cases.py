@@ -646,8 +646,7 @@ refused("nt.zoo.save_model", "a model that is not a module",
         lambda tmp: nt.zoo.save_model(tmp / "m.safetensors", "SNNClassifier", {"in_features": 3}, "model"), "model")
 refused_path("nt.zoo.save_model", "a folder as path",
              lambda tmp: nt.zoo.save_model(tmp, "SNNClassifier", {"in_features": 3}, nt.models.SNNClassifier(3)),
-             "path", owner="zoo.py (done; lead): a folder as path fails in the atomic rename with a raw "
-                           "IsADirectoryError; refuse it before writing ('path ... is a directory')")
+             "path")
 refused_path("nt.zoo.load_model", "a missing file", lambda tmp: nt.zoo.load_model(tmp / "none.safetensors"),
              "none.safetensors")
 refused_path("nt.zoo.load_model", "a folder", lambda tmp: nt.zoo.load_model(tmp), "{tmp}")
@@ -659,9 +658,7 @@ refused("nt.zoo.load_model", "an int path", lambda tmp: nt.zoo.load_model(3), "p
 accepted("nt.zoo.load_model", "a saved model round-trips",
          lambda tmp: nt.zoo.load_model(saved(tmp))[0], lambda m: isinstance(m, nt.models.SNNClassifier))
 
-refused("nt.export.to_nir", "a string model", lambda tmp: nt.export.to_nir("model"), "model",
-        owner="export/nir.py (done; lead): to_nir('model') raises AttributeError 'named_children'; "
-              "refuse a non-Module naming model")
+refused("nt.export.to_nir", "a string model", lambda tmp: nt.export.to_nir("model"), "model")
 refused("nt.export.to_nir", "a sample of the wrong width",
         lambda tmp: nt.export.to_nir(nt.models.SNNClassifier(3, (2,), 2), torch.rand(1, 4)), "sample")
 refused("nt.export.to_nir", "dt=0", lambda tmp: nt.export.to_nir(nt.models.SNNClassifier(3, (2,), 2), dt=0.0), "dt")

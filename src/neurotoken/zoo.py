@@ -119,6 +119,8 @@ def save_model(path: str | Path, name: str, kwargs: dict, model: nn.Module) -> P
     ``kwargs`` that rebuild a model of the same tensor shapes), with a checksum of both."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
+    if Path(path).is_dir():
+        raise IsADirectoryError(f"path {str(path)!r} is a directory: give a file path such as model.safetensors")
     if not isinstance(name, str) or name not in MODELS:
         raise ValueError(f"name must be a registered model class ({', '.join(MODELS.names())}), got {name!r}")
     if type(model) is not MODELS.get(name):

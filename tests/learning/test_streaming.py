@@ -229,9 +229,6 @@ def test_bf16_autocast_on_cpu_trains_and_the_loss_decreases():
     assert all(p.dtype == torch.float32 for p in m.parameters())
 
 
-@pytest.mark.xfail(strict=True, reason="C: neurons.py npe_multistep integrates in x's dtype, so under autocast the "
-                   "membrane is bf16: when torch.is_autocast_enabled(x.device.type) and x.dtype is float16/bfloat16, "
-                   "run the recurrence on x.float() (the fused kernel keeps its float32 path)")
 @pytest.mark.parametrize("backend", ["auto", "sequential"])
 def test_neuron_state_stays_fp32_under_autocast(backend):
     lif = nt.LIF(0.9, backend=backend)

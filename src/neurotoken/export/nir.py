@@ -189,6 +189,8 @@ def to_nir(model: nn.Module, sample: torch.Tensor | None = None, *, dt: float = 
     SNNClassifier, where it may be omitted); it fixes the shapes. ``dt`` is the Euler step of the
     discretisation (module docstring). Raises ValueError naming the layer that has no exact NIR node.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     import nir
 
     dt = _checks.number("dt", dt, low=0.0, low_open=True)
