@@ -190,10 +190,29 @@ def test_digital_accelerator_agrees_with_the_cmos45_accounting():
     assert e.counts["dram_bytes"] == c.totals["bytes_dram"] / 4
 
 
+MODELS = [
+    (lambda: nt.models.SNNClassifier(12, (16,), 3, T=2), lambda: torch.rand(2, 12)),
+    (lambda: nt.models.SpikingSSMClassifier(3, 8, 4, 1, 3), lambda: torch.randn(2, 5, 3)),
+    (lambda: nt.models.SpikingTransformer(5, 8, 2, 1, 3, T=2), lambda: torch.randn(2, 5, 5)),
+    (lambda: nt.models.SpikingLM(16, 8, 1), lambda: torch.randint(0, 16, (2, 5))),
+    (lambda: nt.models.SpikingLM(16, 8, 1, backbone="pspikessm"), lambda: torch.randint(0, 16, (2, 5))),
+]
+
+
 @pytest.mark.parametrize("chip", ["loihi", "analog_pcm", "digital_accelerator"])
-def test_every_count_is_reported_and_non_negative(chip):
-    e = hw.estimate(nt.models.SNNClassifier(12, (16,), 3, T=2), chip, torch.rand(2, 12))
+@pytest.mark.parametrize(("build", "sample"), MODELS)
+def test_every_model_maps_and_is_estimated_on_every_chip(build, sample, chip):
+    torch.manual_seed(0)
+    model, x = build(), sample()
+    m = hw.map(model, chip, x)
+    assert m.fits and m.cores >= 1 and m.spill_bytes == 0
+    weights = {name for name, mod in model.named_modules() if isinstance(mod, (nn.Linear, nn.Conv2d))}
+    assert weights <= set(m.layers)  # every synaptic layer that ran is placed
+    assert sum(p.synapses for p in m.layers.values() if p.kind == "synaptic") == sum(
+        mod.weight.numel() for mod in model.modules() if isinstance(mod, (nn.Linear, nn.Conv2d)))
+    e = hw.estimate(model, chip, x)
+    assert e.mapping.cores == m.cores and e.energy_j > 0 and all(v >= 0 for v in e.energy_breakdown_j.values())
     for key in ("synops", "neuron_updates", "spikes", "spike_hops", "dram_bytes", "sram_bytes",
                 "adc_conversions", "dac_conversions", "weight_updates"):
         assert e.counts[key] >= 0
-    assert all(v >= 0 for v in e.energy_breakdown_j.values()) and e.energy_j > 0
+    assert (e.counts["adc_conversions"] > 0) == (chip == "analog_pcm")

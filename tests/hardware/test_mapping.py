@@ -77,28 +77,6 @@ def test_analog_layer_takes_one_core_per_tile(tiny):
     assert m.layers["Linear"].cores == tuple(range(6))  # ceil(10/4) row tiles x ceil(6/4) column tiles
 
 
-MODELS = [
-    (lambda: nt.models.SNNClassifier(12, (16,), 3, T=2), lambda: torch.rand(2, 12)),
-    (lambda: nt.models.SpikingSSMClassifier(3, 8, 4, 1, 3), lambda: torch.randn(2, 5, 3)),
-    (lambda: nt.models.SpikingTransformer(5, 8, 2, 1, 3, T=2), lambda: torch.randn(2, 5, 5)),
-    (lambda: nt.models.SpikingLM(16, 8, 1), lambda: torch.randint(0, 16, (2, 5))),
-    (lambda: nt.models.SpikingLM(16, 8, 1, backbone="pspikessm"), lambda: torch.randint(0, 16, (2, 5))),
-]
-
-
-@pytest.mark.parametrize("chip", ["loihi", "analog_pcm", "digital_accelerator"])
-@pytest.mark.parametrize(("build", "sample"), MODELS)
-def test_every_model_maps_on_every_chip(build, sample, chip):
-    torch.manual_seed(0)
-    model = build()
-    m = hw.map(model, chip, sample())
-    assert m.fits and m.cores >= 1 and m.spill_bytes == 0
-    weights = {name for name, mod in model.named_modules() if isinstance(mod, (nn.Linear, nn.Conv2d))}
-    assert weights <= set(m.layers)  # every synaptic layer that ran is placed
-    assert sum(p.synapses for p in m.layers.values() if p.kind == "synaptic") == sum(
-        mod.weight.numel() for mod in model.modules() if isinstance(mod, (nn.Linear, nn.Conv2d)))
-
-
 def test_neurons_of_a_token_model_are_per_token(tiny):
     model = nt.models.SpikingTransformer(5, 8, 2, 1, 3, T=2)
     m = hw.map(model, "loihi", torch.randn(2, 7, 5))
