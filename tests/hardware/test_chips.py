@@ -57,6 +57,7 @@ def test_user_chip_from_toml(tmp_path):
     (lambda d: d["profile"]["ops_pj"].update(acs=math.nan), "'acs' must be a finite number"),
     (lambda d: d["mesh"].update(x=1, y=1), "fewer nodes than"),
     (lambda d: d["profile"].update(local="nowhere"), "local"),
+    (lambda d: d.update(cores=5), r"\[cores\] must be a table"),
 ])
 def test_bad_chip_descriptions_are_refused_by_name(chip_dict, edit, message):
     edit(chip_dict)

@@ -178,6 +178,9 @@ def chip_from_dict(data: Mapping, where: str = "chip") -> Chip:
     for s in _REQUIRED_SECTIONS:
         if s not in data:
             raise ValueError(f"{where}: missing section [{s}]")
+    for s in _SCHEMA:
+        if s is not None and s in data and not isinstance(data[s], dict):
+            raise ValueError(f"{where}: [{s}] must be a table, got {data[s]!r}")
     sec = {s: _section(data[s], s, where) for s in _SCHEMA if s is not None and s in data}
     cores, mesh = sec["cores"], sec["mesh"]
     timing, learning = sec.get("timing", {}), sec.get("learning", {})
