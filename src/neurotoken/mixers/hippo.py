@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .. import _checks
-from .base import Mixer, check_bool, check_state, check_tokens
+from .base import Fire, Mixer, check_bool, check_state, check_tokens, resolve_neuron
 
 DISCRETIZATIONS = ("bilinear", "zoh")
 HIPPO_METHODS = ("fft", "sequential")
@@ -128,10 +128,13 @@ class HiPPOSSM(Mixer):
     A, B are fixed buffers; C [D, N] (normal, scale N^-1/2), the skip d and log Delta (log-uniform
     in ``dt_range``, one per channel or one ``shared_dt``) are trained. ``method``: "fft"
     (convolution, parallel in L) or "sequential" (the recurrence). State: S [B, D, N].
+    ``neuron`` (a memoryless NPE or its config dict) makes the spiking form: the readout drives it,
+    s = spike(C S + d u - theta), and W_o reads the spikes (eq. 40); None (default) is this
+    conventional form.
     """
 
     def __init__(self, d_model: int, d_state: int = 64, discretization: str = "bilinear", method: str = "fft",
-                 dt_range: tuple[float, float] = (1e-3, 1e-1), shared_dt: bool = False):
+                 dt_range: tuple[float, float] = (1e-3, 1e-1), shared_dt: bool = False, neuron=None):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
         self.d_state = _checks.positive_int("d_state", d_state)
@@ -148,6 +151,12 @@ class HiPPOSSM(Mixer):
         self.C = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
         self.skip = nn.Parameter(torch.ones(d_model))
         self.out = nn.Linear(d_model, d_model)
+        neuron = resolve_neuron(neuron, None)
+        self.fire = None if neuron is None else Fire(neuron)
+
+    @property
+    def spiking(self) -> bool:
+        return self.fire is not None
 
     def gains(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Ā [D, N, N] and B̄ [D, N] of the current step sizes."""
@@ -157,7 +166,8 @@ class HiPPOSSM(Mixer):
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
         self.check_input(x)
         y, S = hippo_ssm(x, *self.gains(), self.C, state, self.method, return_state)
-        y = self.out(y + self.skip * x)
+        y = y + self.skip * x
+        y = self.out(y if self.fire is None else self.fire(y))
         return (y, S) if return_state else y
 
     def initial_state(self, batch: int) -> torch.Tensor:
