@@ -87,7 +87,8 @@ def test_neurons_of_a_token_model_are_per_token(tiny):
 def test_map_refuses_bad_arguments():
     with pytest.raises(TypeError, match="model must be a torch.nn.Module"):
         hw.map("model", "loihi", torch.rand(2, 3))
-    with pytest.raises(ValueError, match="sample must be a tensor"):
-        hw.map(nn.Linear(3, 2), "loihi", torch.tensor(1.0))
+    for sample in (torch.tensor(1.0), torch.rand(0, 3), [[1.0, 2.0, 3.0]]):
+        with pytest.raises(ValueError, match="sample must be a tensor"):
+            hw.map(nn.Linear(3, 2), "loihi", sample)
     with pytest.raises(ValueError, match="nothing to place"):
         hw.map(nn.ReLU(), "loihi", torch.rand(2, 3))

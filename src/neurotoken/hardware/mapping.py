@@ -197,8 +197,8 @@ def place(layers: dict[str, Layer], chip: Chip) -> Mapping:
 def batch_of(sample) -> tuple[int, bool]:
     """(inferences in the sample, whether it is a token sequence)."""
     x = sample if isinstance(sample, torch.Tensor) else _first_tensor(sample)
-    if x is None or x.dim() == 0:
-        raise ValueError("sample must be a tensor (or a tuple starting with one) with a batch dimension")
+    if x is None or x.dim() == 0 or x.shape[0] == 0:
+        raise ValueError("sample must be a tensor (or a tuple starting with one) with a non-empty batch dimension")
     return x.shape[0], _is_sequence(x)
 
 
