@@ -7,8 +7,8 @@ the mapping's hooks, places the layers (:func:`~neurotoken.hardware.mapping.plac
   runs its whole crossbar: its dense products are priced as MACs, whatever the input);
 * every spike routed to the cores of the layer that consumes it: hops x per-hop energy;
 * on a neuromorphic chip every attended pair of an attention mixer is a routed event (one spike
-  message from the key's core to the query's), so attention costs O(L^2) events dense and O(L k)
-  under a local or strided mask;
+  message from the key's core to the query's, received as one synaptic op), so attention costs
+  O(L^2) events dense and O(L k) under a local or strided mask;
 * bytes moved per memory level; weights of layers that spill off a chip without off-chip memory
   are listed as unpriced ``dram_bytes``;
 * ADC/DAC conversions on analog chips, counted by the crossbar tiles of :mod:`.analog` (those the
@@ -179,8 +179,9 @@ def estimate(model: nn.Module, chip, inputs, *, learning: str | None = None,
     pj = {f"op:{k}": ops[k] * e for k, e in chip.profile.ops_pj.items() if ops.get(k)}
     pj.update({f"memory:{lv.name}": t[f"bytes_{lv.name}"] * lv.pj_per_byte for lv in chip.profile.levels})
     pj["routing"] = ew * chip.hop_pj[0] + ns * chip.hop_pj[1]
-    if chip.kind == "neuromorphic":  # an attended pair is one spike message
-        pj["attention_events"] = counts["active_pairs"] * chip.profile.ops_pj.get("spikes", 0.0)
+    if chip.kind == "neuromorphic":  # an attended pair is one spike message, received as one synaptic op
+        pair_pj = chip.profile.ops_pj.get("spikes", 0.0) + chip.profile.ops_pj.get("acs", 0.0)
+        pj["attention_events"] = counts["active_pairs"] * pair_pj
     if chip.analog is not None:
         pj["adc"] = counts["adc_conversions"] * (chip.analog.adc_pj or 0.0)
         pj["dac"] = counts["dac_conversions"] * (chip.analog.dac_pj or 0.0)
