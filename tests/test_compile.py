@@ -1,8 +1,6 @@
-"""torch.compile runs every model family forward and backward and gives the eager results.
-
-The models use their pure-PyTorch paths here (scan method "parallel", NPE backend "sequential"):
-the numba kernels that "auto" picks on the CPU are opaque to the compiler.
-"""
+"""torch.compile runs every model family, in its default settings, forward and backward and gives
+the eager results (while compiling, "auto" takes the pure-PyTorch paths: the numba kernels it picks
+in eager mode are opaque to the compiler)."""
 
 import pytest
 import torch
@@ -11,22 +9,20 @@ from torch.testing import assert_close
 import neurotoken as nt
 from neurotoken.mixers.base import memoryless
 
-SEQ = {"backend": "sequential"}
 FAMILIES = {
-    "snn": (lambda: nt.models.SNNClassifier(6, hidden=(8,), classes=3, T=3, **SEQ), lambda: torch.rand(2, 6)),
-    "ssm": (lambda: nt.models.SpikingSSMClassifier(2, d_model=8, d_state=4, layers=1, classes=3, method="parallel",
+    "snn": (lambda: nt.models.SNNClassifier(6, hidden=(8,), classes=3, T=3), lambda: torch.rand(2, 6)),
+    "ssm": (lambda: nt.models.SpikingSSMClassifier(2, d_model=8, d_state=4, layers=1, classes=3,
                                                    neuron=nt.LIF(0.0, 0.3, "none", "binary")),
             lambda: torch.randn(2, 5, 2)),
     "lru": (lambda: nt.models.SpikingSSMClassifier(2, d_model=8, d_state=4, layers=1, classes=3, mixer="lru",
-                                                   method="parallel", neuron=nt.LIF(0.0, 0.3, "none", "binary")),
+                                                   neuron=nt.LIF(0.0, 0.3, "none", "binary")),
             lambda: torch.randn(2, 5, 2)),
-    "transformer": (lambda: nt.models.SpikingTransformer(5, d_model=8, heads=2, layers=1, T=2, neuron=nt.LIF(**SEQ)),
+    "transformer": (lambda: nt.models.SpikingTransformer(5, d_model=8, heads=2, layers=1, T=2, neuron=nt.LIF()),
                     lambda: torch.randn(2, 4, 5)),
-    "spikegpt": (lambda: nt.models.SpikingLM(d_model=8, layers=1, method="parallel",
-                                             neuron=memoryless(0.1, "ternary", **SEQ),
-                                             mlp_neuron=memoryless(0.05, "multilevel", **SEQ)),
+    "spikegpt": (lambda: nt.models.SpikingLM(d_model=8, layers=1, neuron=memoryless(0.1, "ternary"),
+                                             mlp_neuron=memoryless(0.05, "multilevel")),
                  lambda: torch.randint(0, 256, (2, 5))),
-    "pspikessm": (lambda: nt.models.SpikingLM(d_model=8, layers=1, backbone="pspikessm", method="parallel",
+    "pspikessm": (lambda: nt.models.SpikingLM(d_model=8, layers=1, backbone="pspikessm",
                                               neuron=nt.LIF(0.0, 0.3, "none", "binary")),
                   lambda: torch.randint(0, 256, (2, 5))),
 }

@@ -64,6 +64,8 @@ def unsupported(x: torch.Tensor, p) -> str | None:
     """Why the fused kernel cannot run eq. (9) with NPEParams p on x, or None when it can."""
     if not available():
         return "numba is not installed"
+    if torch.compiler.is_compiling():
+        return "torch.compile is tracing (the numba kernel is opaque to it)"
     decay = torch.as_tensor(p.decay)
     if decay.is_complex():
         return "the decay is complex (resonate-and-fire)"

@@ -22,6 +22,8 @@ def unsupported(b: torch.Tensor) -> str | None:
     """Why the kernel cannot scan b, or None when it can."""
     if importlib.util.find_spec("numba") is None:
         return "numba is not installed"
+    if torch.compiler.is_compiling():
+        return "torch.compile is tracing (the numba kernel is opaque to it)"
     if b.device.type != "cpu" or b.dtype not in DTYPES:
         return f"b is {b.dtype} on {b.device.type}; the kernel takes float or complex tensors on cpu"
     return None
