@@ -153,6 +153,12 @@ def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
             "language": lambda: _language(config.language, n)}
 
 
+def to_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the device of ``model``'s parameters (as it is for a model without any)."""
+    tensor = next(iter((*model.parameters(), *model.buffers())), None)
+    return x if tensor is None else x.to(tensor.device)
+
+
 def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> dict | None:
     """Spikes of the first module of ``model`` to emit discrete values (an NPE, also inside a
     spiking mixer), for the single input ``x[:1]``: events [[step, neuron], ...] along its leading
@@ -170,7 +176,7 @@ def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> d
     try:
         with torch.no_grad():
             model.eval()
-            model(x[:1].to(next(model.parameters()).device))
+            model(to_model(model, x[:1]))
     finally:
         for h in handles:
             h.remove()
@@ -192,7 +198,7 @@ def measure(model: nn.Module, x: torch.Tensor, profile: str, unit: str = "infere
     "token"): energy_j, acs, macs, sparsity, bytes, spikes, layer_energy_j and unpriced."""
     model.eval()
     with torch.no_grad(), count(model, profile) as c:
-        model(x.to(next(model.parameters()).device))
+        model(to_model(model, x))
     units = c.tokens if unit == "token" else c.inferences
     per = c.per_token if unit == "token" else c.per_inference
     return {"energy_j": c.energy_j / units, "acs": per.get("acs", 0), "macs": per.get("macs", 0),
