@@ -1,6 +1,8 @@
 """Estimates against hand computation: energy = counts x figures, routing, latency, conversions,
 on-chip learning, attention events versus L, per inference or per token."""
 
+import json
+
 import pytest
 import torch
 from torch import nn
@@ -217,3 +219,5 @@ def test_every_model_maps_and_is_estimated_on_every_chip(build, sample, chip):
                 "adc_conversions", "dac_conversions", "weight_updates"):
         assert e.counts[key] >= 0
     assert (e.counts["adc_conversions"] > 0) == (chip == "analog_pcm")
+    summary = json.loads(json.dumps(e.to_dict()))
+    assert summary["energy_j"] == pytest.approx(e.energy_j) and summary["fits"] and summary["chip"] == chip

@@ -64,6 +64,17 @@ class Estimate:
         """Energy per ``per`` (joules)."""
         return sum(self.energy_breakdown_j.values())
 
+    def to_dict(self) -> dict:
+        """JSON-serialisable summary: the chip, fit, cores, energies, latency, counts and breakdown."""
+        m = self.mapping
+        return {"chip": self.chip, "per": self.per, "fits": m.fits, "cores": m.cores, "spill_bytes": m.spill_bytes,
+                "energy_j": self.energy_j, "energy_j_per_inference": self.energy_j_per_inference,
+                "energy_j_per_token": self.energy_j_per_token,
+                "latency_s": None if math.isnan(self.latency_s) else self.latency_s,
+                "kv_cache": self.kv_cache, "kv_cache_bytes": self.kv_cache_bytes, "counts": dict(self.counts),
+                "energy_breakdown_j": dict(self.energy_breakdown_j), "unpriced": list(self.unpriced),
+                "untimed": list(self.untimed)}
+
 
 def _next_consumer(names: list[str], layers: dict[str, Layer], i: int) -> str | None:
     """The first layer after ``names[i]`` that takes spikes in: a synaptic layer or a mixer that does not fire."""
