@@ -177,6 +177,9 @@ def test_hardware_aware_training_injects_noise_and_trains_the_digital_weights():
     out.square().sum().backward()
     grad = hwa[0].weight.grad
     assert grad is not None and torch.isfinite(grad).all() and grad.abs().sum() > 0
+    drifting = analog(model, AnalogConfig(drift_nu_mean=0.05, drift_nu_std=0.02, t_inference_s=1e5,
+                                          train_noise=True)).train()
+    assert not torch.allclose(drifting(x), drifting(x))  # a fresh chip's drift exponents per forward
     before = hwa[0].weight.detach().clone()
     nt.learning.bptt.Trainer(hwa, nt.learning.bptt.FitConfig(epochs=1, batch_size=16)).fit(x, y)
     assert not torch.equal(before, hwa[0].weight.detach())

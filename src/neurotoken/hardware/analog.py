@@ -15,8 +15,8 @@ their range (spike inputs calibrated as such keep their integer levels; a binary
 each tile's partial sums pass an ADC of ``adc_bits`` over its range, and the row tiles' partial sums
 are added digitally. Conductances are not clipped, so the noise statistics are exactly the configured
 ones. In training mode a layer is digital unless ``train_noise`` (hardware-aware training: fresh
-programming noise and read noise per forward, and with ``train_quantisation`` the conversions, with
-straight-through gradients); the weights stay the digital parameters throughout.
+programming noise, drift exponents and read noise per forward) or ``train_quantisation`` (levels and
+conversions, with straight-through gradients); the weights stay the digital parameters throughout.
 """
 
 from __future__ import annotations
@@ -190,8 +190,12 @@ class _Crossbar:
         self._seed, self._generator = _checks.integer("seed", seed), None
         with torch.no_grad():
             self.prog_z.copy_(self._normal(self.prog_z.shape, self.prog_z))
-            nu = self.config.drift_nu_mean + self.config.drift_nu_std * self._normal(self.nu.shape, self.nu)
-            self.nu.copy_(nu.clamp_min(0.0))
+            self.nu.copy_(self._exponents(self.nu))
+
+    def _exponents(self, like: torch.Tensor) -> torch.Tensor:
+        """Drift exponents nu ~ N(drift_nu_mean, drift_nu_std) per device, clamped at 0."""
+        cfg = self.config
+        return (cfg.drift_nu_mean + cfg.drift_nu_std * self._normal(like.shape, like)).clamp_min(0.0)
 
     def _analog(self) -> bool:
         return not self.training or self.config.train_noise or self.config.train_quantisation
@@ -221,17 +225,18 @@ class _Crossbar:
         return w / w_max, w_max
 
     def _effective(self) -> tuple[torch.Tensor, torch.Tensor]:
-        """(G+ - G- [out, rows] in units of g_max, the digital output scale w_max x drift compensation)."""
+        """(G+ - G- [out, rows] in units of g_max, the digital output scale w_max x drift compensation);
+        a training forward with ``train_noise`` programs a fresh chip (noise and drift exponents)."""
         cfg, training = self.config, self.training
         w, scale = self._scaled()
         g0 = conductance_pair(w, cfg.levels if self._quantised() else None, straight_through=training)
-        if self._noisy() and cfg.prog_noise:
-            g0 = g0 + cfg.prog_noise * (self._normal(self.prog_z.shape, w) if training else self.prog_z)
-        if training:
+        if not self._noisy():
             return g0[0] - g0[1], scale
-        g = drift(g0, self.nu, cfg.t_inference_s, cfg.t0_s)
+        if cfg.prog_noise:
+            g0 = g0 + cfg.prog_noise * (self._normal(self.prog_z.shape, w) if training else self.prog_z)
+        g = drift(g0, self._exponents(self.nu) if training else self.nu, cfg.t_inference_s, cfg.t0_s)
         if cfg.drift_compensation:
-            scale = scale * drift_scale(g0, g)
+            scale = scale * drift_scale(g0, g).detach()
         return g[0] - g[1], scale
 
     def _inputs(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
