@@ -54,7 +54,7 @@ def test_user_chip_from_toml(tmp_path):
     (lambda d: d.update(kind="quantum"), "'kind' must be one of"),
     (lambda d: d["mesh"].update(hop_pj=[1.0]), "'hop_pj' must be a list of two"),
     (lambda d: d["cores"].update(count=0), "'count' must be an integer >= 1"),
-    (lambda d: d["profile"]["ops_pj"].update(acs=math.nan), "'acs' must be a finite number"),
+    (lambda d: d["profile"]["ops_pj"].update(acs=math.nan), "acs.* must be (a )?finite"),
     (lambda d: d["mesh"].update(x=1, y=1), "fewer nodes than"),
     (lambda d: d["profile"].update(local="nowhere"), "local"),
     (lambda d: d.update(cores=5), r"\[cores\] must be a table"),
