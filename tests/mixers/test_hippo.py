@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from numpy.polynomial import legendre
 from torch.testing import assert_close
 
+import neurotoken as nt
 from mixer_checks import step_outputs
 from neurotoken.accounting import count
 from neurotoken.mixers import HiPPOSSM
@@ -140,6 +141,40 @@ def test_module_trains_its_steps_and_readout():
     m = HiPPOSSM(3, 4)
     m(torch.randn(2, 9, 3)).sum().backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in (m.log_dt, m.C, m.skip))
+
+
+def test_spiking_readout_is_the_twin_readout_spiked_and_its_projection_accumulates():
+    torch.manual_seed(0)
+    twin = HiPPOSSM(4, 6).double()
+    spiking = HiPPOSSM(4, 6, neuron=nt.LIF(0.0, 0.1, "none", "ternary")).double()
+    spiking.load_state_dict(twin.state_dict())
+    x = torch.randn(2, 11, 4, dtype=F64)
+    seen = []
+    twin.out.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    spiking.out.register_forward_hook(lambda m, i, o: seen.append(i[0]))
+    twin(x), spiking(x)
+    assert not twin.spiking and spiking.spiking
+    assert torch.equal(seen[1], nt.spikes.ternary(seen[0], (-0.1, 0.1)))
+    with count(spiking) as c:
+        spiking(x)
+    assert c.layers["out"]["macs"] == 0 and c.layers["out"]["acs"] > 0
+    assert c.layers["fire"]["neuron_updates"] == 2 * 11 * 4
+    y, S = spiking(x, return_state=True)
+    assert_close(step_outputs(spiking, x)[0], y)
+    spiking.method = "sequential"
+    assert (spiking(x) != y).any(-1).double().mean() <= 0.05  # tokens where fft and recurrence differ by a spike
+
+
+def test_spiking_readout_passes_surrogate_gradients_to_every_parameter():
+    torch.manual_seed(0)
+    m = HiPPOSSM(3, 4, neuron=nt.LIF(0.0, 0.2, "none", "binary"))
+    m(torch.randn(2, 9, 3)).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
+
+
+def test_spiking_readout_refuses_a_stateful_neuron():
+    with pytest.raises(TypeError, match="memoryless"):
+        HiPPOSSM(3, 4, neuron=nt.LIF(0.9))
 
 
 @pytest.mark.parametrize("method", ["fft", "sequential"])
