@@ -8,7 +8,8 @@ from neurotoken.models import SpikingLM
 from neurotoken.neurons import LIF
 
 CASES = [("spikegpt", True, {"neuron": memoryless(0.3, "ternary", learn_threshold=True)}), ("spikegpt", False, {}),
-         ("pspikessm", True, {"neuron": LIF(0.0, 0.3, "none", "binary")}), ("pspikessm", False, {})]
+         ("pspikessm", True, {"neuron": LIF(0.0, 0.3, "none", "binary")}), ("pspikessm", False, {}),
+         ("mamba", True, {}), ("mamba", False, {"d_conv": 3})]
 
 
 def _lm(backbone, spiking, options):
@@ -48,6 +49,20 @@ def test_text_prompt_gives_text_and_training_flows_gradients():
     assert logits.shape == (3, 17, 256)
     logits.logsumexp(-1).sum().backward()
     assert lm.blocks[0].sublayers[0].key.weight.grad.abs().sum() > 0
+
+
+def test_mamba_backbone_is_spiking_mamba_with_the_conventional_block_as_twin():
+    spiking, twin = _lm("mamba", True, {}), _lm("mamba", False, {})
+    assert all(type(b.sublayers[0]) is nt.mixers.SpikingMamba and b.sublayers[0].spiking for b in spiking.blocks)
+    assert all(type(b.sublayers[0]) is nt.mixers.MambaBlock and not b.sublayers[0].spiking for b in twin.blocks)
+    twin_keys = set(twin.state_dict())
+    assert twin_keys == {k for k in spiking.state_dict() if ".fire_" not in k}
+    tokens = torch.randint(0, 256, (2, 7))
+    with nt.accounting.count(spiking) as c:
+        spiking(tokens)
+    assert c.layers["blocks.0.sublayers.0.in_proj"]["acs"] > 0 == c.layers["blocks.0.sublayers.0.in_proj"]["macs"]
+    with pytest.raises(TypeError, match="mlp_neuron: the mamba backbone has no MLP"):
+        SpikingLM(backbone="mamba", mlp_neuron=memoryless())
 
 
 @pytest.mark.parametrize("call, match", [

@@ -14,6 +14,7 @@ from ..layers import SpikingLinear
 from ..mixers.attention import SoftmaxAttention, SpikingAttention
 from ..mixers.base import DEFAULT, Fire, check_bool, check_tokens, is_memoryless, legacy_neuron, resolve_neuron
 from ..mixers.blocks import Residual
+from ..mixers.mamba import MambaBlock, SpikingMamba
 from ..mixers.rwkv import RWKVBlock, SpikeGPTBlock
 from ..mixers.spiking_ssm import SpikingLRU, SpikingSSM, bernoulli_readout, legacy_lru_readout, legacy_readout
 from ..neurons import LIF
@@ -182,7 +183,7 @@ class SpikingTransformer(nn.Module):
         return logits.mean(0) if self.spiking else logits
 
 
-LM_BACKBONES = ("spikegpt", "pspikessm")
+LM_BACKBONES = ("spikegpt", "pspikessm", "mamba")
 
 
 class SpikingLM(nn.Module):
@@ -190,10 +191,13 @@ class SpikingLM(nn.Module):
 
     ``backbone="spikegpt"``: :class:`~neurotoken.mixers.SpikeGPTBlock` (twin: RWKVBlock);
     ``"pspikessm"``: pre-norm residual of :class:`SpikingSSM` and :class:`SpikingMLPBlock` (twin:
-    real SSM readouts, GELU MLP). ``neuron`` spikes the mixer (spikegpt: the time-mix output,
-    pspikessm: the SSM readout), ``mlp_neuron`` the channel mix / MLP (NPEs or config dicts;
-    defaults as in those classes). ``spiking=False`` builds the conventional twin and ignores
-    ``options``, which otherwise go to SpikeGPTBlock or SpikingSSM. State: one block state per layer.
+    real SSM readouts, GELU MLP); ``"mamba"``: pre-norm residual of :class:`SpikingMamba` alone, its
+    projections reading spikes (twin: :class:`MambaBlock`; ``options`` such as ``expand``, ``d_conv``
+    go to both). ``neuron`` spikes the mixer (spikegpt: the time-mix output, pspikessm: the SSM
+    readout, mamba: the projections' inputs), ``mlp_neuron`` the channel mix / MLP (NPEs or config
+    dicts; defaults as in those classes; mamba has no MLP). ``spiking=False`` builds the conventional
+    twin and ignores ``options`` (but mamba's), which otherwise go to SpikeGPTBlock or SpikingSSM.
+    State: one block state per layer.
     """
 
     def __init__(self, vocab: int = 256, d_model: int = 128, layers: int = 2, backbone: str = "spikegpt",
@@ -205,7 +209,12 @@ class SpikingLM(nn.Module):
         n = _checks.positive_int("layers", layers)
         self.backbone = _checks.choice("backbone", backbone, LM_BACKBONES)
         self.spiking = check_bool("spiking", spiking)
-        if backbone == "spikegpt":
+        if backbone == "mamba":
+            if mlp_neuron is not DEFAULT:
+                raise TypeError("mlp_neuron: the mamba backbone has no MLP (neuron= spikes its projections)")
+            blocks = [Residual(d, [SpikingMamba(d, d_state, neuron=neuron, method=method, **options) if spiking
+                                   else MambaBlock(d, d_state, method=method, **options)]) for _ in range(n)]
+        elif backbone == "spikegpt":
             blocks = [SpikeGPTBlock(d, i, n, hidden_ratio, method, neuron, mlp_neuron, **options) if spiking
                       else RWKVBlock(d, i, n, hidden_ratio, method) for i in range(n)]
         else:
