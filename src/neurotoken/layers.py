@@ -6,9 +6,11 @@ channels-last [T, B, H, W, C].
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from . import _checks
@@ -60,18 +62,82 @@ def _pair(name: str, value, low: int) -> tuple[int, int]:
     return tuple(_checks.positive_int(f"{name}", v, low=low) for v in pair)
 
 
+NORMS = ("none", "bn", "tdbn")
+POOLS = ("none", "avg", "max")
+
+
+class TimeBatchNorm(nn.BatchNorm1d):
+    """Batch norm of x [..., C] per channel, statistics over every leading axis (time steps folded
+    into the batch), times ``scale``: y = scale gamma (x - mu) / sqrt(var + eps) + beta. ``scale`` = 1
+    is BN folded over time; ``scale`` = alpha V_th is threshold-dependent BN (tdBN, Zheng et al. 2021)."""
+
+    def __init__(self, channels: int, scale: float = 1.0, eps: float = 1e-5, momentum: float = 0.1):
+        super().__init__(_checks.positive_int("channels", channels), eps=_checks.number("eps", eps, low=0.0,
+                         low_open=True), momentum=_checks.number("momentum", momentum, low=0.0, high=1.0))
+        self.scale = _checks.number("scale", scale, low=0.0, low_open=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = F.batch_norm(x.reshape(-1, x.shape[-1]), self.running_mean, self.running_var, self.weight * self.scale,
+                         self.bias, self.training, self.momentum, self.eps)
+        return y.reshape(x.shape)
+
+
+def pool2d(x: torch.Tensor, kind: str, size: int) -> torch.Tensor:
+    """``kind`` ("avg" | "max") pooling of x [..., H, W, C] (channels last) over H, W in windows of
+    ``size`` with stride ``size``, per leading index (per time step)."""
+    lead, (H, W, C) = x.shape[:-3], x.shape[-3:]
+    y = (F.avg_pool2d if kind == "avg" else F.max_pool2d)(x.reshape(-1, H, W, C).permute(0, 3, 1, 2), size)
+    return y.permute(0, 2, 3, 1).reshape(*lead, *y.shape[2:], C)
+
+
+def conv_steps(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv`` applied to every time step of x [T, B, H, W, C] (channels last) -> [T, B, H', W', C']."""
+    T, B, H, W, C = x.shape
+    y = conv(x.reshape(T * B, H, W, C).permute(0, 3, 1, 2))  # channels_last strides, no copy
+    return y.permute(0, 2, 3, 1).reshape(T, B, *y.shape[2:], y.shape[1])
+
+
+def _threshold(neuron: NPE | None) -> float:
+    """V_th of ``neuron`` as a float (1 for the conventional form); tdBN needs one scalar threshold."""
+    if neuron is None:
+        return 1.0
+    theta = neuron.params().threshold
+    if isinstance(theta, torch.Tensor):
+        if theta.numel() != 1:
+            raise ValueError("norm='tdbn' needs a scalar neuron threshold, got a per-channel one")
+        theta = float(theta.detach())
+    return float(theta)
+
+
+def activation(neuron=None, spiking: bool = True, **options) -> nn.Module:
+    """The non-linearity of a layer: its own NPE (a copy of ``neuron``, else LIF(**options)), or
+    ReLU for the conventional twin (``spiking=False``; neuron options are then ignored)."""
+    return _neuron(neuron, options) if check_bool("spiking", spiking) else nn.ReLU()
+
+
 class SpikingConv2d(nn.Module):
-    """s_t = LIF(conv(x_t)) for x [T, B, H, W, C] (channels last); returns [T, B, H', W', C']."""
+    """s_t = NPE(pool(norm(conv(x_t)))) for x [T, B, H, W, C] (channels last), eq. (13) with a
+    convolution; returns [T, B, H', W', C']. ``norm``: "none", "bn" (:class:`TimeBatchNorm`) or
+    "tdbn" (scale ``alpha`` V_th); ``pool``: "none", "avg" or "max" on the currents, window
+    ``pool_size``, so the output stays spikes. ``spiking=False`` is the conventional twin: ReLU for
+    the NPE (its options are then ignored)."""
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size, stride=1, padding=0,
-                 bias: bool = True, **neuron):
+                 bias: bool = True, neuron=None, *, norm: str = "none", alpha: float = 1.0, pool: str = "none",
+                 pool_size: int = 2, spiking: bool = True, **options):
         super().__init__()
         sizes = {n: _pair(n, v, low) for n, v, low in (("kernel_size", kernel_size, 1), ("stride", stride, 1),
                                                          ("padding", padding, 0))}
         self.conv = nn.Conv2d(_checks.positive_int("in_channels", in_channels),
                               _checks.positive_int("out_channels", out_channels), **sizes,
                               bias=check_bool("bias", bias))
-        self.neuron = LIF(**neuron)
+        self.spiking = check_bool("spiking", spiking)
+        self.neuron = activation(neuron, spiking, **options)
+        norm = _checks.choice("norm", norm, NORMS)
+        scale = _checks.number("alpha", alpha, low=0.0, low_open=True) * _threshold(self.neuron if spiking else None)
+        self.norm = None if norm == "none" else TimeBatchNorm(out_channels, scale if norm == "tdbn" else 1.0)
+        self.pool = _checks.choice("pool", pool, POOLS)
+        self.pool_size = _checks.positive_int("pool_size", pool_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [T, B, H, W, C_in] -> spikes [T, B, H', W', C_out]."""
@@ -83,9 +149,51 @@ class SpikingConv2d(nn.Module):
         if x.numel() == 0 or H + 2 * ph < kh or W + 2 * pw < kw:
             raise ValueError(f"x must be [T, B, H, W, {C}] with no size 0 and H, W at least the kernel "
                              f"{(kh, kw)} after padding {(ph, pw)}, got shape {tuple(x.shape)}")
-        check_dtype("x", x, self)
-        y = self.conv(x.reshape(T * B, H, W, C).permute(0, 3, 1, 2))  # channels_last strides, no copy
-        return self.neuron(y.permute(0, 2, 3, 1).reshape(T, B, *y.shape[2:], y.shape[1]))
+        return self.fire(check_dtype("x", x, self))
+
+    def fire(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer without the boundary checks (for the models that call it on checked tensors)."""
+        y = conv_steps(self.conv, x)
+        if self.norm is not None:
+            y = self.norm(y)
+        if self.pool != "none":
+            y = pool2d(y, self.pool, self.pool_size)
+        return self.neuron(y)
 
 
-__all__ = ["SpikingLinear", "SpikingMLP", "SpikingConv2d"]
+class SEWBlock(nn.Module):
+    """Spike-element-wise residual block (SEW-ResNet ADD, Fang et al. NeurIPS 2021): s + f(s), f two
+    3x3 :class:`SpikingConv2d` units; the sum of two spike maps is a spike count (0, 1, 2 for
+    binary spikes), so the next layer still reads events. ``options`` go to both units."""
+
+    def __init__(self, channels: int, **options):
+        super().__init__()
+        self.units = nn.Sequential(*(SpikingConv2d(channels, channels, 3, padding=1, **options) for _ in range(2)))
+
+    def forward(self, s: torch.Tensor) -> torch.Tensor:
+        """s [T, B, H, W, C] -> s + f(s), same shape."""
+        return s + self.units[1].fire(self.units[0].fire(s))
+
+
+class MSBlock(nn.Module):
+    """Membrane-shortcut residual block (MS-ResNet, Hu et al. 2021): u + norm(conv(SpikingConv2d(NPE(u)))),
+    the shortcut carrying real membrane currents u while both convolutions read spikes."""
+
+    def __init__(self, channels: int, neuron=None, *, norm: str = "none", alpha: float = 1.0,
+                 spiking: bool = True, **options):
+        super().__init__()
+        unit = SpikingConv2d(channels, channels, 3, padding=1, neuron=neuron, norm=norm, alpha=alpha,
+                             spiking=spiking, **options)
+        self.fire = copy.deepcopy(unit.neuron)  # the same neuron configuration, its own state
+        self.unit = unit
+        self.conv = nn.Conv2d(channels, channels, 3, padding=1)
+        self.norm = None if norm == "none" else TimeBatchNorm(channels, unit.norm.scale)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        """u [T, B, H, W, C] (real) -> u + residual, same shape."""
+        y = conv_steps(self.conv, self.unit.fire(self.fire(u)))
+        return u + (y if self.norm is None else self.norm(y))
+
+
+__all__ = ["SpikingLinear", "SpikingMLP", "SpikingConv2d", "TimeBatchNorm", "SEWBlock", "MSBlock", "activation",
+           "pool2d", "conv_steps", "NORMS", "POOLS"]

@@ -1,4 +1,5 @@
-"""Quality metrics of trained models, one home: accuracy, symbol error rate, bits per byte, spike rate.
+"""Quality metrics of trained models, one home: accuracy, symbol error rate, bits per byte, spike rate,
+mean IoU of a segmentation.
 
 Each metric takes the model and held-out tensors, runs it in eval mode without gradients in
 batches, and returns a Python float.
@@ -74,4 +75,18 @@ def spike_rate(model: nn.Module, x: torch.Tensor) -> float:
     return c.totals.get("spikes", 0) / max(1, c.totals.get("neuron_updates", 0))
 
 
-__all__ = ["predict", "error_rate", "symbol_error_rate", "accuracy", "bits_per_byte", "spike_rate"]
+def mean_iou(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> float:
+    """Mean over classes of |P & T| / |P | T|, the counts summed over every pixel of the set; a class
+    absent from both ``predicted`` and ``target`` is left out of the mean."""
+    if predicted.shape != target.shape:
+        raise ValueError(f"predicted and target must have one shape, got {tuple(predicted.shape)} "
+                         f"and {tuple(target.shape)}")
+    classes = _checks.positive_int("classes", classes)
+    both = torch.bincount((target * classes + predicted).flatten(), minlength=classes * classes)
+    confusion = both[: classes * classes].reshape(classes, classes).double()
+    inter = confusion.diagonal()
+    union = confusion.sum(0) + confusion.sum(1) - inter
+    return (inter[union > 0] / union[union > 0]).mean().item()
+
+
+__all__ = ["predict", "error_rate", "symbol_error_rate", "accuracy", "bits_per_byte", "spike_rate", "mean_iou"]

@@ -11,6 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .. import _checks
+from ..metrics import mean_iou
 
 
 def _labelled(name: str, x: torch.Tensor, y: torch.Tensor) -> None:
@@ -70,20 +71,6 @@ def bag_of_bytes(ids: torch.Tensor, pad: int = 0) -> torch.Tensor:
     counts.scatter_add_(1, ids, torch.ones_like(ids, dtype=torch.float32))
     counts[:, _checks.positive_int("pad", pad, low=0)] = 0
     return counts
-
-
-def mean_iou(predicted: torch.Tensor, target: torch.Tensor, classes: int) -> float:
-    """Mean over classes of |P & T| / |P | T|, the counts summed over every pixel of the set; a class
-    absent from both ``predicted`` and ``target`` is left out of the mean."""
-    if predicted.shape != target.shape:
-        raise ValueError(f"predicted and target must have one shape, got {tuple(predicted.shape)} "
-                         f"and {tuple(target.shape)}")
-    classes = _checks.positive_int("classes", classes)
-    both = torch.bincount((target * classes + predicted).flatten(), minlength=classes * classes)
-    confusion = both[: classes * classes].reshape(classes, classes).double()
-    inter = confusion.diagonal()
-    union = confusion.sum(0) + confusion.sum(1) - inter
-    return (inter[union > 0] / union[union > 0]).mean().item()
 
 
 def _threshold_masks(images: torch.Tensor, threshold: float, label: int) -> torch.Tensor:

@@ -3,6 +3,8 @@
 from .intra import SNNClassifier
 from .sequence import (LM_BACKBONES, POOLS, SSM_MIXERS, SpikingLM, SpikingMLPBlock, SpikingSSMClassifier,
                        SpikingTransformer, SSMBlock)
+from .vision import SpikingCNN, SpikingSegmenter
 
 __all__ = ["SNNClassifier", "SpikingMLPBlock", "SSMBlock", "SpikingSSMClassifier", "SpikingTransformer", "SpikingLM",
-           "SSM_MIXERS", "POOLS", "LM_BACKBONES"]
+           "SSM_MIXERS", "POOLS", "LM_BACKBONES",
+           "SpikingCNN", "SpikingSegmenter"]
