@@ -23,6 +23,7 @@ from .. import _checks
 from ..kernels import bitpack
 from ..neurons import LIF
 from .base import DEFAULT, Mixer, check_bool, check_mask, check_qkv, check_state, legacy_neuron, resolve_neuron
+from .blocksparse import BlockPlan, _block_sparse
 from .sparse import CSR, events, sparse_attention, sparse_spike_attention
 
 MASKS = ("causal", "full")
@@ -154,12 +155,12 @@ def _merge_heads(y: torch.Tensor) -> torch.Tensor:
 def _pairs_per_head(mask, L: int, S: int) -> int:
     if mask is None:
         return L * S
-    return mask.nnz if isinstance(mask, CSR) else int(mask.sum())
+    return mask.nnz if isinstance(mask, (CSR, BlockPlan)) else int(mask.sum())
 
 
 def _dense(mask):
-    """A CSR pattern as its boolean mask (None and tensors unchanged)."""
-    return mask.to_mask() if isinstance(mask, CSR) else mask
+    """A CSR pattern or block plan as its boolean mask (None and tensors unchanged)."""
+    return mask.to_mask() if isinstance(mask, (CSR, BlockPlan)) else mask
 
 
 def _bytes(*ts: torch.Tensor) -> int:
@@ -189,6 +190,10 @@ class _Attention(Mixer):
             self.mask_kind, self.pattern_shape = "csr", tuple(mask.shape)
             self.register_buffer("pattern_indptr", mask.indptr.clone(), persistent=False)
             self.register_buffer("pattern_indices", mask.indices.clone(), persistent=False)
+        elif isinstance(mask, BlockPlan):
+            self.mask_kind, self.pattern_plan = "blocks", mask
+            for i, t in enumerate(mask.flat()):
+                self.register_buffer(f"pattern_tiles{i}", t.clone(), persistent=False)
         elif isinstance(mask, torch.Tensor):
             check_mask(mask)
             if mask.dim() != 2:
@@ -196,8 +201,8 @@ class _Attention(Mixer):
             self.mask_kind = "tensor"
             self.register_buffer("pattern_mask", mask.clone(), persistent=False)
         else:
-            raise TypeError("mask must be 'causal', 'full', a boolean [L, L] tensor or a sparse.CSR, "
-                            f"got {type(mask).__name__}")
+            raise TypeError("mask must be 'causal', 'full', a boolean [L, L] tensor, a sparse.CSR or a "
+                            f"blocksparse.BlockPlan, got {type(mask).__name__}")
 
     def _mask(self, L: int, S: int, device):
         if self.mask_kind == "full":
@@ -206,6 +211,9 @@ class _Attention(Mixer):
             return causal_mask(L, S, device)
         if self.mask_kind == "csr":
             m = CSR(self.pattern_indptr, self.pattern_indices, self.pattern_shape)
+        elif self.mask_kind == "blocks":
+            m = self.pattern_plan.rebuild([getattr(self, f"pattern_tiles{i}")
+                                           for i in range(len(self.pattern_plan.flat()))])
         else:
             m = self.pattern_mask
         if tuple(m.shape) != (L, S):
@@ -244,7 +252,8 @@ class _Attention(Mixer):
 
 class SoftmaxAttention(_Attention):
     """Multi-head softmax attention, eq. (21)-(23). ``mask``: "causal", "full", a boolean [L, L]
-    tensor, or a :class:`~neurotoken.mixers.sparse.CSR` pattern (evaluated event-driven, pairs only)."""
+    tensor, a :class:`~neurotoken.mixers.sparse.CSR` pattern (evaluated event-driven, pairs only) or a
+    :class:`~neurotoken.mixers.blocksparse.BlockPlan` (evaluated on the pattern's non-zero tiles)."""
 
     def __init__(self, d_model: int, heads: int = 1, mask="causal", bias: bool = True):
         super().__init__(d_model, heads, mask, bias)
@@ -255,6 +264,8 @@ class SoftmaxAttention(_Attention):
     def _mix(self, q, k, v, mask):
         if isinstance(mask, CSR):
             return sparse_attention(q, k, v, mask)
+        if isinstance(mask, BlockPlan):
+            return _block_sparse(q, k, v, mask, 1.0 / math.sqrt(q.shape[-1]))
         return _softmax(q, k, v, mask, 1.0 / math.sqrt(q.shape[-1]))
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:

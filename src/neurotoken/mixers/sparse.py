@@ -3,7 +3,9 @@
 A pattern is a boolean mask M [L, S] (M[i, j]: query i attends key j), causal by default
 (j <= i), or its compressed form :class:`CSR` (row pointers + column indices of the attended
 pairs). The event-driven functions gather the attended pairs, score them and scatter the results
-back, so their cost is proportional to the number of (active) pairs, not L^2.
+back, so their cost is proportional to the number of (active) pairs, not L^2; the block-sparse
+path (:func:`block_sparse_attention`, re-exported from :mod:`.blocksparse`) evaluates the pattern's
+non-zero tiles with batched matmuls instead.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 
 from .. import _checks
 from .base import check_mask, check_qkv
+from .blocksparse import BlockPlan, block_sparse_attention, check_pattern, plan
 
 
 def _grid(L: int, causal: bool) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -110,19 +113,13 @@ def _as_csr(pattern) -> CSR:
     raise TypeError(f"pattern must be a boolean mask tensor or a CSR, got {type(pattern).__name__}")
 
 
-def _check_pattern(pattern: CSR, q, k) -> None:
-    if tuple(pattern.shape) != (q.shape[-2], k.shape[-2]):
-        raise ValueError(f"pattern has shape {tuple(pattern.shape)} but q, k give "
-                         f"[L, S] = [{q.shape[-2]}, {k.shape[-2]}]")
-
-
 def sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pattern,
                      scale: float | None = None) -> torch.Tensor:
     """Eq. (21)-(23) over the attended pairs only: gather (q_l, k_l') per pair, softmax per row by
     scatter (segment max and sum), scatter-add alpha_{l,l'} v_l'. q [..., L, d] -> [..., L, dv]."""
     pattern = _as_csr(pattern)
     check_qkv(q, k, v)
-    _check_pattern(pattern, q, k)
+    check_pattern(pattern, q, k)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else _checks.number("scale", scale)
     rows, cols = pattern.rows().to(q.device), pattern.indices.to(q.device)
     s = (q.index_select(-2, rows) * k.index_select(-2, cols)).sum(-1) * scale     # [..., nnz]
@@ -160,7 +157,7 @@ def sparse_spike_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor,
     value and in the gradient to vs; spikes of silent tokens get no gradient (never evaluated)."""
     pattern = _as_csr(pattern)
     check_qkv(qs, ks, vs, lead=1)
-    _check_pattern(pattern, qs, ks)
+    check_pattern(pattern, qs, ks)
     scale = _checks.number("scale", scale)
     n, r, c = events(pattern, qs, ks)
     q, k, v = (t.reshape(t.shape[0], -1, *t.shape[-2:]) for t in (qs, ks, vs))  # [T, N, L, d]
@@ -172,4 +169,5 @@ def sparse_spike_attention(qs: torch.Tensor, ks: torch.Tensor, vs: torch.Tensor,
 
 
 __all__ = ["check_mask", "check_qkv", "local", "strided", "block", "fixed", "union", "CSR", "to_csr",
-           "sparse_attention", "events", "active_pairs", "sparse_spike_attention"]
+           "sparse_attention", "events", "active_pairs", "sparse_spike_attention", "BlockPlan", "plan",
+           "block_sparse_attention"]
