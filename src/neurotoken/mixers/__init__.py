@@ -1,6 +1,6 @@
 """Inter-token mixers: token sequences [B, L, D] -> [B, L, D], parallel forward and recurrent step."""
 
-from . import attention, base, blocks, hippo, mamba, rwkv, sparse, spiking_ssm, ssm
+from . import attention, base, blocks, blocksparse, hippo, mamba, rwkv, sparse, spiking_ssm, ssm
 from .attention import KVCache, SoftmaxAttention, SpikingAttention
 from .base import Fire, Mixer, memoryless
 from .blocks import Residual, SpikingOutput
@@ -13,7 +13,7 @@ from .ssm import LinearAttention, SelectiveSSM, linear_attention, selective_scan
 
 RWKV = RWKVBlock  # the short public name
 
-__all__ = ["attention", "base", "blocks", "hippo", "mamba", "MambaBlock", "MambaState", "SpikingMamba",
+__all__ = ["attention", "base", "blocks", "blocksparse", "hippo", "mamba", "MambaBlock", "MambaState", "SpikingMamba",
            "sparse", "ssm", "spiking_ssm", "rwkv", "HiPPOSSM", "Fire",
            "memoryless", "SoftmaxAttention",
            "SpikingAttention", "KVCache",
