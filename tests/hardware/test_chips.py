@@ -21,7 +21,8 @@ def test_builtin_chips_are_listed_and_load():
 def test_loihi_figures_match_the_accounting_profile():
     chip = load_chip("loihi")
     assert (chip.cores, chip.neurons_per_core, chip.synapse_bytes_per_core) == (128, 1024, 128 * 1024)
-    assert chip.hop_pj == (3.0, 4.0) and chip.weight_update_pj == 120.0 and chip.learns
+    assert chip.hop_pj == (3.0, 4.2) and chip.weight_update_pj == 120.0 and chip.learns
+    assert (chip.mesh, chip.cores_per_node) == ((8, 4), 4)
     assert dict(chip.profile.ops_pj) == pytest.approx(dict(PROFILES.get("loihi").ops_pj))
     assert chip.profile.levels == PROFILES.get("loihi").levels
 
@@ -55,7 +56,7 @@ def test_user_chip_from_toml(tmp_path):
     (lambda d: d["mesh"].update(hop_pj=[1.0]), "'hop_pj' must be a list of two"),
     (lambda d: d["cores"].update(count=0), "'count' must be an integer >= 1"),
     (lambda d: d["profile"]["ops_pj"].update(acs=math.nan), "acs.* must be (a )?finite"),
-    (lambda d: d["mesh"].update(x=1, y=1), "fewer nodes than"),
+    (lambda d: d["mesh"].update(x=1, y=1), "fewer places than"),
     (lambda d: d["profile"].update(local="nowhere"), "local"),
     (lambda d: d.update(cores=5), r"\[cores\] must be a table"),
 ])

@@ -60,6 +60,13 @@ def test_hops_on_a_known_placement(tiny):
     assert m.multicast_hops((0, 1), (1,)) == (0.5, 0.0)
 
 
+def test_cores_of_one_tile_share_its_router(tiny):
+    chip = tiny(cores={"count": 8, "neurons": 1}, mesh={"x": 2, "y": 1, "cores_per_node": 4})
+    m = place({f"n{i}": Layer(f"n{i}", nn.Identity(), "neurons", neurons=1) for i in range(8)}, chip)
+    assert [m.position[c] for c in range(8)] == [(0, 0)] * 4 + [(1, 0)] * 4
+    assert m.hops(0, 3) == (0, 0) and m.hops(2, 5) == (1, 0)
+
+
 @settings(max_examples=30, deadline=None)
 @given(x=st.integers(1, 8), y=st.integers(1, 8), data=st.data())
 def test_hops_are_the_manhattan_distance(tiny, x, y, data):

@@ -5,7 +5,7 @@ A chip is a TOML file (the built-ins live in ``hardware/chips/``); every section
 
     name, kind ("neuromorphic" | "analog" | "digital"), source
     [cores]    count, neurons?, synapse_bytes, weight_bits, source
-    [mesh]     x, y, hop_pj = [east-west, north-south], hop_ns?, source
+    [mesh]     x, y, cores_per_node?, hop_pj = [east-west, north-south], hop_ns?, source
     [timing]?  ns_per_op? = {count key: ns}, spike_ns?, source
     [learning]? weight_update_pj, weight_update_ns?, source        (chips that learn on chip)
     [analog]?  tile_rows, tile_cols, dac_bits, adc_bits, adc_pj?, dac_pj?, source
@@ -35,8 +35,8 @@ _SCHEMA: dict[str | None, dict[str, tuple[str, bool]]] = {
     None: {"name": (_STR, True), "kind": (_STR, True), "source": (_STR, True)},
     "cores": {"count": (_INT, True), "neurons": (_INT, False), "synapse_bytes": (_INT, True),
               "weight_bits": (_INT, True), "source": (_STR, True)},
-    "mesh": {"x": (_INT, True), "y": (_INT, True), "hop_pj": (_PAIR, True), "hop_ns": (_PAIR, False),
-             "source": (_STR, True)},
+    "mesh": {"x": (_INT, True), "y": (_INT, True), "cores_per_node": (_INT, False), "hop_pj": (_PAIR, True),
+             "hop_ns": (_PAIR, False), "source": (_STR, True)},
     "timing": {"ns_per_op": (_TABLE, False), "spike_ns": (_NUM, False), "source": (_STR, True)},
     "learning": {"weight_update_pj": (_NUM, True), "weight_update_ns": (_NUM, False), "source": (_STR, True)},
     "analog": {"tile_rows": (_INT, True), "tile_cols": (_INT, True), "dac_bits": (_INT, True),
@@ -62,8 +62,8 @@ class AnalogTiles:
 @dataclass(frozen=True)
 class Chip:
     """One chip: ``cores`` of ``neurons_per_core`` neurons (None: not a limit) and ``synapse_bytes_per_core``
-    of weights at ``weight_bits``, on an ``mesh`` = (x, y) grid with ``hop_pj`` = (east-west,
-    north-south) per hop; ``profile`` prices the counted operations and bytes (eq. (67)); timings in
+    of weights at ``weight_bits``, ``cores_per_node`` of them at each node (a tile sharing a router)
+    of an ``mesh`` = (x, y) grid with ``hop_pj`` = (east-west, north-south) per hop; ``profile`` prices the counted operations and bytes (eq. (67)); timings in
     ns; ``weight_update_pj`` None on chips that do not learn; ``analog`` None on digital chips."""
 
     name: str
@@ -76,6 +76,7 @@ class Chip:
     hop_pj: tuple[float, float]
     profile: Profile
     hop_ns: tuple[float, float] | None = None
+    cores_per_node: int = 1
     ns_per_op: Mapping[str, float] = field(default_factory=dict)
     spike_ns: float | None = None
     weight_update_pj: float | None = None
@@ -85,9 +86,9 @@ class Chip:
     sources: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self):
-        if self.mesh[0] * self.mesh[1] < self.cores:
-            raise ValueError(f"chip {self.name!r}: mesh {self.mesh[0]} x {self.mesh[1]} has fewer nodes than "
-                             f"its {self.cores} cores")
+        if self.mesh[0] * self.mesh[1] * self.cores_per_node < self.cores:
+            raise ValueError(f"chip {self.name!r}: mesh {self.mesh[0]} x {self.mesh[1]} x {self.cores_per_node} "
+                             f"cores per node has fewer places than its {self.cores} cores")
         object.__setattr__(self, "ns_per_op", MappingProxyType(dict(self.ns_per_op)))
         object.__setattr__(self, "sources", MappingProxyType(dict(self.sources)))
 
@@ -188,7 +189,8 @@ def chip_from_dict(data: Mapping, where: str = "chip") -> Chip:
     return Chip(
         name=top["name"], kind=top["kind"], cores=cores["count"], neurons_per_core=cores.get("neurons"),
         synapse_bytes_per_core=cores["synapse_bytes"], weight_bits=cores["weight_bits"],
-        mesh=(mesh["x"], mesh["y"]), hop_pj=mesh["hop_pj"], hop_ns=mesh.get("hop_ns"),
+        mesh=(mesh["x"], mesh["y"]), cores_per_node=mesh.get("cores_per_node", 1), hop_pj=mesh["hop_pj"],
+        hop_ns=mesh.get("hop_ns"),
         profile=_profile(sec["profile"], where),
         ns_per_op=_numbers(timing.get("ns_per_op", {}), f"{where} [timing.ns_per_op]"),
         spike_ns=timing.get("spike_ns"), weight_update_pj=learning.get("weight_update_pj"),

@@ -10,9 +10,10 @@ that fits in what is left of the current core joins it, else it takes ``ceil(uni
 a synaptic layer takes ``ceil(rows / tile_rows) x ceil(cols / tile_cols)`` crossbars of its own.
 Cores past the chip's count are off chip: their weights spill to off-chip memory.
 
-Core ``c`` sits at ``(c mod X, c div X)`` on the X x Y mesh; a spike from core a to core b travels
-|x_a - x_b| east-west and |y_a - y_b| north-south hops (dimension-order routing, X then Y). A
-layer's spikes are multicast, one message per core of the layer that consumes them.
+Core ``c`` sits at node ``n = c div cores_per_node``, at ``(n mod X, n div X)`` on the X x Y mesh; a
+spike from core a to core b travels |x_a - x_b| east-west and |y_a - y_b| north-south hops
+(dimension-order routing, X then Y; none within a node). A layer's spikes are multicast, one
+message per core of the layer that consumes them.
 """
 
 from __future__ import annotations
@@ -63,7 +64,7 @@ class Placement:
 @dataclass(frozen=True)
 class Mapping:
     """A model on a chip: ``layers`` {name: Placement} in the order they ran, ``cores`` used,
-    ``fits`` (every core on chip), ``position`` {core: (x, y)} of the on-chip cores."""
+    ``fits`` (every core on chip), ``position`` {core: (x, y) of its mesh node} of the on-chip cores."""
 
     chip: Chip
     layers: dict[str, Placement]
@@ -189,8 +190,8 @@ def place(layers: dict[str, Layer], chip: Chip) -> Mapping:
         placed[name] = Placement(name, layer.kind, cores, layer.neurons, layer.synapses, held,
                                  math.ceil(held * off / len(cores)), layer.kv_bytes)
     used = current + 1
-    x_dim = chip.mesh[0]
-    position = {c: (c % x_dim, c // x_dim) for c in range(min(used, chip.cores))}
+    x_dim, per_node = chip.mesh[0], chip.cores_per_node
+    position = {c: (c // per_node % x_dim, c // per_node // x_dim) for c in range(min(used, chip.cores))}
     return Mapping(chip, placed, used, used <= chip.cores, position)
 
 
