@@ -63,8 +63,9 @@ class AnalogTiles:
 class Chip:
     """One chip: ``cores`` of ``neurons_per_core`` neurons (None: not a limit) and ``synapse_bytes_per_core``
     of weights at ``weight_bits``, ``cores_per_node`` of them at each node (a tile sharing a router)
-    of an ``mesh`` = (x, y) grid with ``hop_pj`` = (east-west, north-south) per hop; ``profile`` prices the counted operations and bytes (eq. (67)); timings in
-    ns; ``weight_update_pj`` None on chips that do not learn; ``analog`` None on digital chips."""
+    of a ``mesh`` = (x, y) grid with ``hop_pj`` = (east-west, north-south) per hop; ``profile``
+    prices the counted operations and bytes (eq. (67)); timings in ns; ``weight_update_pj`` None
+    on chips that do not learn; ``analog`` None on digital chips."""
 
     name: str
     kind: str
