@@ -44,14 +44,14 @@ def nmnist(root: Path, per_split: tuple[int, int] = (12, 6), seed: int = 0) -> P
     return root
 
 
-def shd(root: Path, per_split: tuple[int, int] = (12, 6), seed: int = 0) -> Path:
+def shd(root: Path, per_split: tuple[int, int] = (12, 6), seed: int = 0, name: str = "shd", classes: int = 20) -> Path:
     """``root/shd_train.h5`` and ``shd_test.h5``: ``spikes/times`` (s), ``spikes/units`` (0-699), ``labels``."""
     import h5py
 
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True, exist_ok=True)
     for split, n in zip(("train", "test"), per_split):
-        with h5py.File(root / f"shd_{split}.h5", "w") as f:
+        with h5py.File(root / f"{name}_{split}.h5", "w") as f:
             times, units = np.empty(n, dtype=object), np.empty(n, dtype=object)
             for i in range(n):
                 k = int(rng.integers(20, 200))
@@ -59,8 +59,13 @@ def shd(root: Path, per_split: tuple[int, int] = (12, 6), seed: int = 0) -> Path
                 units[i] = rng.integers(0, 700, k).astype(np.uint16)
             f.create_dataset("spikes/times", data=times, dtype=h5py.vlen_dtype(np.float32))
             f.create_dataset("spikes/units", data=units, dtype=h5py.vlen_dtype(np.uint16))
-            f.create_dataset("labels", data=np.arange(n, dtype=np.uint16) % 20)
+            f.create_dataset("labels", data=np.arange(n, dtype=np.uint16) % classes)
     return root
+
+
+def ssc(root: Path, seed: int = 0) -> Path:
+    """``root/ssc_train.h5`` and ``ssc_test.h5``, SHD's layout with 35 classes."""
+    return shd(root, seed=seed, name="ssc", classes=35)
 
 
 def _wav(path: Path, samples) -> None:
@@ -103,5 +108,5 @@ def dvs_gesture(root: Path, seed: int = 0) -> Path:
     return root
 
 
-WRITERS = {"cifar10": cifar10, "nmnist": nmnist, "shd": shd, "speech_commands": speech_commands,
+WRITERS = {"cifar10": cifar10, "nmnist": nmnist, "shd": shd, "ssc": ssc, "speech_commands": speech_commands,
            "dvs_gesture": dvs_gesture}

@@ -1,4 +1,4 @@
-"""Real-data recipes: CIFAR-10, Speech Commands, SHD, N-MNIST and DVS Gesture from a local folder
+"""Real-data recipes: CIFAR-10, Speech Commands, SHD, SSC, N-MNIST and DVS Gesture from a local folder
 (read by :mod:`neurotoken.data`'s loaders), each a spiking model and its conventional twin with
 test accuracy, energy counted on test inputs and training throughput.
 
@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ..accounting import get_profile
-from ..data import cifar10, dvs_gesture, nmnist, shd, speech_commands
+from ..data import cifar10, dvs_gesture, nmnist, shd, speech_commands, ssc
 from ..encoding import ENCODERS
 from ..learning.bptt import FitConfig
 from ..metrics import predict
@@ -177,6 +177,17 @@ class ShdRecipe(EventRecipe):
 
 
 @dataclass(frozen=True)
+class SscRecipe(ShdRecipe):
+    """Spiking Speech Commands (700-channel spike counts per bin as tokens): spiking SSM vs its twin."""
+
+    DATA: ClassVar[str] = "ssc"
+    CLASSES: ClassVar[int] = 35
+
+    def dataset(self, train: bool) -> Dataset:
+        return ssc(self.path, "training" if train else "testing", T=self.bins)
+
+
+@dataclass(frozen=True)
 class NmnistRecipe(EventRecipe):
     """N-MNIST (event counts per pixel and polarity): SNN vs its ReLU twin."""
 
@@ -252,6 +263,6 @@ def run_real_data(config: RealData, runner: Runner) -> Results:
     return runner.results()
 
 
-RECIPES = {"cifar10": Cifar10Recipe, "speech-commands": SpeechCommandsRecipe, "shd": ShdRecipe,
+RECIPES = {"cifar10": Cifar10Recipe, "speech-commands": SpeechCommandsRecipe, "shd": ShdRecipe, "ssc": SscRecipe,
            "nmnist": NmnistRecipe, "dvs-gesture": DvsGestureRecipe}
 RUNS = {name: recipe(cls)(run_real_data) for name, cls in RECIPES.items()}
