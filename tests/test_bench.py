@@ -53,3 +53,25 @@ def test_cases_can_be_chosen_and_unknown_ones_are_refused():
     assert results["rows"] and all(r["case"].startswith("LIF subtract reset") for r in results["rows"])
     with pytest.raises(ValueError, match=r"cases\[0\] must be one of"):
         bench.run_all(quick=True, cases=("nope",))
+
+
+def test_blocksparse_case_times_ours_against_dense_and_the_neighbour_gather():
+    results = bench.run_all(quick=True, repeats=1, peers=False, cases=("blocksparse",))
+    rows = results["rows"]
+    cases = {r["case"] for r in rows}
+    assert len(cases) == 6 and all(c.startswith("block-sparse attention") for c in cases)
+    for case in cases:
+        impls = {r["impl"] for r in rows if r["case"] == case}
+        assert "torch dense masked softmax" in impls and any(i.startswith("neurotoken block-sparse") for i in impls)
+        assert ("torch gather of neighbouring key blocks" in impls) == (" local " in case)
+    assert all(r["vs_dense"] > 0 for r in rows if not r["peer"])
+
+
+def test_neighbour_gather_baseline_equals_dense_masked_attention():
+    import torch
+
+    from neurotoken.mixers import attention, sparse
+
+    q, k, v = torch.randn(3, 2, 100, 4, dtype=torch.float64).unbind(0)
+    torch.testing.assert_close(bench._neighbour_gather(q, k, v, 41, block=64),
+                               attention.softmax_attention(q, k, v, sparse.local(100, 41)))

@@ -192,6 +192,64 @@ def attention_cases(B: int = 8, H: int = 4, L: int = 512, bits: int = 256, spars
                     "bytes": 4 * sparse_L * d * F32 + pattern.nnz * 8} for name, run in runs.items()]
 
 
+def _neighbour_gather(q, k, v, window: int, block: int = 64):
+    """The plain torch baseline for a causal local window (<= block + 1 keys): each query block
+    attends its own and the previous key block, gathered as overlapping views, masked, softmaxed."""
+    import math
+
+    import torch.nn.functional as F
+
+    L = q.shape[-2]
+    n = -(-L // block)
+    pad = n * block - L
+    qb = F.pad(q, (0, 0, 0, pad)).unflatten(-2, (n, block)) / math.sqrt(q.shape[-1])
+    kb, vb = (F.pad(t, (0, 0, block, pad)).unfold(-2, 2 * block, block).transpose(-1, -2) for t in (k, v))
+    i = torch.arange(n * block, device=q.device).view(n, block, 1)
+    j = (torch.arange(n, device=q.device) * block - block).view(n, 1, 1) + torch.arange(2 * block, device=q.device)
+    s = (qb @ kb.transpose(-1, -2)).masked_fill(~((j <= i) & (i - j < window) & (j >= 0)), -math.inf)
+    return (torch.softmax(s, -1) @ vb).flatten(-3, -2)[..., :L, :]
+
+
+def blocksparse_cases(L: int = 4096, d: int = 64, window: int = 41, stride: int = 44, fixed_block: int = 64,
+                      blocks: tuple[int, int, int] = (16, 32, 64), repeats: int = 5) -> list[dict]:
+    """Softmax attention (one head, q, k, v [1, L, d]) over causal local, strided and fixed patterns,
+    forward and forward+backward: the block-sparse path (tiles of ``blocks`` per pattern, strided and
+    fixed in their residue-permuted layout) vs dense masked attention and, for the local window, a
+    plain torch gather of neighbouring key blocks. Must move: q, k, v in, out (4 L d floats; twice
+    that with gradients). Rows of ours carry ``vs_dense``, the ratio to dense masked attention."""
+    from .mixers import attention, blocksparse, sparse
+
+    g = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(1, L, d, generator=g).requires_grad_() for _ in range(3))
+    patterns = {f"local window={window}": (sparse.local(L, window), None, blocks[0]),
+                f"strided stride={stride}": (sparse.strided(L, stride), stride, blocks[1]),
+                f"fixed block={fixed_block}": (sparse.fixed(L, fixed_block), fixed_block, blocks[2])}
+    rows = []
+    for name, (mask, period, block) in patterns.items():
+        tiles = blocksparse.plan(mask, block, period)
+        impls = {"torch dense masked softmax": lambda a, b, c: attention.softmax_attention(a, b, c, mask),
+                 f"neurotoken block-sparse (block {block})":
+                     lambda a, b, c: blocksparse.block_sparse_attention(a, b, c, tiles)}
+        if name.startswith("local") and window <= 65:
+            impls["torch gather of neighbouring key blocks"] = lambda a, b, c: _neighbour_gather(a, b, c, window)
+        for mode, floats in (("forward", 4), ("forward+backward", 8)):
+            case = f"block-sparse attention {mode} {name} L={L} d={d} density={float(mask.float().mean()):.2%}"
+            times = {}
+            for impl, fn in impls.items():
+                def run(fn=fn):
+                    if mode == "forward":
+                        with torch.no_grad():
+                            return fn(q, k, v)
+                    q.grad = k.grad = v.grad = None
+                    fn(q, k, v).sum().backward()
+                times[impl] = time_fn(run, repeats)
+            dense = times["torch dense masked softmax"]
+            rows += [{"case": case, "impl": impl, "peer": impl.startswith("torch"), "median_s": t,
+                      "bytes": floats * L * d * F32, **({} if impl.startswith("torch") else {"vs_dense": dense / t})}
+                     for impl, t in times.items()]
+    return rows
+
+
 def reset_cases(T: int = 64, B: int = 32, N: int = 256, repeats: int = 5) -> list[dict]:
     """LIF with the reset kept (subtract), forward+backward: sequential BPTT, fused kernel, and the
     parallel fixed-point iteration (exact: same spikes and gradients, ``iterations`` scans).
@@ -227,7 +285,7 @@ def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
     return rows
 
 
-CASES = ("lif", "scan", "reset", "attention")
+CASES = ("lif", "scan", "reset", "attention", "blocksparse")
 
 
 def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tuple[str, ...] = CASES) -> dict:
@@ -240,9 +298,11 @@ def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tu
     scans = [dict(L=128, B=2, D=16)] if quick else [dict(L=4096, B=8, D=256), dict(L=64, B=8, D=256)]
     reset_sizes = dict(T=8, B=2, N=16) if quick else dict(T=64, B=32, N=256)
     attention_sizes = (dict(B=1, H=1, L=32, bits=64, sparse_L=128, d=8, density=0.1) if quick else {})
+    blocksparse_sizes = dict(L=100, d=8, window=5, stride=6, fixed_block=16, blocks=(16, 16, 16)) if quick else {}
     rows = summarise(lif_rows + [row for size in scans if "scan" in cases for row in scan_cases(**size, repeats=repeats)]
                      + (reset_cases(**reset_sizes, repeats=repeats) if "reset" in cases else [])
-                     + (attention_cases(**attention_sizes, repeats=repeats) if "attention" in cases else []),
+                     + (attention_cases(**attention_sizes, repeats=repeats) if "attention" in cases else [])
+                     + (blocksparse_cases(**blocksparse_sizes, repeats=repeats) if "blocksparse" in cases else []),
                      bandwidth)
     return {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "load_avg": os.getloadavg(), "copy_bandwidth_Bps": bandwidth},
