@@ -241,6 +241,8 @@ def test_bad_arguments_are_refused_by_name():
         analog(nn.Conv2d(4, 4, 3, groups=2))
     with pytest.raises(ValueError, match="unknown AnalogConfig"):
         configure(analog(nn.Linear(2, 2)), adc_bit=4)
+    with pytest.raises(ValueError, match="tile_rows"):
+        configure(analog(nn.Linear(2, 2)), tile_rows=4)
     with pytest.raises(TypeError, match="inputs"):
         calibrate(analog(nn.Linear(2, 2)), [1, 2])
     with pytest.raises(ValueError, match="no analog layers"):

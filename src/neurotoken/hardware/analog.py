@@ -34,7 +34,7 @@ from .. import _checks
 from ..accounting.counter import is_discrete, value_bits
 from .chips import load_chip
 
-_BITS = (1, 24)
+MAX_BITS = 24  # converters finer than fp32's mantissa are ideal
 
 
 @dataclass(frozen=True)
@@ -68,8 +68,8 @@ class AnalogConfig:
             _checks.positive_int("levels", self.levels, low=2)
         for name in ("dac_bits", "adc_bits"):
             bits = _checks.positive_int(name, getattr(self, name))
-            if bits > _BITS[1]:
-                raise ValueError(f"{name} must be in [{_BITS[0]}, {_BITS[1]}], got {bits}")
+            if bits > MAX_BITS:
+                raise ValueError(f"{name} must be in [1, {MAX_BITS}], got {bits}")
         _checks.number("g_max_us", self.g_max_us, low=0.0, low_open=True)
         for name in ("prog_noise", "read_noise", "drift_nu_mean", "drift_nu_std"):
             _checks.number(name, getattr(self, name), low=0.0)
@@ -96,8 +96,8 @@ def level_steps(bits: int) -> int:
 
 
 def quantise(x: torch.Tensor, steps: int | torch.Tensor, straight_through: bool = False) -> torch.Tensor:
-    """round(clamp(x, -1, 1) q) / q with q = ``steps`` levels per sign; the error is at most 1 / (2q)
-    inside [-1, 1]; ``straight_through`` passes the gradient of the clamp (eq. (57))."""
+    """round(clamp(x, -1, 1) q) / q with q = ``steps`` levels per sign (eq. (73) at scale 1/q): the
+    error is at most 1 / (2q) inside [-1, 1]; ``straight_through`` passes the clamp's gradient (eq. (57))."""
     x = x.clamp(-1.0, 1.0)
     q = torch.round(x * steps) / steps
     return x + (q - x).detach() if straight_through else q
@@ -288,7 +288,8 @@ class _Crossbar:
 
 
 class AnalogLinear(_Crossbar, nn.Linear):
-    """nn.Linear as crossbar tiles (module docstring); digital bias. ``accounting`` adds the conversions."""
+    """nn.Linear as crossbar tiles (module docstring); digital bias; ideal devices until :meth:`program`.
+    ``accounting`` adds the conversions to the counter's row."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, config: AnalogConfig = AnalogConfig(),
                  device=None, dtype=None):
@@ -409,6 +410,8 @@ def configure(model: nn.Module, **changes) -> nn.Module:
     unknown = sorted(set(changes) - names)
     if unknown:
         raise ValueError(f"unknown AnalogConfig field(s) {unknown}; expected some of {sorted(names)}")
+    if {"tile_rows", "tile_cols"} & set(changes):
+        raise ValueError("tile_rows and tile_cols are fixed when the layers are converted; convert again with analog()")
     for m in tiles(_model(model)).values():
         m.config = replace(m.config, **changes)
     return model
