@@ -120,3 +120,12 @@ def test_forward_reads_no_values(monkeypatch):
     for name in ("item", "tolist", "__bool__", "nonzero"):
         monkeypatch.setattr(torch.Tensor, name, lambda *a, **k: pytest.fail("a value was read"))
     blocksparse.block_sparse_attention(q, q, q, plan)
+
+
+@pytest.mark.parametrize("period", [None, 8])
+def test_runs_on_the_inputs_device_and_dtype(period):
+    plan = blocksparse.plan(sparse.strided(63, 8), 16, period)
+    meta = torch.empty(2, 63, 4, device="meta")
+    assert blocksparse.block_sparse_attention(meta, meta, meta, plan).shape == (2, 63, 4)
+    half = torch.randn(2, 63, 4).to(torch.bfloat16)
+    assert blocksparse.block_sparse_attention(half, half, half, plan).dtype == torch.bfloat16

@@ -54,6 +54,10 @@ class BlockPlan(NamedTuple):
         n = len(Tiles._fields)
         return self._replace(parts=tuple(Tiles(*tensors[i * n:(i + 1) * n]) for i in range(len(self.parts))))
 
+    def to(self, device) -> BlockPlan:
+        """The plan with its index tensors on ``device``."""
+        return self.rebuild([t.to(device) for t in self.flat()])
+
     def to_mask(self) -> torch.Tensor:
         """The boolean [L, S] pattern the plan covers."""
         L, S = self.shape
@@ -187,12 +191,7 @@ def block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pa
         raise TypeError(f"pattern must be a boolean mask tensor or a BlockPlan, got {type(pattern).__name__}")
     check_pattern(pattern, q, k)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else _checks.number("scale", scale)
-    return _block_sparse(q, k, v, to(pattern, q.device), scale)
+    return _block_sparse(q, k, v, pattern.to(q.device), scale)
 
 
-def to(plan_: BlockPlan, device) -> BlockPlan:
-    """The plan with its index tensors on ``device``."""
-    return plan_.rebuild([t.to(device) for t in plan_.flat()])
-
-
-__all__ = ["Tiles", "BlockPlan", "plan", "residue_order", "block_sparse_attention", "check_pattern", "to"]
+__all__ = ["Tiles", "BlockPlan", "plan", "residue_order", "block_sparse_attention", "check_pattern"]
