@@ -33,6 +33,15 @@ def test_analog_copy_with_ideal_devices_equals_the_digital_model_and_leaves_it_u
     assert nt.hardware.analog is analog and nt.hardware.AnalogConfig is AnalogConfig
 
 
+@settings(deadline=None, max_examples=30)
+@given(st.integers(1, 70), st.integers(1, 40), st.integers(1, 33), st.integers(1, 33), st.integers(0, 2**16))
+def test_tiled_partial_sums_add_up_to_the_digital_layer_for_any_tile_size(rows, cols, tile_rows, tile_cols, seed):
+    layer = _linear(rows, cols, seed, dtype=torch.float64, tile_rows=tile_rows, tile_cols=tile_cols, **IDEAL)
+    x = torch.randn(5, rows, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(layer(x), nn.functional.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    assert layer.output_range.shape == (-(-rows // tile_rows), -(-cols // tile_cols))
+
+
 def test_analog_conv2d_with_ideal_devices_equals_the_digital_conv():
     torch.manual_seed(1)
     conv = nn.Conv2d(3, 9, 3, stride=2, padding=1, dilation=1)
