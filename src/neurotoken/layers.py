@@ -16,6 +16,7 @@ from torch import nn
 from . import _checks
 from .mixers.base import DEFAULT, check_bool, check_dtype, resolve_neuron
 from .neurons import LIF, NPE
+from .scan import linear_scan
 
 
 def _neuron(neuron, options: dict) -> NPE:
@@ -195,5 +196,47 @@ class MSBlock(nn.Module):
         return u + (y if self.norm is None else self.norm(y))
 
 
-__all__ = ["SpikingLinear", "SpikingMLP", "SpikingConv2d", "TimeBatchNorm", "SEWBlock", "MSBlock", "activation",
-           "pool2d", "conv_steps", "NORMS", "POOLS"]
+class SpikingRecurrent(nn.Module):
+    """s_t = NPE(W x_t + V s_{t-1}) along the leading axis of x [T, B, in] (eq. 9 with a recurrent
+    current; ``recurrent=False`` drops V). ``spiking=False`` is the conventional twin: the NPE's leak
+    a without spike or reset, h_t = a h_{t-1} + W x_t + V r_{t-1}, r_t = ReLU(Re h_t)."""
+
+    def __init__(self, in_features: int, out_features: int, recurrent: bool = True, neuron=None,
+                 spiking: bool = True, **options):
+        super().__init__()
+        self.linear = nn.Linear(_checks.positive_int("in_features", in_features),
+                                _checks.positive_int("out_features", out_features))
+        self.recurrent = nn.Linear(out_features, out_features, bias=False) if check_bool("recurrent", recurrent) \
+            else None
+        self.spiking = check_bool("spiking", spiking)
+        self.neuron = _neuron(neuron, options)  # the twin keeps it for its leak
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [T, B, in_features] -> spikes (twin: activations) [T, B, out_features]."""
+        c = self.linear(x)
+        if not self.spiking:
+            return self._twin(c)
+        if self.recurrent is None:
+            return self.neuron(c)
+        state, out = None, []
+        for c_t in c.unbind(0):
+            s, state = self.neuron((c_t if state is None else c_t + self.recurrent(state.s))[None], state,
+                                   return_state=True)
+            out.append(s[0])
+        return torch.stack(out)
+
+    def _twin(self, c: torch.Tensor) -> torch.Tensor:
+        a = self.neuron.params().decay
+        if self.recurrent is None:
+            h = linear_scan(a, c, dim=0)
+            return F.relu(h.real if h.is_complex() else h)
+        h, r, out = None, None, []
+        for c_t in c.unbind(0):
+            h = c_t if h is None else a * h + c_t + self.recurrent(r)
+            r = F.relu(h.real if h.is_complex() else h)
+            out.append(r)
+        return torch.stack(out)
+
+
+__all__ = ["SpikingLinear", "SpikingMLP", "SpikingConv2d", "TimeBatchNorm", "SEWBlock", "MSBlock", "SpikingRecurrent",
+           "activation", "pool2d", "conv_steps", "NORMS", "POOLS"]
