@@ -16,7 +16,8 @@ scaling of two state variables), and the reset term ``R s_{t-1}``:
   exactly with :func:`neurotoken.scan.linear_scan`; it refuses the other resets.
 
 The ``fused`` backend runs real-decay LIFs with deterministic spikes in one numba kernel per pass
-(:mod:`neurotoken.kernels.lif`); ``auto`` takes it whenever it applies.
+(:mod:`neurotoken.kernels.lif`), the ``triton`` backend the same in Triton (CUDA, or the CPU under
+``TRITON_INTERPRET=1``); ``auto`` takes Triton on CUDA and the numba kernel on the CPU whenever they apply.
 """
 
 from __future__ import annotations
@@ -41,7 +42,8 @@ from .spikes import DEFAULT_SURROGATE, Binary, resolve_spike, spike_config
 from .surrogate import Surrogate, resolve
 
 RESETS = ("subtract", "zero", "none")
-BACKENDS = ("auto", "sequential", "scan", "fused")
+BACKENDS = ("auto", "sequential", "scan", "fused", "triton")
+STATE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 NEURONS: Registry[type[NPE]] = Registry("neuron")
 
 
@@ -82,10 +84,12 @@ def npe_step(h: torch.Tensor, x: torch.Tensor, s_prev: torch.Tensor, p: NPEParam
 
 
 def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
-                  backend: str = "sequential", all_states: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
+                  backend: str = "sequential", all_states: bool = True,
+                  state_dtype: torch.dtype = torch.float32) -> tuple[torch.Tensor, torch.Tensor]:
     """Run eq. (9) over the leading time axis of x; returns (spikes [T, ...], states h [T, ...]).
 
-    With all_states=False the fused backend returns only the final state, as [1, ...].
+    With all_states=False the fused and triton backends return only the final state, as [1, ...];
+    state_dtype is the dtype in which the triton backend saves states for backward.
     """
     complex_decay = torch.as_tensor(p.decay).is_complex()
     dtype = torch.promote_types(x.dtype, torch.complex64) if complex_decay else x.dtype
@@ -98,6 +102,8 @@ def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
         return p.spike(v, p.threshold, p.surrogate), h
     if backend == "fused":
         return fused_lif.lif_fused(x, p, state.h, state.s, all_states)
+    if backend == "triton":
+        return fused_lif.lif_triton(x, p, state.h, state.s, all_states, state_dtype)
     hs, ss = [], []
     h, s = state
     for x_t in x.unbind(0):
@@ -136,8 +142,13 @@ class NPE(nn.Module):
     """Public base of every neuromorphic processing element (the counter observes its subclasses):
     holds threshold, reset, spike kind, surrogate, backend; runs the core. Subclasses define ``params``."""
 
-    def __init__(self, threshold, reset, spike, surrogate, backend, learn_threshold):
+    def __init__(self, threshold, reset, spike, surrogate, backend, learn_threshold, state_dtype=torch.float32):
         super().__init__()
+        names = {v: k for k, v in STATE_DTYPES.items()}
+        if state_dtype not in names and state_dtype not in STATE_DTYPES:
+            raise ValueError(f"state_dtype must be one of {sorted(STATE_DTYPES)} (or the torch dtype), "
+                             f"got {state_dtype!r}")
+        self.state_dtype = STATE_DTYPES.get(state_dtype, state_dtype)
         self.reset = _checks.choice("reset", reset, RESETS)
         self.backend = _checks.choice("backend", backend, BACKENDS)
         if backend == "scan" and reset != "none":
@@ -174,16 +185,21 @@ class NPE(nn.Module):
                 "backend": self.backend, **self._options()}
 
     def _backend(self, x: torch.Tensor, p: NPEParams) -> str:
-        if self.backend in ("auto", "fused"):
+        if self.backend in ("auto", "triton") and (self.backend == "triton" or x.device.type == "cuda"):
+            why = fused_lif.triton_unsupported(x, p)
+            if why is None:
+                return "triton"
+        elif self.backend in ("auto", "fused"):
             why = fused_lif.unsupported(x, p)
             if why is None:
                 return "fused"
-            linear = p.reset == "none" and p.feedback is None  # then the scan computes it without a loop
-            if self.backend == "fused":
-                warnings.warn(f"backend='fused' cannot run: {why}; using the {'scan' if linear else 'sequential'} "
-                              "reference", RuntimeWarning, stacklevel=3)
-            return "scan" if linear else "sequential"
-        return self.backend
+        else:
+            return self.backend
+        linear = p.reset == "none" and p.feedback is None  # then the scan computes it without a loop
+        if self.backend != "auto":
+            warnings.warn(f"backend={self.backend!r} cannot run: {why}; using the "
+                          f"{'scan' if linear else 'sequential'} reference", RuntimeWarning, stacklevel=3)
+        return "scan" if linear else "sequential"
 
     def forward(self, x: torch.Tensor, state: NPEState | None = None, return_state: bool = False):
         """Spikes [T, ...] for input currents x [T, ...] (time leading); optionally the final state.
@@ -195,7 +211,7 @@ class NPE(nn.Module):
         if x.dtype in (torch.float16, torch.bfloat16) and _autocast(x.device.type):
             x = x.float()  # under autocast the membrane still integrates in float32 (a 16-bit state drifts)
         p = self.params()
-        s, h = npe_multistep(x, p, state, self._backend(x, p), all_states=False)
+        s, h = npe_multistep(x, p, state, self._backend(x, p), all_states=False, state_dtype=self.state_dtype)
         return (s, NPEState(h[-1], s[-1])) if return_state else s
 
     def _check_shapes(self, x: torch.Tensor, state) -> None:
@@ -223,14 +239,15 @@ class LIF(NPE):
 
     beta in [0, 1] and threshold > 0 are floats or per-channel 1-D tensors, fixed or learnable
     (``learn_beta``/``learn_threshold``). ``spike`` is "binary" | "bernoulli" | "ternary" |
-    "multilevel" or a spike-kind object; ``feedback`` an optional [D, D] matrix R.
+    "multilevel" or a spike-kind object; ``feedback`` an optional [D, D] matrix R. ``state_dtype``
+    (float32 or bfloat16) is the dtype in which the triton backend keeps states for backward.
     """
 
     def __init__(self, beta=0.9, threshold=1.0, reset: str = "subtract", spike="binary",
                  surrogate: Surrogate | str = DEFAULT_SURROGATE, backend: str = "auto",
                  learn_beta: bool = False, learn_threshold: bool = False,
-                 feedback: torch.Tensor | None = None):
-        super().__init__(threshold, reset, spike, surrogate, backend, learn_threshold)
+                 feedback: torch.Tensor | None = None, state_dtype: torch.dtype | str = torch.float32):
+        super().__init__(threshold, reset, spike, surrogate, backend, learn_threshold, state_dtype)
         why = fused_lif.no_formula(self.surrogate)
         if why is not None and backend == "auto":
             warnings.warn(f"{why}: the fused LIF kernel cannot run it, so this LIF takes the slower "
@@ -252,7 +269,7 @@ class LIF(NPE):
 
     def _options(self) -> dict:
         return {"beta": _json(self.beta), "learn_beta": isinstance(self.beta, nn.Parameter),
-                "feedback": _json(self.feedback)}
+                "feedback": _json(self.feedback), "state_dtype": str(self.state_dtype).removeprefix("torch.")}
 
 
 @NEURONS.register("ResonateFire")

@@ -30,6 +30,16 @@ def test_analog_copy_with_ideal_devices_equals_the_digital_model_and_leaves_it_u
     assert [type(m) for m in model] == [nn.Linear, nn.ReLU, nn.Linear]
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert set(tiles(chip)) == {"0", "2"}
+    assert nt.hardware.analog is analog and nt.hardware.AnalogConfig is AnalogConfig
+
+
+@settings(deadline=None, max_examples=30)
+@given(st.integers(1, 70), st.integers(1, 40), st.integers(1, 33), st.integers(1, 33), st.integers(0, 2**16))
+def test_tiled_partial_sums_add_up_to_the_digital_layer_for_any_tile_size(rows, cols, tile_rows, tile_cols, seed):
+    layer = _linear(rows, cols, seed, dtype=torch.float64, tile_rows=tile_rows, tile_cols=tile_cols, **IDEAL)
+    x = torch.randn(5, rows, dtype=torch.float64, generator=torch.Generator().manual_seed(seed))
+    torch.testing.assert_close(layer(x), nn.functional.linear(x, layer.weight, layer.bias), rtol=1e-5, atol=1e-5)
+    assert layer.output_range.shape == (-(-rows // tile_rows), -(-cols // tile_cols))
 
 
 def test_analog_conv2d_with_ideal_devices_equals_the_digital_conv():
@@ -198,6 +208,17 @@ def test_calibrate_sets_input_and_output_ranges_and_survives_state_dict():
     other = analog(model, AnalogConfig(tile_rows=8, adc_bits=8))
     other.load_state_dict(chip.state_dict())
     assert other.readout.outputs_calibrated and torch.equal(other.readout.output_range, readout.output_range)
+
+
+def test_calibrated_multilevel_spikes_pass_the_dac_exactly():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(40, 6))
+    x = torch.randint(0, 4, (30, 40)).float()  # 4-level spikes: a 2-bit DAC, exact
+    chip = analog(model, AnalogConfig(dac_bits=4, adc_bits=24)).eval()
+    assert not torch.allclose(chip(x), model(x), rtol=1e-4, atol=1e-4)  # 7 DAC levels per sign miss 1/3, 2/3
+    calibrate(chip, x)
+    assert chip[0].input_steps == 3
+    torch.testing.assert_close(chip(x), model(x))
 
 
 def test_calibrated_direct_input_layer_stays_close_to_digital():

@@ -1,6 +1,7 @@
 """Fused multi-step LIF on CPU, eq. (9)-(10): forward and surrogate backward each one pass over
 time in a numba kernel (:mod:`neurotoken.kernels.lif_numba`, imported lazily). Reference twin:
-:func:`neurotoken.neurons.npe_multistep` with ``backend="sequential"``.
+:func:`neurotoken.neurons.npe_multistep` with ``backend="sequential"``. :func:`lif_triton` runs the
+same recurrences in Triton (:mod:`neurotoken.kernels.triton.lif`, GPU or the interpreter).
 
 With gradients, forward keeps every state h_t and the spikes (spikes and one state tensor per
 step, nothing more); backward reads them once, with dL/ds, and writes dL/dx, in one reverse
@@ -60,25 +61,43 @@ def no_formula(surrogate: Surrogate) -> str | None:
     return None
 
 
-def unsupported(x: torch.Tensor, p) -> str | None:
-    """Why the fused kernel cannot run eq. (9) with NPEParams p on x, or None when it can."""
-    if not available():
-        return "numba is not installed"
+def _unsupported_params(p) -> str | None:
+    """Why no fused kernel (numba or Triton) can run eq. (9) with NPEParams p, or None."""
     if torch.compiler.is_compiling():
-        return "torch.compile is tracing (the numba kernel is opaque to it)"
-    decay = torch.as_tensor(p.decay)
-    if decay.is_complex():
+        return "torch.compile is tracing (the fused kernels are opaque to it)"
+    if torch.as_tensor(p.decay).is_complex():
         return "the decay is complex (resonate-and-fire)"
     if p.feedback is not None:
         return "a feedback matrix R is set"
     if _spike_code(p.spike) is None:
         return f"spike {type(p.spike).__name__} is not deterministic (binary, ternary, multilevel)"
-    why = no_formula(p.surrogate)
+    return no_formula(p.surrogate)
+
+
+def unsupported(x: torch.Tensor, p) -> str | None:
+    """Why the fused kernel cannot run eq. (9) with NPEParams p on x, or None when it can."""
+    if not available():
+        return "numba is not installed"
+    why = _unsupported_params(p)
     if why is not None:
         return why
     if x.device.type != "cpu" or x.dtype != torch.float32:
         return f"x is {x.dtype} on {x.device.type}; the kernel takes float32 on cpu"
     return None
+
+
+def triton_unsupported(x: torch.Tensor, p) -> str | None:
+    """Why the Triton kernel cannot run eq. (9) with NPEParams p on x, or None when it can."""
+    from . import triton
+
+    why = triton.unsupported(x) or _unsupported_params(p)
+    if why is None and x.dtype != torch.float32:
+        return f"x is {x.dtype}; the Triton kernel takes float32"
+    if why is None:
+        from .triton.lif import formula_error
+
+        why = formula_error(type(p.surrogate), x.device)
+    return why
 
 
 def _flat(t: torch.Tensor, shape: torch.Size) -> np.ndarray:
@@ -135,3 +154,14 @@ def lif_fused(x: torch.Tensor, p, h0: torch.Tensor, s0: torch.Tensor, all_states
     returns (spikes [T, ...], states h [T, ...], or only the final state [1, ...] if not all_states)."""
     beta, threshold = (torch.as_tensor(v, dtype=x.dtype) for v in (p.decay, p.threshold))
     return _FusedLIF.apply(x, beta, threshold, h0, s0, p.reset, p.spike, p.surrogate, all_states)
+
+
+def lif_triton(x: torch.Tensor, p, h0: torch.Tensor, s0: torch.Tensor, all_states: bool = True,
+               state_dtype: torch.dtype = torch.float32):
+    """As :func:`lif_fused`, in the Triton kernel (see :func:`triton_unsupported`); with
+    ``state_dtype=torch.bfloat16`` backward keeps bf16 states and the spikes (1 bit for binary ones)."""
+    from .triton.lif import lif
+
+    beta, threshold = (torch.as_tensor(v, dtype=x.dtype, device=x.device) for v in (p.decay, p.threshold))
+    return lif(x, beta, threshold, h0, s0, RESETS[p.reset], _spike_code(p.spike), p.surrogate, all_states,
+               state_dtype)
