@@ -60,5 +60,6 @@ def run_digits_sweep(config: DigitsSweep, runner: Runner) -> Results:
                                data.x_train, data.y_train, seed=config.fit.seed)
         runner.emit({"model": "SNN" if spiking else "ReLU MLP (twin)", "encoding": enc if spiking else "-",
                      "T": T if spiking else None, "test_accuracy": accuracy(trained.model, data.x_test, data.y_test),
-                     "final_loss": trained.losses[-1], "train_seconds": trained.seconds})
+                     "final_loss": trained.losses[-1], "train_seconds": trained.seconds,
+                     "samples_per_s": trained.samples_per_s})
     return runner.results()

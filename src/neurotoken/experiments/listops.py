@@ -69,6 +69,6 @@ def run_listops(config: ListOpsShort, runner: Runner) -> Results:
         trained = runner.train("spiking" if spiking else "twin", build, config.fit, data.x_train, data.y_train,
                                seed=config.fit.seed)
         runner.emit({"model": "spiking SSM" if spiking else "SSM twin", "final_loss": trained.losses[-1],
-                     "train_seconds": trained.seconds,
+                     "train_seconds": trained.seconds, "samples_per_s": trained.samples_per_s,
                      "test_accuracy": accuracy(trained.model, data.x_test, data.y_test)})
     return runner.results()

@@ -67,5 +67,6 @@ def run_seq_digits(config: SeqDigits, runner: Runner) -> Results:
         runner.emit({"model": "P-SpikeSSM (LRU)" if spiking else "LRU SSM (twin)",
                      "spike": config.spike if spiking else "-", "permuted": config.permuted,
                      "test_accuracy": accuracy(model, data.x_test, data.y_test), "final_loss": trained.losses[-1],
-                     "train_seconds": trained.seconds, "spike_rate": spike_rate(model, data.x_test)})
+                     "train_seconds": trained.seconds, "spike_rate": spike_rate(model, data.x_test),
+                     "samples_per_s": trained.samples_per_s})
     return runner.results()
