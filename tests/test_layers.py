@@ -1,8 +1,12 @@
 import pytest
 import torch
+import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from neurotoken.layers import SpikingConv2d, SpikingLinear, SpikingMLP
-from neurotoken.neurons import LIF
+from neurotoken.layers import (MSBlock, SEWBlock, SpikingConv2d, SpikingLinear, SpikingMLP, SpikingRecurrent,
+                               TimeBatchNorm, pool2d)
+from neurotoken.neurons import LIF, npe_step
 
 
 def test_spiking_linear_is_projection_then_lif_per_step():
@@ -75,3 +79,100 @@ def test_bad_inputs_are_refused_naming_x(make, x, error, match):
 def test_bad_sizes_are_refused_naming_them(make, match):
     with pytest.raises((TypeError, ValueError), match=match):
         make()
+
+
+def test_sew_block_adds_spikes_so_its_output_is_a_spike_count():
+    torch.manual_seed(2)
+    block = SEWBlock(3, threshold=0.2)
+    s = (torch.rand(4, 2, 5, 5, 3) > 0.5).float()
+    out = block(s)
+    assert set(out.unique().tolist()) <= {0.0, 1.0, 2.0} and (out == 2).any()
+    assert torch.equal(out - s, block.units[1](block.units[0](s)))
+
+
+def test_ms_block_shortcut_carries_the_membrane_and_convolutions_read_spikes():
+    torch.manual_seed(3)
+    block = MSBlock(3, norm="bn", threshold=0.3)
+    u = torch.randn(4, 2, 5, 5, 3)
+    reads = []
+    for conv in (block.unit.conv, block.conv):
+        conv.register_forward_hook(lambda m, i, o: reads.append(i[0]))
+    out = block(u)
+    assert out.shape == u.shape and not torch.equal(out, u)
+    assert all(set(r.unique().tolist()) <= {0.0, 1.0} for r in reads)
+
+
+@settings(max_examples=15, deadline=None)
+@given(st.integers(1, 4), st.floats(0.25, 2.0), st.floats(0.1, 2.0), st.integers(0, 2 ** 16))
+def test_tdbn_is_alpha_threshold_times_normalised_input(C, alpha, threshold, seed):
+    torch.manual_seed(seed)
+    layer = SpikingConv2d(2, C, 1, norm="tdbn", alpha=alpha, threshold=threshold)
+    layer.norm.weight.data.uniform_(0.5, 1.5)
+    layer.norm.bias.data.uniform_(-1, 1)
+    y = torch.randn(3, 2, 4, 5, C) * 3 + 1  # [T, B, H, W, C]: statistics over T, B, H, W per channel
+    mean, var = y.mean((0, 1, 2, 3)), y.var((0, 1, 2, 3), unbiased=False)
+    expected = alpha * threshold * layer.norm.weight * (y - mean) / torch.sqrt(var + 1e-5) + layer.norm.bias
+    torch.testing.assert_close(layer.norm(y), expected, rtol=1e-4, atol=1e-4)
+
+
+def test_bn_folds_time_into_the_batch_and_tracks_running_statistics():
+    norm = TimeBatchNorm(2, momentum=1.0)
+    y = torch.tensor([[[[[1.0, 0.0]]]], [[[[3.0, 4.0]]]]])  # T = 2 steps of one pixel
+    torch.testing.assert_close(norm(y).flatten(), torch.tensor([-1.0, -1.0, 1.0, 1.0]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(norm.running_mean, torch.tensor([2.0, 2.0]))
+    norm.eval()
+    torch.testing.assert_close(norm(y).flatten(), (y.flatten() - 2) / torch.sqrt(torch.tensor([2.0, 8.0])
+                                                                                  .repeat(2) + 1e-5))
+
+
+def test_pooling_of_spike_currents_keeps_the_output_spikes():
+    x = torch.arange(16.0).reshape(1, 4, 4, 1)
+    assert pool2d(x, "max", 2).flatten().tolist() == [5.0, 7.0, 13.0, 15.0]
+    assert pool2d(x, "avg", 2).flatten().tolist() == [2.5, 4.5, 10.5, 12.5]
+    out = SpikingConv2d(1, 2, 3, padding=1, pool="avg")(torch.rand(3, 2, 6, 6, 1))
+    assert out.shape == (3, 2, 3, 3, 2) and set(out.unique().tolist()) <= {0.0, 1.0}
+
+
+def test_recurrent_layer_is_lif_driven_by_input_and_its_own_last_spikes():
+    torch.manual_seed(0)
+    layer = SpikingRecurrent(4, 5, beta=0.8, threshold=0.4)
+    x = torch.randn(9, 3, 4)
+    p, h, s, expected = LIF(beta=0.8, threshold=0.4).params(), torch.zeros(3, 5), torch.zeros(3, 5), []
+    for x_t in x:
+        h, s = npe_step(h, layer.linear(x_t) + layer.recurrent(s), s, p)
+        expected.append(s)
+    out = layer(x)
+    assert torch.equal(out, torch.stack(expected)) and out.any()
+
+
+@pytest.mark.parametrize("recurrent", [True, False])
+def test_recurrent_twin_is_the_same_leak_with_relu_and_no_reset(recurrent):
+    torch.manual_seed(1)
+    layer = SpikingRecurrent(4, 5, recurrent, spiking=False, beta=0.7)
+    x = torch.randn(6, 2, 4)
+    h, r, expected = torch.zeros(2, 5), torch.zeros(2, 5), []
+    for x_t in x:
+        h = 0.7 * h + layer.linear(x_t) + (layer.recurrent(r) if recurrent else 0)
+        r = F.relu(h)
+        expected.append(r)
+    torch.testing.assert_close(layer(x), torch.stack(expected))
+
+
+def test_conv_twin_is_relu_of_the_same_convolution_and_norm():
+    torch.manual_seed(4)
+    layer = SpikingConv2d(2, 3, 3, padding=1, norm="bn", spiking=False).eval()
+    x = torch.randn(1, 2, 5, 5, 2)
+    ref = torch.stack([layer.conv(x_t.permute(0, 3, 1, 2)).permute(0, 2, 3, 1) for x_t in x])
+    torch.testing.assert_close(layer(x), F.relu(layer.norm(ref)))
+
+
+def test_conv_takes_a_neuron_instance_or_its_config_as_a_copy():
+    lif = LIF(beta=0.5, threshold=0.3, reset="zero")
+    layer, from_config = SpikingConv2d(2, 3, 3, neuron=lif), SpikingConv2d(2, 3, 3, neuron=lif.config())
+    assert layer.neuron is not lif and layer.neuron.config() == from_config.neuron.config() == lif.config()
+    with pytest.raises(TypeError, match="not both"):
+        SpikingConv2d(2, 3, 3, neuron=lif, beta=0.5)
+    with pytest.raises(ValueError, match="norm must be one of"):
+        SpikingConv2d(2, 3, 3, norm="ln")
+    with pytest.raises(ValueError, match="pool must be one of"):
+        SpikingConv2d(2, 3, 3, pool="sum")

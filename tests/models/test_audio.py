@@ -4,35 +4,9 @@ import torch.nn.functional as F
 
 import neurotoken as nt
 from neurotoken.data.keywords import keywords
-from neurotoken.layers import SpikingRecurrent
 from neurotoken.models import KeywordSpotter
-from neurotoken.neurons import LIF, npe_step
+from neurotoken.neurons import LIF
 from neurotoken.zoo import load_model, save_model
-
-
-def test_recurrent_layer_is_lif_driven_by_input_and_its_own_last_spikes():
-    torch.manual_seed(0)
-    layer = SpikingRecurrent(4, 5, beta=0.8, threshold=0.4)
-    x = torch.randn(9, 3, 4)
-    p, h, s, expected = LIF(beta=0.8, threshold=0.4).params(), torch.zeros(3, 5), torch.zeros(3, 5), []
-    for x_t in x:
-        h, s = npe_step(h, layer.linear(x_t) + layer.recurrent(s), s, p)
-        expected.append(s)
-    out = layer(x)
-    assert torch.equal(out, torch.stack(expected)) and out.any()
-
-
-@pytest.mark.parametrize("recurrent", [True, False])
-def test_recurrent_twin_is_the_same_leak_with_relu_and_no_reset(recurrent):
-    torch.manual_seed(1)
-    layer = SpikingRecurrent(4, 5, recurrent, spiking=False, beta=0.7)
-    x = torch.randn(6, 2, 4)
-    h, r, expected = torch.zeros(2, 5), torch.zeros(2, 5), []
-    for x_t in x:
-        h = 0.7 * h + layer.linear(x_t) + (layer.recurrent(r) if recurrent else 0)
-        r = F.relu(h)
-        expected.append(r)
-    torch.testing.assert_close(layer(x), torch.stack(expected))
 
 
 @pytest.mark.parametrize("resonators", [0, 6])
