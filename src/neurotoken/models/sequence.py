@@ -195,9 +195,8 @@ class SpikingLM(nn.Module):
     projections reading spikes (twin: :class:`MambaBlock`; ``options`` such as ``expand``, ``d_conv``
     go to both). ``neuron`` spikes the mixer (spikegpt: the time-mix output, pspikessm: the SSM
     readout, mamba: the projections' inputs), ``mlp_neuron`` the channel mix / MLP (NPEs or config
-    dicts; defaults as in those classes; mamba has no MLP). ``spiking=False`` builds the conventional
-    twin and ignores ``options`` (but mamba's), which otherwise go to SpikeGPTBlock or SpikingSSM.
-    State: one block state per layer.
+    dicts; defaults as in those classes; mamba has no MLP). ``options`` go to SpikeGPTBlock or
+    SpikingSSM (ignored by their twins) or to both Mamba forms. State: one block state per layer.
     """
 
     def __init__(self, vocab: int = 256, d_model: int = 128, layers: int = 2, backbone: str = "spikegpt",
