@@ -36,6 +36,7 @@ def test_list_shows_every_experiment_with_its_description():
     assert result.exit_code == 0
     for name in EXPERIMENTS.names():
         assert name in result.output
+    assert "(--data shd=PATH)" in result.output and "(--data text=PATH)" in result.output
 
 
 @pytest.mark.parametrize("args, message", [

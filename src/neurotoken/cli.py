@@ -264,7 +264,10 @@ def list_experiments() -> None:
 
     table = Table(show_header=False, box=None)
     for name in EXPERIMENTS.names():
-        table.add_row(f"[bold]{name}[/bold]", escape(EXPERIMENTS.get(name).description))
+        exp = EXPERIMENTS.get(name)
+        data = exp.config.data_fields() if hasattr(exp.config, "data_fields") else {}
+        takes = f" (--data {', '.join(f'{k}=PATH' for k in data)})" if data else ""
+        table.add_row(f"[bold]{name}[/bold]", escape(exp.description + takes))
     console.print(table)
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 import real_formats
 from neurotoken.experiments import EXPERIMENTS, MainJob, REAL_DATA
 from neurotoken.experiments import config as cfg
-from neurotoken.experiments.real_data import Batch, NmnistRecipe, ShdRecipe
+from neurotoken.experiments.real_data import Batch, Cifar10Recipe, NmnistRecipe, ShdRecipe
 from neurotoken.experiments.runner import Runner
 from neurotoken.learning.bptt import FitConfig
 
@@ -41,6 +41,16 @@ def test_config_refuses_a_missing_folder_and_an_unknown_model(tmp_path):
         ShdRecipe(path=str(tmp_path / "nope"))
     with pytest.raises(ValueError, match="model must be one of"):
         ShdRecipe(model="ResNet")
+    with pytest.raises(ValueError, match="encoding must be 'direct' for these inputs"):
+        NmnistRecipe(encoding="rate")
+
+
+def test_cifar10_pixels_stay_in_the_unit_range_for_a_spike_encoder(tmp_path):
+    root = real_formats.cifar10(tmp_path / "c")
+    rate, direct = (Cifar10Recipe.quick(path=str(root), encoding=e).dataset(False) for e in ("rate", "direct"))
+    assert 0 <= rate[0][0].min() and rate[0][0].max() <= 1 and direct[0][0].min() < 0
+    rows = EXPERIMENTS.get("cifar10").run(Cifar10Recipe.quick(path=str(root), encoding="rate")).tables["rows"]
+    assert len(rows) == 2
 
 
 def test_the_model_is_one_config_field(tmp_path):

@@ -67,10 +67,14 @@ class RealData:
     DATA: ClassVar[str] = ""  # the loader's name, as `--data NAME=PATH` spells it
     CLASSES: ClassVar[int] = 10
     EVENTS: ClassVar[bool] = False  # samples lead with a time axis of event bins
+    IN_UNIT_RANGE: ClassVar[bool] = False  # inputs lie in [0, 1] (a spike encoder takes them)
     CHECKS = {"path": optional(existing_folder), "model": one_of(LAYOUTS), "hidden": each(integer()),
               "T": integer(), "encoding": one_of(ENCODERS.names), "d_model": integer(), "d_state": integer(),
               "layers": integer(), "fit": nested(FitConfig), "train_samples": optional(integer()),
               "test_samples": optional(integer()), "profile": accepted(get_profile), "count_batch": integer()}
+
+    RELATIONS = (("encoding", lambda c: c.encoding == "direct" or c.IN_UNIT_RANGE,
+                  "be 'direct' for these inputs (a spike encoder needs values in [0, 1]), got {c.encoding!r}"),)
 
     __post_init__ = validate
 
@@ -115,6 +119,7 @@ class Cifar10Recipe(RealData):
     hidden: tuple[int, ...] = (512,)
     augment: bool = True  # random crop (padding 4) and horizontal flip, per epoch
     DATA: ClassVar[str] = "cifar10"
+    IN_UNIT_RANGE: ClassVar[bool] = True  # pixels in [0, 1], normalised only for direct input
     CHECKS = {**RealData.CHECKS, "augment": flag}
 
     @classmethod
@@ -123,7 +128,7 @@ class Cifar10Recipe(RealData):
         return _quick(cls, changes)
 
     def dataset(self, train: bool) -> Dataset:
-        return cifar10(self.path, train, augment=self.augment and train, normalize=True)
+        return cifar10(self.path, train, augment=self.augment and train, normalize=self.encoding == "direct")
 
 
 @dataclass(frozen=True)
