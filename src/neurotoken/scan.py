@@ -3,8 +3,9 @@
 Every method in ``METHODS`` has one signature, ``method(a, b, h0, dim) -> h``: a, b and h0 (or None)
 of one dtype, a of b's rank and broadcastable to it, h0 broadcastable to b without dim, dim in
 [0, b.dim()). `sequential` is the readable definition; `parallel` (prefix scan), `chunked` (matmul
-within chunks), `fft` (convolution, constant gains) and `fused` (a compiled CPU kernel,
-:mod:`neurotoken.kernels.scan`) are fast paths tested against it; `auto` runs the method
+within chunks), `fft` (convolution, constant gains), `fused` (a compiled CPU kernel,
+:mod:`neurotoken.kernels.scan`) and `triton` (a chunked GPU kernel, :mod:`neurotoken.kernels.triton.scan`)
+are fast paths tested against it; `auto` runs the method
 :func:`choose` picks. :func:`linear_scan` validates the arguments once and calls a method.
 """
 
@@ -118,10 +119,13 @@ def _fused(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, dim: int) 
 
 
 def choose(b: torch.Tensor, dim: int) -> str:
-    """The method `auto` runs for b, from its shape, device and dtype (no values read): `fused` where
-    its kernel runs; else off the CPU `parallel` (no Python loop over time); else on the CPU
+    """The method `auto` runs for b, from its shape, device and dtype (no values read): `triton` on
+    CUDA and `fused` on the CPU where their kernels run; else off the CPU `parallel` (no Python loop
+    over time); else on the CPU
     `parallel` for L >= 64 with at most 512 channels (numel / L), where its O(L log L) work beats
     the loop's per-step overhead, and `sequential` otherwise."""
+    if b.device.type == "cuda" and fused_scan.triton_unsupported(b) is None:
+        return "triton"
     if fused_scan.unsupported(b) is None:
         return "fused"
     length = b.shape[dim]
@@ -140,14 +144,27 @@ def _auto(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None = None, dim:
     return METHODS.get(choose(b, dim))(a, b, h0, dim)
 
 
+@METHODS.register("triton")
+def _triton(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, dim: int,
+            chunk_size: int | None = None) -> torch.Tensor:
+    """Eq. (24) in a chunked Triton kernel, forward and reverse-scan backward (real gains; CUDA, or
+    the CPU under ``TRITON_INTERPRET=1``); chunk_size None lets the kernel cut chunks to fill the
+    device. Where the kernel cannot run it steps aside to `parallel`, with a warning."""
+    why = fused_scan.triton_unsupported(b)
+    if why is not None:
+        warnings.warn(f"scan method 'triton' cannot run: {why}; using 'parallel'", RuntimeWarning, stacklevel=3)
+        return _parallel(a, b, h0, dim)
+    return fused_scan.linear_scan_triton(a, b, h0, dim, chunk_size)
+
+
 def linear_scan(a, b: torch.Tensor, h0: torch.Tensor | None = None, dim: int = 0,
-                method: str = "auto", chunk_size: int = CHUNK_SIZE) -> torch.Tensor:
+                method: str = "auto", chunk_size: int | None = None) -> torch.Tensor:
     """All h_t of eq. (24), h_t = a_t h_{t-1} + b_t along `dim` with h_{-1} = h0 (default 0).
 
     a is a number or a tensor broadcastable to b (constant along `dim` when its size there is 1);
     h0 broadcasts to b's shape without `dim`. Returns a tensor of b's shape in the promoted dtype of
-    a, b and h0. method: one of ``METHODS`` ("sequential" is the reference; "chunked" uses
-    chunk_size; "fft" needs a constant along `dim`; "auto" runs :func:`choose`'s pick).
+    a, b and h0. method: one of ``METHODS`` ("sequential" is the reference; "chunked" and "triton"
+    use chunk_size, None for their default; "fft" needs a constant along `dim`; "auto" runs :func:`choose`'s pick).
     """
     run = METHODS.get(method)
     _checks.tensor("b", b, min_dim=1)
@@ -160,7 +177,8 @@ def linear_scan(a, b: torch.Tensor, h0: torch.Tensor | None = None, dim: int = 0
     dim %= b.dim()
     if b.shape[dim] == 0:
         raise ValueError(f"b must have a nonzero length along dim {dim}, got shape {tuple(b.shape)}")
-    _checks.positive_int("chunk_size", chunk_size)
+    if chunk_size is not None:
+        _checks.positive_int("chunk_size", chunk_size)
     if isinstance(a, torch.Tensor):
         _broadcastable("a", a, b.shape, "b")
     elif isinstance(a, bool) or not isinstance(a, (int, float, complex)):
@@ -175,7 +193,7 @@ def linear_scan(a, b: torch.Tensor, h0: torch.Tensor | None = None, dim: int = 0
         h0 = h0.to(dtype)
     a = torch.as_tensor(a, dtype=dtype, device=b.device)
     a = a.reshape((1,) * (b.dim() - a.dim()) + tuple(a.shape))
-    options = {"chunk_size": chunk_size} if method == "chunked" else {}
+    options = {"chunk_size": chunk_size} if chunk_size is not None and method in ("chunked", "triton") else {}
     return run(a, b.to(dtype), h0, dim, **options)
 
 

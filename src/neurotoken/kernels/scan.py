@@ -53,9 +53,9 @@ class _FusedScan(torch.autograd.Function):
         return ga.sum(0, keepdim=True) if a.shape[0] == 1 else ga, gb, gh0
 
 
-def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, dim: int) -> torch.Tensor:
-    """h_t = a_t h_{t-1} + b_t along `dim` of b (see :func:`unsupported`), h_{-1} = h0 (None: 0);
-    a has b's rank and broadcasts to it, h0 broadcasts to b without `dim`."""
+def _rows(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, dim: int):
+    """(a [1 or N, L or 1, C], b [N, L, C], h0 [N, C]) contiguous in the promoted dtype, N the dims before
+    `dim`, C those after it."""
     dim %= b.dim()
     dtype = torch.promote_types(a.dtype, b.dtype)
     pre, length, post = b.shape[:dim], b.shape[dim], b.shape[dim + 1:]
@@ -63,7 +63,32 @@ def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, dim: 
     shared = all(size == 1 for size in a.shape[:dim])  # one gain for every batch row
     a3 = a.to(dtype).expand(*a.shape[:dim] if shared else pre, a.shape[dim], *post)
     a3 = a3.reshape(1 if shared else n, a.shape[dim], c).contiguous()
-    h0 = torch.zeros((), dtype=dtype) if h0 is None else h0.to(dtype)
-    h = _FusedScan.apply(a3, b.to(dtype).reshape(n, length, c).contiguous(),
-                         h0.expand(pre + post).reshape(n, c).contiguous())
-    return h.view(b.shape)
+    h0 = b.new_zeros((), dtype=dtype) if h0 is None else h0.to(dtype)
+    return a3, b.to(dtype).reshape(n, length, c).contiguous(), h0.expand(pre + post).reshape(n, c).contiguous()
+
+
+def linear_scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, dim: int) -> torch.Tensor:
+    """h_t = a_t h_{t-1} + b_t along `dim` of b (see :func:`unsupported`), h_{-1} = h0 (None: 0);
+    a has b's rank and broadcasts to it, h0 broadcasts to b without `dim`."""
+    return _FusedScan.apply(*_rows(a, b, h0, dim)).view(b.shape)
+
+
+def triton_unsupported(b: torch.Tensor) -> str | None:
+    """Why the Triton scan cannot scan b, or None when it can."""
+    from . import triton
+
+    why = triton.unsupported(b)
+    if why is None and torch.compiler.is_compiling():
+        return "torch.compile is tracing (the Triton kernel is opaque to it)"
+    if why is None and b.dtype not in (torch.float32, torch.float64):
+        return f"b is {b.dtype}; the Triton scan takes real float32 or float64 tensors"
+    return why
+
+
+def linear_scan_triton(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor | None, dim: int,
+                       chunk: int | None = None) -> torch.Tensor:
+    """As :func:`linear_scan`, in the Triton kernel (see :func:`triton_unsupported`), time cut into
+    chunks of `chunk` steps (None: enough chunks to fill the device)."""
+    from .triton.scan import TritonScan
+
+    return TritonScan.apply(*_rows(a, b, h0, dim), chunk).view(b.shape)
