@@ -92,7 +92,10 @@ def pool2d(x: torch.Tensor, kind: str, size: int) -> torch.Tensor:
 
 
 def conv_steps(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv`` applied to every time step of x [T, B, H, W, C] (channels last) -> [T, B, H', W', C']."""
+    """``conv`` applied to every time step of x [T, B, H, W, C] (channels last) -> [T, B, H', W', C'];
+    a current repeated over time (a stride-0 time axis, as direct coding gives) is convolved once."""
+    if x.shape[0] > 1 and x.stride(0) == 0:
+        return conv_steps(conv, x[:1]).expand(x.shape[0], -1, -1, -1, -1)
     T, B, H, W, C = x.shape
     y = conv(x.reshape(T * B, H, W, C).permute(0, 3, 1, 2))  # channels_last strides, no copy
     return y.permute(0, 2, 3, 1).reshape(T, B, *y.shape[2:], y.shape[1])
@@ -213,6 +216,13 @@ class SpikingRecurrent(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [T, B, in_features] -> spikes (twin: activations) [T, B, out_features]."""
+        _checks.tensor("x", x, min_dim=3, max_dim=3)
+        if x.shape[-1] != self.linear.in_features or x.numel() == 0:
+            raise ValueError(f"x must be [T, B, {self.linear.in_features}] with no size 0, got shape {tuple(x.shape)}")
+        return self.run(check_dtype("x", x, self))
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """The layer without the boundary checks (for the models that call it on checked tensors)."""
         c = self.linear(x)
         if not self.spiking:
             return self._twin(c)

@@ -48,7 +48,17 @@ def test_counter_counts_acs_for_spiking_convolutions_and_macs_for_the_twin():
         assert later
         for name in later:
             assert (c.layers[name]["acs"] > 0) == spiking and (c.layers[name]["macs"] > 0) != spiking
-    # the first convolution reads the real image: MACs in both forms, T times for the spiking one
+    # the first convolution reads the real image: MACs in both forms, once (direct coding repeats it over T)
+    assert c.layers["body.0.conv"]["macs"] == 2 * 36 * 4 * 9
+
+
+def test_direct_coding_convolves_the_repeated_image_once_with_the_same_spikes():
+    torch.manual_seed(0)
+    model = SpikingCNN(**CNN, norm="tdbn", threshold=0.3)
+    x = torch.rand(2, 6, 6, 1)
+    torch.testing.assert_close(model(x), model(x[None].repeat(CNN["T"], 1, 1, 1, 1)))
+    with nt.accounting.count(model) as c:
+        model(x)
     assert c.layers["body.0.conv"]["macs"] == 2 * 36 * 4 * 9
 
 

@@ -51,7 +51,7 @@ class KeywordSpotter(nn.Module):
         for n in _sizes("hidden", hidden):
             layers.append(SpikingRecurrent(sizes[-1], n, recurrent, neuron, spiking, **options))
             sizes.append(n)
-        self.body = nn.Sequential(*layers)
+        self.body = nn.ModuleList(layers)
         self.readout = nn.Linear(sizes[-1], _checks.positive_int("classes", classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -63,7 +63,9 @@ class KeywordSpotter(nn.Module):
         x = x if self.time_first else x.transpose(0, 1)
         if self.norm is not None:
             x = self.norm(x)
-        return self.readout(self.body(x)).mean(0)
+        for layer in self.body:
+            x = layer.run(x)
+        return self.readout(x).mean(0)
 
 
 __all__ = ["KeywordSpotter"]
