@@ -1,4 +1,4 @@
-"""Block-sparse softmax attention, eq. (21)-(23), evaluated on a pattern's non-zero tiles only.
+"""Block-sparse softmax attention, eq. (21)-(23), evaluated on the non-zero tiles of a pattern (48).
 
 A plan covers a boolean [L, S] pattern with block x block tiles, in one or more layouts: a layout
 orders the queries and keys (the identity, or by residue modulo a period, which makes the strided
@@ -132,7 +132,7 @@ def plan(mask: torch.Tensor, block: int = 32, period: int | None = None) -> Bloc
 def _gather(x: torch.Tensor, order: torch.Tensor, n: int) -> torch.Tensor:
     """x [..., L, d] in the layout ``order``, padded to n rows."""
     x = x.index_select(-2, order) if order.numel() else x
-    return F.pad(x, (0, 0, 0, n - x.shape[-2]))
+    return F.pad(x, (0, 0, 0, n - x.shape[-2])) if n > x.shape[-2] else x
 
 
 def _scores(q, k, v, p: Tiles, b: int, scale: float):
