@@ -64,7 +64,7 @@ def test_layers_reject_bad_shapes():
     (lambda: SpikingConv2d(2, 3, 3), torch.rand(2, 1, 2, 2, 2), ValueError, "at least the kernel"),
     (lambda: SpikingConv2d(2, 3, 3), torch.rand(2, 1, 5, 5, 2, dtype=torch.float64), TypeError, "x has dtype"),
     (lambda: SpikingRecurrent(4, 3), torch.rand(2, 2, 5), ValueError, r"x must be \[T, B, 4\]"),
-    (lambda: SpikingRecurrent(4, 3), torch.rand(2, 4), ValueError, "x must have at least 3"),
+    (lambda: SpikingRecurrent(4, 3), torch.rand(2, 4), ValueError, "x must have between 3 and 3"),
     (lambda: SpikingRecurrent(4, 3), torch.rand(2, 2, 4).double(), TypeError, "x has dtype"),
 ], ids=["linear width", "linear float64", "linear int", "conv too small", "conv float64", "recurrent width",
         "recurrent rank", "recurrent float64"])
