@@ -4,7 +4,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurotoken.mixers import blocksparse, sparse
-from neurotoken.mixers.attention import SoftmaxAttention, softmax_attention
+from neurotoken.mixers.attention import SoftmaxAttention, SpikingAttention, softmax_attention
 
 PATTERNS = {  # name -> (mask of L, period of its permuted layout)
     "local": (lambda L: sparse.local(L, 7), None),
@@ -108,6 +108,10 @@ def test_softmax_attention_module_with_a_block_plan_equals_boolean_mask(period):
     torch.testing.assert_close(y, ref)
     torch.testing.assert_close(torch.autograd.grad(y.sum(), x), torch.autograd.grad(ref.sum(), x))
     assert tiled.accounting((x,), None) == dense.accounting((x,), None)
+    spiking = SpikingAttention(8, heads=2, T=2, mask=blocksparse.plan(mask, 16, period))
+    spiking_dense = SpikingAttention(8, heads=2, T=2, mask=mask)
+    spiking_dense.load_state_dict(spiking.state_dict())
+    torch.testing.assert_close(spiking(x), spiking_dense(x))  # dense spike scores on the plan's mask
     tiled.to(torch.float64)  # the plan's index buffers follow the module
     assert tiled(x.double()).dtype == torch.float64
 
@@ -120,6 +124,7 @@ def test_forward_reads_no_values(monkeypatch):
     for name in ("item", "tolist", "__bool__", "nonzero"):
         monkeypatch.setattr(torch.Tensor, name, lambda *a, **k: pytest.fail("a value was read"))
     blocksparse.block_sparse_attention(q, q, q, plan)
+    plan.to_mask()  # what a spiking mixer's dense scores use
 
 
 @pytest.mark.parametrize("period", [None, 8])

@@ -59,19 +59,19 @@ class BlockPlan(NamedTuple):
         return self.rebuild([t.to(device) for t in self.flat()])
 
     def to_mask(self) -> torch.Tensor:
-        """The boolean [L, S] pattern the plan covers."""
+        """The boolean [L, S] pattern the plan covers (no host sync: blocked pairs write a spare slot)."""
         L, S = self.shape
         b = self.block
-        mask = torch.zeros(L, S, dtype=torch.bool, device=self.parts[0].kblocks.device)
+        flat = torch.zeros(L * S + 1, dtype=torch.bool, device=self.parts[0].kblocks.device)
         for p in self.parts:
             nq, K = p.kblocks.shape
-            rows = torch.arange(nq * b, device=mask.device)[:, None].expand(-1, K * b)
-            cols = (p.kblocks[:, None, :, None] * b + torch.arange(b, device=mask.device)).reshape(nq, 1, K * b)
+            rows = torch.arange(nq * b, device=flat.device)[:, None].expand(-1, K * b)
+            cols = (p.kblocks[:, None, :, None] * b + torch.arange(b, device=flat.device)).reshape(nq, 1, K * b)
             cols = cols.expand(-1, b, -1).reshape(nq * b, K * b)
             hit = ~p.blocked.reshape(nq * b, K * b) & (rows < L) & (cols < S)
-            r, c = rows[hit], cols[hit]
-            mask[_order(p.q_order, r), _order(p.k_order, c)] = True
-        return mask
+            pair = _order(p.q_order, rows.clamp(max=L - 1)) * S + _order(p.k_order, cols.clamp(max=S - 1))
+            flat[torch.where(hit, pair, L * S)] = True
+        return flat[:-1].view(L, S)
 
 
 def _order(order: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
