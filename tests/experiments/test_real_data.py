@@ -43,6 +43,8 @@ def test_config_refuses_a_missing_folder_and_an_unknown_model(tmp_path):
         ShdRecipe(model="ResNet")
     with pytest.raises(ValueError, match="encoding must be 'direct' for these inputs"):
         NmnistRecipe(encoding="rate")
+    with pytest.raises(ValueError, match="model must read token sequences here"):
+        ShdRecipe(model="SpikingCNN")
 
 
 def test_cifar10_pixels_stay_in_the_unit_range_for_a_spike_encoder(tmp_path):
@@ -53,11 +55,23 @@ def test_cifar10_pixels_stay_in_the_unit_range_for_a_spike_encoder(tmp_path):
     assert len(rows) == 2
 
 
-def test_the_model_is_one_config_field(tmp_path):
+@pytest.mark.parametrize("name, model", [("nmnist", "SpikingSSMClassifier"), ("nmnist", "SpikingCNN"),
+                                         ("cifar10", "SpikingCNN"), ("shd", "KeywordSpotter"),
+                                         ("speech-commands", "KeywordSpotter"), ("cifar10", "KeywordSpotter")])
+def test_the_model_is_one_config_field(name, model, tmp_path):
+    config_class = REAL_DATA[name]
+    root = real_formats.WRITERS[config_class.DATA](tmp_path / "d")
+    rows = EXPERIMENTS.get(name).run(config_class.quick(path=str(root), model=model)).tables["rows"]
+    assert [r["model"] for r in rows] == [f"{model} (twin)", f"{model} (spiking)"]
+    assert all(r["energy_j"] > 0 and 0 <= r["test_accuracy"] <= 1 for r in rows)
+
+
+def test_time_first_event_frames_are_counted_per_sample(tmp_path):
     root = real_formats.nmnist(tmp_path / "d")
-    config = NmnistRecipe.quick(path=str(root), model="SpikingSSMClassifier")
-    rows = EXPERIMENTS.get("nmnist").run(config).tables["rows"]
-    assert [r["model"] for r in rows] == ["SpikingSSMClassifier (twin)", "SpikingSSMClassifier (spiking)"]
+    config = NmnistRecipe.quick(path=str(root), model="SpikingCNN", count_batch=2)
+    one = NmnistRecipe.quick(path=str(root), model="SpikingCNN", count_batch=1)
+    a, b = (EXPERIMENTS.get("nmnist").run(c).tables["rows"][0] for c in (config, one))
+    assert a["macs"] == b["macs"] > 0  # the twin's MACs per inference do not depend on the batch
 
 
 @settings(max_examples=25, deadline=None)

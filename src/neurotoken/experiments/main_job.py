@@ -193,14 +193,16 @@ def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> d
             "values": [s[t, i].item() for t, i in events]}
 
 
-def measure(model: nn.Module, x: torch.Tensor, profile: str, unit: str = "inference") -> dict:
+def measure(model: nn.Module, x: torch.Tensor, profile: str, unit: str = "inference",
+            inferences: int | None = None) -> dict:
     """Counts of one forward of ``model`` on ``x`` under ``profile``, per ``unit`` ("inference" or
-    "token"): energy_j, acs, macs, sparsity, bytes, spikes, layer_energy_j and unpriced."""
+    "token"): energy_j, acs, macs, sparsity, bytes, spikes, layer_energy_j and unpriced. ``inferences``:
+    the batch size when it is not x's first axis (time-first frames)."""
     model.eval()
     with torch.no_grad(), count(model, profile) as c:
         model(to_model(model, x))
-    units = c.tokens if unit == "token" else c.inferences
-    per = c.per_token if unit == "token" else c.per_inference
+    units = c.tokens if unit == "token" else inferences or c.inferences
+    per = {k: v / units for k, v in c.totals.items()}
     return {"energy_j": c.energy_j / units, "acs": per.get("acs", 0), "macs": per.get("macs", 0),
             "sparsity": c.sparsity, "bytes": per.get("bytes", 0), "spikes": per.get("spikes", 0),
             "layer_energy_j": {k: v / units for k, v in c.layer_energy_j.items()}, "unpriced": c.unpriced}

@@ -4,8 +4,8 @@ test accuracy, energy counted on test inputs and training throughput.
 
 The model is a config field: ``SNNClassifier`` reads one flat frame per sample (pixels, log-mel
 frames, or event counts summed over the bins), encoded along its own virtual time axis (eq. 13);
-``SpikingSSMClassifier`` reads a token sequence ``[L, features]`` (image rows, log-mel frames,
-event bins).
+``SpikingSSMClassifier`` and ``KeywordSpotter`` read a token sequence ``[L, features]`` (image rows,
+log-mel frames, event bins); ``SpikingCNN`` reads images ``[H, W, C]`` or event frames as they are.
 """
 
 from __future__ import annotations
@@ -20,19 +20,20 @@ from ..accounting import get_profile
 from ..data import cifar10, dvs_gesture, nmnist, shd, speech_commands, ssc
 from ..encoding import ENCODERS
 from ..learning.bptt import FitConfig
-from ..metrics import predict
 from .config import accepted, each, existing_folder, flag, integer, nested, one_of, optional, validate
 from .main_job import measure
 from .runner import Results, Runner, recipe
 
-LAYOUTS = {"SNNClassifier": "frames", "SpikingSSMClassifier": "tokens"}  # model -> the input it reads
+LAYOUTS = {"SNNClassifier": "frames", "SpikingSSMClassifier": "tokens", "KeywordSpotter": "tokens",
+           "SpikingCNN": "images"}  # model -> the input it reads
 
 
 @dataclass(frozen=True)
 class Batch:
     """Collate ``(sample, label)`` pairs into one model input: ``frames`` ``[B, features]`` (a sample's
-    event bins summed first when ``events``) or ``tokens`` ``[B, L, features]`` (the first axis of a
-    sample is L); labels ``[B]`` int64."""
+    event bins summed first when ``events``), ``tokens`` ``[B, L, features]`` (the first axis of a
+    sample is L) or ``images`` ``[B, H, W, C]`` (event frames time first: ``[T, B, H, W, C]``);
+    labels ``[B]`` int64."""
 
     layout: str
     events: bool
@@ -42,8 +43,10 @@ class Batch:
         x = torch.stack(xs)
         if self.layout == "frames":
             x = (x.sum(1) if self.events else x).flatten(1)
-        else:
+        elif self.layout == "tokens":
             x = x.flatten(2)
+        elif self.events:
+            x = x.transpose(0, 1)
         return x, torch.as_tensor(ys, dtype=torch.long)
 
 
@@ -52,10 +55,11 @@ class RealData:
     """Fields every real-data recipe shares; each dataset's config subclasses it."""
 
     path: str | None = None  # the dataset's folder (required to run; `--data NAME=PATH` sets it)
-    model: str = "SNNClassifier"  # or "SpikingSSMClassifier"
-    hidden: tuple[int, ...] = (256,)  # SNNClassifier
-    T: int = 8  # SNNClassifier's virtual time steps per sample
-    encoding: str = "direct"  # SNNClassifier's input encoding
+    model: str = "SNNClassifier"  # or "SpikingSSMClassifier", "KeywordSpotter", "SpikingCNN"
+    hidden: tuple[int, ...] = (256,)  # SNNClassifier, KeywordSpotter
+    T: int = 8  # SNNClassifier's and SpikingCNN's virtual time steps per image
+    encoding: str = "direct"  # their input encoding
+    channels: tuple[int, ...] = (16, 32)  # SpikingCNN
     d_model: int = 64  # SpikingSSMClassifier
     d_state: int = 16
     layers: int = 2
@@ -68,13 +72,16 @@ class RealData:
     CLASSES: ClassVar[int] = 10
     EVENTS: ClassVar[bool] = False  # samples lead with a time axis of event bins
     IN_UNIT_RANGE: ClassVar[bool] = False  # inputs lie in [0, 1] (a spike encoder takes them)
+    IMAGES: ClassVar[bool] = False  # samples are [H, W, C] images or [T, H, W, C] event frames
     CHECKS = {"path": optional(existing_folder), "model": one_of(LAYOUTS), "hidden": each(integer()),
-              "T": integer(), "encoding": one_of(ENCODERS.names), "d_model": integer(), "d_state": integer(),
+              "T": integer(), "encoding": one_of(ENCODERS.names), "channels": each(integer()), "d_model": integer(), "d_state": integer(),
               "layers": integer(), "fit": nested(FitConfig), "train_samples": optional(integer()),
               "test_samples": optional(integer()), "profile": accepted(get_profile), "count_batch": integer()}
 
     RELATIONS = (("encoding", lambda c: c.encoding == "direct" or c.IN_UNIT_RANGE,
-                  "be 'direct' for these inputs (a spike encoder needs values in [0, 1]), got {c.encoding!r}"),)
+                  "be 'direct' for these inputs (a spike encoder needs values in [0, 1]), got {c.encoding!r}"),
+                 ("model", lambda c: c.model != "SpikingCNN" or c.IMAGES,
+                  "read token sequences here (SpikingCNN takes images or event frames), got {c.model!r}"))
 
     __post_init__ = validate
 
@@ -99,16 +106,23 @@ class RealData:
 
     def model_kwargs(self, in_features: int, spiking: bool) -> dict:
         """Keyword arguments of ``model`` (spiking or its twin) for inputs of ``in_features``."""
+        encoding = self.encoding if spiking else "direct"
         if self.model == "SNNClassifier":
             return dict(in_features=in_features, hidden=list(self.hidden), classes=self.classes, T=self.T,
-                        encoding=self.encoding if spiking else "direct", spiking=spiking)
+                        encoding=encoding, spiking=spiking)
+        if self.model == "SpikingCNN":
+            return dict(in_channels=in_features, classes=self.classes, channels=list(self.channels), T=self.T,
+                        encoding=encoding, spiking=spiking)
+        if self.model == "KeywordSpotter":
+            return dict(in_features=in_features, classes=self.classes, hidden=list(self.hidden),
+                        norm="none" if self.EVENTS else "bn", spiking=spiking)
         return dict(in_features=in_features, d_model=self.d_model, d_state=self.d_state, layers=self.layers,
                     classes=self.classes, spiking=spiking)
 
 
 def _quick(cls, changes: dict, **fields):
     """``cls`` at the quick sizes every real-data recipe shares, with ``fields`` and then ``changes``."""
-    return cls(**{"hidden": (16,), "T": 2, "d_model": 16, "d_state": 4, "layers": 1, "count_batch": 4,
+    return cls(**{"hidden": (16,), "T": 2, "channels": (4, 8), "d_model": 16, "d_state": 4, "layers": 1, "count_batch": 4,
                   "fit": FitConfig(epochs=1, batch_size=8, lr=1e-3), **fields, **changes})
 
 
@@ -119,6 +133,7 @@ class Cifar10Recipe(RealData):
     hidden: tuple[int, ...] = (512,)
     augment: bool = True  # random crop (padding 4) and horizontal flip, per epoch
     DATA: ClassVar[str] = "cifar10"
+    IMAGES: ClassVar[bool] = True
     IN_UNIT_RANGE: ClassVar[bool] = True  # pixels in [0, 1], normalised only for direct input
     CHECKS = {**RealData.CHECKS, "augment": flag}
 
@@ -198,6 +213,7 @@ class NmnistRecipe(EventRecipe):
 
     bins: int = 10
     DATA: ClassVar[str] = "nmnist"
+    IMAGES: ClassVar[bool] = True
 
     @classmethod
     def quick(cls, **changes) -> NmnistRecipe:
@@ -215,6 +231,7 @@ class DvsGestureRecipe(EventRecipe):
     downsample: int = 4
     DATA: ClassVar[str] = "dvs_gesture"
     CLASSES: ClassVar[int] = 11
+    IMAGES: ClassVar[bool] = True
     CHECKS = {**EventRecipe.CHECKS, "downsample": integer()}
 
     @classmethod
@@ -234,9 +251,11 @@ def loader_accuracy(model: torch.nn.Module, loader: DataLoader) -> float:
     """Fraction of correct argmax predictions over every batch of ``loader`` (on the model's device)."""
     device = next(model.parameters()).device
     right = total = 0
-    for x, y in loader:
-        right += int((predict(model, x.to(device)) == y.to(device)).sum())
-        total += len(y)
+    model.eval()
+    with torch.no_grad():
+        for x, y in loader:
+            right += int((model(x.to(device)).argmax(-1) == y.to(device)).sum())
+            total += len(y)
     return right / total
 
 
@@ -253,8 +272,8 @@ def run_real_data(config: RealData, runner: Runner) -> Results:
         trained = runner.train("spiking" if spiking else "twin", (config.model, config.model_kwargs(features, spiking)),
                                config.fit, train, seed=config.fit.seed, collate_fn=batch)
         model = trained.model
-        count_x = batch([test[i] for i in range(min(config.count_batch, len(test)))])[0]
-        counts = measure(model, count_x, config.profile)
+        count_x, count_y = batch([test[i] for i in range(min(config.count_batch, len(test)))])
+        counts = measure(model, count_x, config.profile, inferences=len(count_y))
         twin_energy = counts["energy_j"] if twin_energy is None else twin_energy
         row = {"dataset": config.DATA, "model": f"{config.model} ({'spiking' if spiking else 'twin'})",
                "neuromorphic": spiking, "test_accuracy": loader_accuracy(model, test_loader),
