@@ -43,6 +43,8 @@ def test_resonator_bank_spans_the_frequencies_below_the_frame_rate_nyquist():
         KeywordSpotter(10, 4, resonators=5, freq_hz=(2.0, 80.0), dt_ms=10.0)  # Nyquist 50 Hz
     with pytest.raises(ValueError, match="freq_hz"):
         KeywordSpotter(10, 4, resonators=5, freq_hz=(20.0, 2.0))
+    with pytest.raises(ValueError, match="freq_hz must be a"):
+        KeywordSpotter(10, 4, resonators=5, freq_hz=(2.0, 4.0, 8.0))
 
 
 def test_zoo_round_trip(tmp_path):

@@ -41,7 +41,10 @@ class KeywordSpotter(nn.Module):
         self.norm = TimeBatchNorm(self.in_features) if _checks.choice("norm", norm, ("none", "bn")) == "bn" else None
         layers = []
         if _checks.positive_int("resonators", resonators, low=0):
-            lo, hi = _checks.increasing("freq_hz", freq_hz, min_len=2)[::len(freq_hz) - 1]
+            band = _checks.increasing("freq_hz", freq_hz, min_len=2)
+            if len(band) != 2:
+                raise ValueError(f"freq_hz must be a (low, high) pair in Hz, got {freq_hz!r}")
+            lo, hi = band
             device = torch.get_default_device()  # ResonateFire reads its frequencies: not on meta
             with torch.device("cpu" if device.type == "meta" else device):
                 bank = ResonateFire(freq_hz=torch.linspace(lo, hi, resonators), tau_ms=tau_ms, dt_ms=dt_ms)
