@@ -1,5 +1,5 @@
 """The Triton chunked scan (method="triton") equals the sequential reference, values and gradients,
-across chunk boundaries (L = 63 in chunks of 16), with per-row, shared and constant gains."""
+across chunk boundaries (L = 63 in chunks of 16), with per-row, shared, constant and complex gains."""
 
 import pytest
 import torch
@@ -14,11 +14,12 @@ L = 63
 def _grads(method, a, b, h0, dim, chunk_size=None):
     a, b, h0 = (t.detach().clone().requires_grad_() for t in (a, b, h0))
     h = scan.linear_scan(a, b, h0, dim, method=method, chunk_size=chunk_size)
-    (h * torch.linspace(-1, 1, h.numel(), device=h.device).view(h.shape)).sum().backward()
+    weights = torch.linspace(-1, 1, h.numel(), device=h.device).view(h.shape)
+    (h * weights).real.sum().backward()
     return h.detach(), a.grad, b.grad, h0.grad
 
 
-@pytest.mark.parametrize("a_shape, chunk_size", [((2, L, 3), 16), ((1, L, 3), 16), ((1, 1, 3), None)],
+@pytest.mark.parametrize("a_shape, chunk_size", [((2, L, 3), 16), ((1, L, 3), 64), ((1, 1, 3), 64)],
                          ids=["per-row", "shared", "constant"])
 def test_triton_scan_matches_sequential(triton_device, a_shape, chunk_size):
     g = torch.Generator().manual_seed(0)
@@ -34,11 +35,20 @@ def test_triton_scan_over_the_leading_dim_without_h0(triton_device):
     assert_close(scan.linear_scan(a, b, method="triton"), scan.linear_scan(a, b, method="sequential"))
 
 
-def test_triton_scan_steps_aside_for_complex_values(triton_device):
-    b = torch.randn(5, 2, dtype=torch.complex64, device=triton_device)
+def test_triton_scan_matches_sequential_with_complex_gains(triton_device):
+    g = torch.Generator().manual_seed(1)
+    a = torch.polar(torch.rand(2, L, 3, generator=g), torch.rand(2, L, 3, generator=g) * 3).to(triton_device)
+    b = torch.randn(2, L, 3, dtype=torch.complex64, generator=g).to(triton_device)
+    h0 = torch.randn(2, 3, dtype=torch.complex64, generator=g).to(triton_device)
+    for got, want in zip(_grads("triton", a, b, h0, 1, 16), _grads("sequential", a, b, h0, 1)):
+        assert_close(got, want)
+
+
+def test_triton_scan_steps_aside_where_it_cannot_run(triton_device):
+    b = torch.randn(5, 2, dtype=torch.float16, device=triton_device)
     with pytest.warns(RuntimeWarning, match="method 'triton' cannot run"):
-        h = scan.linear_scan(0.5j, b, method="triton")
-    assert_close(h, scan.linear_scan(0.5j, b, method="sequential"))
+        h = scan.linear_scan(0.5, b, method="triton")
+    assert torch.equal(h, scan.linear_scan(0.5, b, method="parallel"))
 
 
 def test_choose_takes_triton_on_cuda_only(triton_device):

@@ -80,8 +80,8 @@ def triton_unsupported(b: torch.Tensor) -> str | None:
     why = triton.unsupported(b)
     if why is None and torch.compiler.is_compiling():
         return "torch.compile is tracing (the Triton kernel is opaque to it)"
-    if why is None and b.dtype not in (torch.float32, torch.float64):
-        return f"b is {b.dtype}; the Triton scan takes real float32 or float64 tensors"
+    if why is None and b.dtype not in DTYPES:
+        return f"b is {b.dtype}; the Triton scan takes float or complex tensors (32 or 64 bits)"
     return why
 
 
