@@ -11,8 +11,9 @@ Placement ("More than MACs", Olin-Ammentorp: memory traffic, not arithmetic, dom
 weights live in the smallest level whose capacity holds the model's weight footprint (on-chip
 SRAM if they fit, else DRAM); neuron/SSM state and activations stream through ``profile.local``.
 
-The built-in profiles are ``cmos45`` (45 nm CMOS, eq. (68)) and ``loihi`` (eq. (69)). User profiles come from
-TOML (:func:`load_profile`)::
+The built-in profiles are ``cmos45`` (45 nm CMOS, eq. (68)) and ``loihi`` (eq. (69)), the ``[profile]``
+tables of the chip files ``hardware/chips/digital_accelerator.toml`` and ``loihi.toml``, where each
+figure sits beside its source. User profiles come from TOML (:func:`load_profile`)::
 
     name = "mychip"
     source = "datasheet, table 3"
@@ -43,6 +44,7 @@ from .._registry import Registry
 
 BYTE_CLASSES = ("weight_bytes", "state_bytes", "act_bytes", "spike_bytes")
 PJ = 1e-12
+CHIP_FILES = Path(__file__).resolve().parents[1] / "hardware" / "chips"  # the built-in profiles' figures
 
 
 @dataclass(frozen=True)
@@ -78,52 +80,7 @@ class Profile:
         return next(lv for lv in self.levels if footprint_bytes <= lv.capacity_bytes)
 
 
-PROFILES: Registry[Profile] = Registry("profile")
-
-# Horowitz, "Computing's energy problem (and what we can do about it)", ISSCC 2014, Fig. 1.1.9
-# (45 nm, 0.9 V). Composite figures are sums of the published ones, stated beside each key.
-_FP32_ADD, _FP32_MULT = 0.9, 3.7  # Horowitz 2014: 32-bit float add / mult, pJ
-_INT8_MULT, _INT32_ADD = 0.2, 0.1  # Horowitz 2014: 8-bit int mult / 32-bit int add, pJ
-_DRAM_PJ_PER_64BIT = 1300.0  # Horowitz 2014: DRAM 1.3-2.6 nJ per 64-bit access; the low end
-PROFILES.register("cmos45")(Profile(
-    name="cmos45",
-    ops_pj={
-        "macs": _FP32_MULT + _FP32_ADD,  # fp32 mult + fp32 add = 4.6
-        "acs": _FP32_ADD,  # a spike adds an fp32 weight into the membrane: one fp32 add
-        # LIF eq. (9): beta*h (fp32 mult) + x (add) - theta*s (add; a select for s in {0,1}) + compare (add)
-        "neuron_updates": _FP32_MULT + 3 * _FP32_ADD,  # = 6.4
-        "state_updates": _FP32_MULT + _FP32_ADD,  # SSM h = a*h + b: one fp32 mult + add
-        "macs_int8": _INT8_MULT + _INT32_ADD,  # int8 x int8 product into an int32 accumulator = 0.3
-        "acs_int8": _INT32_ADD,  # int8 weight into an int32 membrane
-        "neuron_updates_int8": _INT8_MULT + 3 * _INT32_ADD,  # fixed-point beta*h + 3 int32 adds = 0.5
-    },
-    levels=(
-        MemoryLevel("sram_8k", 8 * 1024, 5.0 / 4),  # Horowitz 2014: 32-bit read from 8 KB SRAM, 5 pJ
-        MemoryLevel("sram_32k", 32 * 1024, 10.0 / 4),  # Horowitz 2014: 32 KB SRAM, 10 pJ
-        MemoryLevel("sram_1m", 1024 * 1024, 20.0 / 4),  # Horowitz 2014: 1 MB SRAM, 20 pJ
-        MemoryLevel("dram", math.inf, _DRAM_PJ_PER_64BIT / 8),
-    ),
-    local="sram_32k",  # assumption: state and activations stream through a 32 KB local buffer
-    source="Horowitz, ISSCC 2014 (45 nm)",
-))
-
-# Davies et al., "Loihi: a neuromorphic manycore processor with on-chip learning", IEEE Micro 38(1),
-# 2018, Table 1. Synaptic memory sits in each core and its access is included in these per-op
-# figures, so bytes moved are priced at 0; Loihi has no multiplier, so "macs" stay unpriced.
-PROFILES.register("loihi")(Profile(
-    name="loihi",
-    ops_pj={
-        "acs": 23.6,  # Davies 2018: synaptic spike op, 23.6 pJ
-        "neuron_updates": 52.0,  # Davies 2018: neuron update, 52 pJ
-        "spikes": 1.7,  # Davies 2018: within-tile spike energy, 1.7 pJ
-        # Loihi stores synaptic weights at 1 to 9 bits (Davies 2018): its per-op figures already are int8 prices
-        "acs_int8": 23.6,
-        "neuron_updates_int8": 52.0,
-    },
-    levels=(MemoryLevel("core", math.inf, 0.0),),  # included in the per-op figures (Davies 2018)
-    local="core",
-    source="Davies et al., IEEE Micro 2018 (Loihi, 14 nm)",
-))
+PROFILES: Registry[Profile] = Registry("profile")  # filled below load_profile, from CHIP_FILES
 
 
 def _field(data: Mapping, key: str, kind: type | tuple[type, ...], where: str):
@@ -136,14 +93,9 @@ def _field(data: Mapping, key: str, kind: type | tuple[type, ...], where: str):
     return value
 
 
-def load_profile(path: str | Path) -> Profile:
-    """A user profile from a TOML file (format in the module docstring); errors name the key."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"profile file {path}: not valid TOML ({e})") from None
-    where = f"profile file {path}"
+def profile_from_dict(data: Mapping, where: str = "profile", source: str = "") -> Profile:
+    """A Profile from parsed TOML tables (format in the module docstring; ``source`` when it has
+    none); errors name the key."""
     ops = _field(data, "ops_pj", dict, where)
     for key in ops:
         _field(ops, key, (int, float), f"{where} [ops_pj]")
@@ -157,9 +109,30 @@ def load_profile(path: str | Path) -> Profile:
                                   float(_field(lv, "pj_per_byte", (int, float), at))))
     try:
         return Profile(_field(data, "name", str, where), {k: float(v) for k, v in ops.items()},
-                       tuple(levels), _field(data, "local", str, where), data.get("source", str(path)))
+                       tuple(levels), _field(data, "local", str, where), data.get("source", source))
     except ValueError as e:
         raise ValueError(f"{where}: {e}") from None
+
+
+def load_profile(path: str | Path) -> Profile:
+    """A user profile from a TOML file (format in the module docstring); errors name the key."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"profile file {path}: not valid TOML ({e})") from None
+    return profile_from_dict(data, f"profile file {path}", str(path))
+
+
+def _builtin(chip: str) -> Profile:
+    """The ``[profile]`` table of a built-in chip file: each figure lives there, beside its source."""
+    path = CHIP_FILES / f"{chip}.toml"
+    data = tomllib.loads(path.read_text(encoding="utf-8"))["profile"]
+    return profile_from_dict(data, f"chip file {path} [profile]")
+
+
+for _profile in map(_builtin, ("digital_accelerator", "loihi")):  # "cmos45" and "loihi"
+    PROFILES.register(_profile.name)(_profile)
 
 
 def get_profile(profile: str | Path | Profile) -> Profile:

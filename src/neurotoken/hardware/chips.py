@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from ..accounting.energy import MemoryLevel, Profile
+from ..accounting.energy import Profile, profile_from_dict
 
 CHIP_DIR = Path(__file__).with_name("chips")
 KINDS = ("neuromorphic", "analog", "digital")
@@ -149,25 +149,6 @@ def _numbers(table: Mapping, where: str) -> dict[str, float]:
     return {k: float(_value(where, k, _NUM, v)) for k, v in table.items()}
 
 
-def _profile(p: dict, where: str) -> Profile:
-    levels = []
-    for i, lv in enumerate(p["levels"]):
-        at = f"{where} [[profile.levels]][{i}]"
-        if not isinstance(lv, dict):
-            raise ValueError(f"{at}: must be a table, got {lv!r}")
-        unknown = sorted(set(lv) - {"name", "capacity_bytes", "pj_per_byte"})
-        if unknown or "name" not in lv or "pj_per_byte" not in lv:
-            raise ValueError(f"{at}: expected keys name, pj_per_byte and optionally capacity_bytes; got {sorted(lv)}")
-        cap = float(_value(at, "capacity_bytes", _INT, lv["capacity_bytes"])) if "capacity_bytes" in lv else math.inf
-        levels.append(MemoryLevel(_value(at, "name", _STR, lv["name"]), cap,
-                                  float(_value(at, "pj_per_byte", _NUM, lv["pj_per_byte"]))))
-    try:
-        return Profile(p["name"], _numbers(p["ops_pj"], f"{where} [profile.ops_pj]"), tuple(levels), p["local"],
-                       p["source"])
-    except ValueError as e:
-        raise ValueError(f"{where} [profile]: {e}") from None
-
-
 def chip_from_dict(data: Mapping, where: str = "chip") -> Chip:
     """A :class:`Chip` from the parsed TOML tables (format in the module docstring); errors name the key."""
     unknown = sorted(k for k, v in data.items() if isinstance(v, dict) and k not in _SCHEMA)
@@ -192,7 +173,7 @@ def chip_from_dict(data: Mapping, where: str = "chip") -> Chip:
         synapse_bytes_per_core=cores["synapse_bytes"], weight_bits=cores["weight_bits"],
         mesh=(mesh["x"], mesh["y"]), cores_per_node=mesh.get("cores_per_node", 1), hop_pj=mesh["hop_pj"],
         hop_ns=mesh.get("hop_ns"),
-        profile=_profile(sec["profile"], where),
+        profile=profile_from_dict(sec["profile"], f"{where} [profile]"),
         ns_per_op=_numbers(timing.get("ns_per_op", {}), f"{where} [timing.ns_per_op]"),
         spike_ns=timing.get("spike_ns"), weight_update_pj=learning.get("weight_update_pj"),
         weight_update_ns=learning.get("weight_update_ns"), analog=analog, source=top["source"],
