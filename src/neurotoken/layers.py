@@ -209,8 +209,11 @@ class SpikingRecurrent(nn.Module):
         super().__init__()
         self.linear = nn.Linear(_checks.positive_int("in_features", in_features),
                                 _checks.positive_int("out_features", out_features))
-        self.recurrent = nn.Linear(out_features, out_features, bias=False) if check_bool("recurrent", recurrent) \
-            else None
+        self.recurrent = None
+        if check_bool("recurrent", recurrent):  # small recurrent gains: the leaky sum alone has gain 1 / (1 - a)
+            self.recurrent = nn.Linear(out_features, out_features, bias=False)
+            with torch.no_grad():
+                self.recurrent.weight.mul_(0.1)
         self.spiking = check_bool("spiking", spiking)
         self.neuron = _neuron(neuron, options)  # the twin keeps it for its leak
 

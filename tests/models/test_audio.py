@@ -91,3 +91,9 @@ def test_bad_inputs_are_refused_naming_x(x, error, match):
 def test_bad_options_are_refused_naming_them(kwargs, match):
     with pytest.raises((TypeError, ValueError), match=match):
         KeywordSpotter(**kwargs)
+
+
+def test_the_recurrent_twin_starts_stable_over_a_second_of_frames():
+    torch.manual_seed(0)
+    model = KeywordSpotter(32, 12, hidden=(64, 64), spiking=False, beta=0.9)
+    assert model(torch.randn(4, 101, 32)).abs().max() < 100
