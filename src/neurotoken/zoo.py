@@ -28,13 +28,13 @@ from torch.nn.modules import module as torch_module
 
 from ._registry import Registry
 from .learning.checkpoint import atomic_write
-from .models import (KeywordSpotter, SNNClassifier, SpikingCNN, SpikingLM, SpikingSegmenter, SpikingSSMClassifier,
-                     SpikingTransformer)
+from .models import (KeywordSpotter, SNNClassifier, SpikingBERT, SpikingCNN, SpikingLM, SpikingSegmenter,
+                     SpikingSSMClassifier, SpikingTransformer)
 from .neurons import NPE
 
 MODELS: Registry[type[nn.Module]] = Registry("model class")
 for _cls in (SNNClassifier, SpikingSSMClassifier, SpikingTransformer, SpikingLM, SpikingCNN, SpikingSegmenter,
-             KeywordSpotter):
+             SpikingBERT, KeywordSpotter):
     MODELS.register(_cls.__name__)(_cls)
 
 KEY = "neurotoken_model"
