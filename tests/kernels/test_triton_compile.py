@@ -1,0 +1,49 @@
+"""The Triton kernels compile for a GPU (sm_90 PTX) without one: the interpreter runs them as Python
+and misses type errors the compiler would raise. In a subprocess, away from the interpreter."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+SCRIPT = r'''
+import triton
+from triton.backends.compiler import GPUTarget
+from triton.compiler import ASTSource
+from neurotoken.kernels.triton import lif as L, scan as S
+from neurotoken import surrogate as sg
+
+def compile_(fn, types, constants):
+    signature = {**types, **{name: "constexpr" for name in constants}}
+    assert triton.compile(ASTSource(fn, signature, constants), target=GPUTarget("cuda", 90, 32)).asm["ptx"]
+
+f32 = "*fp32"
+for name in sg.SURROGATES.names():
+    compile_(L._apply, {"x": f32, "y": f32, "w": "fp32"}, {"F": L.formula(sg.SURROGATES.get(name))})
+for pack, state, spikes, neg, levels in ((0, f32, f32, 0, 2), (1, "*bf16", "*u8", 0, 2), (2, "*bf16", "*i8", 1, 3)):
+    for reset in (0, 1, 2):
+        codes = {"RESET": reset, "NEG": neg, "LEVELS": levels, "PACK": pack, "BLOCK": L.BLOCK}
+        compile_(L._lif_forward, {"x": f32, "beta": f32, "th": f32, "h0": f32, "s0": f32, "s_out": f32,
+                                  "states": state, "final": f32, "spikes": spikes, "T": "i32", "M": "i32"},
+                 {**codes, "SAVE": True})
+        compile_(L._lif_backward, {"states": state, "spikes": spikes, "beta": f32, "th": f32, "h0": f32, "s0": f32,
+                                   "gs": f32, "gh": f32, "width": "fp32", "T": "i32", "Tg": "i32", "M": "i32",
+                                   "dx": f32, "dbeta": f32, "dth": f32, "dh0": f32, "ds0": f32},
+                 {**codes, "PARAMS": True, "F": L.formula(sg.Atan)})
+for complex_ in (False, True):
+    for reverse in (False, True):
+        for write in (False, True):
+            compile_(S._scan_chunks, {**{n: f32 for n in ("a", "b", "carry", "h", "last", "prod")},
+                                      **{n: "i32" for n in ("L", "C", "a_rows", "a_len")}},
+                     {"CHUNK": 16, "REVERSE": reverse, "WRITE": write, "COMPLEX": complex_, "BLOCK": S.BLOCK})
+'''
+
+
+@pytest.mark.slow
+def test_triton_kernels_compile_for_a_gpu_target(tmp_path):
+    pytest.importorskip("triton")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    env.update(TRITON_CACHE_DIR=str(tmp_path), TRITON_DEFAULT_FP_FUSION="1")
+    done = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
