@@ -66,8 +66,10 @@ def test_layers_reject_bad_shapes():
     (lambda: SpikingRecurrent(4, 3), torch.rand(2, 2, 5), ValueError, r"x must be \[T, B, 4\]"),
     (lambda: SpikingRecurrent(4, 3), torch.rand(2, 4), ValueError, "x must have between 3 and 3"),
     (lambda: SpikingRecurrent(4, 3), torch.rand(2, 2, 4).double(), TypeError, "x has dtype"),
+    (lambda: SEWBlock(3), torch.rand(2, 1, 4, 4, 2), ValueError, "x must have 3 channels last"),
+    (lambda: MSBlock(3), torch.rand(2, 1, 4, 4, 3).double(), TypeError, "x has dtype"),
 ], ids=["linear width", "linear float64", "linear int", "conv too small", "conv float64", "recurrent width",
-        "recurrent rank", "recurrent float64"])
+        "recurrent rank", "recurrent float64", "sew channels", "ms float64"])
 def test_bad_inputs_are_refused_naming_x(make, x, error, match):
     with pytest.raises(error, match=match):
         make()(x)

@@ -145,6 +145,11 @@ class SpikingConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [T, B, H, W, C_in] -> spikes [T, B, H', W', C_out]."""
+        return self.run(self.check(x))
+
+    def check(self, x: torch.Tensor) -> torch.Tensor:
+        """Require x [T, B, H, W, C_in] (no size 0, H and W at least the padded kernel) on the device and
+        of the dtype of the parameters (metadata only)."""
         _checks.tensor("x", x, min_dim=5, max_dim=5)
         T, B, H, W, C = x.shape
         if C != self.conv.in_channels:
@@ -153,9 +158,9 @@ class SpikingConv2d(nn.Module):
         if x.numel() == 0 or H + 2 * ph < kh or W + 2 * pw < kw:
             raise ValueError(f"x must be [T, B, H, W, {C}] with no size 0 and H, W at least the kernel "
                              f"{(kh, kw)} after padding {(ph, pw)}, got shape {tuple(x.shape)}")
-        return self.fire(check_dtype("x", x, self))
+        return check_dtype("x", x, self)
 
-    def fire(self, x: torch.Tensor) -> torch.Tensor:
+    def run(self, x: torch.Tensor) -> torch.Tensor:
         """The layer without the boundary checks (for the models that call it on checked tensors)."""
         y = conv_steps(self.conv, x)
         if self.norm is not None:
@@ -174,9 +179,13 @@ class SEWBlock(nn.Module):
         super().__init__()
         self.units = nn.Sequential(*(SpikingConv2d(channels, channels, 3, padding=1, **options) for _ in range(2)))
 
-    def forward(self, s: torch.Tensor) -> torch.Tensor:
-        """s [T, B, H, W, C] -> s + f(s), same shape."""
-        return s + self.units[1].fire(self.units[0].fire(s))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [T, B, H, W, C] spikes -> x + f(x), same shape."""
+        return self.run(self.units[0].check(x))
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """The block without the boundary checks (for the models that call it on checked tensors)."""
+        return x + self.units[1].run(self.units[0].run(x))
 
 
 class MSBlock(nn.Module):
@@ -193,10 +202,14 @@ class MSBlock(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 3, padding=1)
         self.norm = None if norm == "none" else TimeBatchNorm(channels, unit.norm.scale)
 
-    def forward(self, u: torch.Tensor) -> torch.Tensor:
-        """u [T, B, H, W, C] (real) -> u + residual, same shape."""
-        y = conv_steps(self.conv, self.unit.fire(self.fire(u)))
-        return u + (y if self.norm is None else self.norm(y))
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [T, B, H, W, C] membrane currents -> x + residual, same shape."""
+        return self.run(self.unit.check(x))
+
+    def run(self, x: torch.Tensor) -> torch.Tensor:
+        """The block without the boundary checks (for the models that call it on checked tensors)."""
+        y = conv_steps(self.conv, self.unit.run(self.fire(x)))
+        return x + (y if self.norm is None else self.norm(y))
 
 
 class SpikingRecurrent(nn.Module):

@@ -97,3 +97,8 @@ def test_the_recurrent_twin_starts_stable_over_a_second_of_frames():
     torch.manual_seed(0)
     model = KeywordSpotter(32, 12, hidden=(64, 64), spiking=False, beta=0.9)
     assert model(torch.randn(4, 101, 32)).abs().max() < 100
+
+
+def test_a_float64_spotter_with_resonators_runs_in_float64():
+    model = KeywordSpotter(10, 4, hidden=(8,), resonators=3).double()
+    assert model(torch.randn(2, 6, 10, dtype=torch.float64)).dtype == torch.float64

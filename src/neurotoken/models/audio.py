@@ -47,7 +47,8 @@ class KeywordSpotter(nn.Module):
             lo, hi = band
             device = torch.get_default_device()  # ResonateFire reads its frequencies: not on meta
             with torch.device("cpu" if device.type == "meta" else device):
-                bank = ResonateFire(freq_hz=torch.linspace(lo, hi, resonators), tau_ms=tau_ms, dt_ms=dt_ms)
+                freqs = torch.linspace(lo, hi, resonators)  # tau_ms per channel too: both follow model.to(dtype)
+                bank = ResonateFire(freq_hz=freqs, tau_ms=torch.full_like(freqs, tau_ms), dt_ms=dt_ms)
             bank.to(device)
             layers.append(SpikingRecurrent(self.in_features, resonators, False, bank, spiking))
             sizes.append(resonators)

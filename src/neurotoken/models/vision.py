@@ -81,7 +81,10 @@ class SpikingCNN(_Images):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, H, W, C] images or [T, B, H, W, C] frames -> logits [B, classes]."""
-        return self.readout(self.body(self.frames(x)).mean((-3, -2))).mean(0)
+        s = self.frames(x)
+        for layer in self.body:  # checked once above: each layer's unchecked path
+            s = getattr(layer, "run", layer)(s)
+        return self.readout(s.mean((-3, -2))).mean(0)
 
 
 class SpikingSegmenter(_Images):
@@ -107,10 +110,10 @@ class SpikingSegmenter(_Images):
         """x [B, H, W, C] images or [T, B, H, W, C] frames -> logits [B, H, W, classes]."""
         s, skips = self.frames(x), []
         for i, unit in enumerate(self.down):
-            s = unit.fire(pool2d(s, "max", 2) if i else s)
+            s = unit.run(pool2d(s, "max", 2) if i else s)
             skips.append(s)
         for unit, skip in zip(reversed(self.up), reversed(skips[:-1])):
-            s = unit.fire(torch.cat([s.repeat_interleave(2, -3).repeat_interleave(2, -2), skip], -1))
+            s = unit.run(torch.cat([s.repeat_interleave(2, -3).repeat_interleave(2, -2), skip], -1))
         return conv_steps(self.head, s).mean(0)
 
 
