@@ -51,6 +51,20 @@ def test_step_loop_equals_forward_and_the_conv_window_is_the_last_inputs():
     assert_close(state.conv, u[:, -3:])
 
 
+def test_a_lif_neuron_runs_along_the_tokens_and_its_state_continues_the_sequence():
+    torch.manual_seed(0)
+    block = SpikingMamba(6, d_state=3, neuron=nt.LIF(0.7, 0.3, "subtract", "binary")).double()
+    x = torch.randn(2, 9, 6, dtype=F64)
+    y, state = block(x, return_state=True)
+    assert state.fire_in.h.shape == (2, 6) and state.fire_out.s.shape == (2, 12)
+    assert_close(step_outputs(block, x)[0], y)
+    assert_close(reference(block, x), y)
+    more = torch.randn(2, 4, 6, dtype=F64)
+    assert_close(block(more, state), block(torch.cat([x, more], 1))[:, -4:])
+    initial = block.initial_state(2)
+    assert all(torch.equal(t, torch.zeros_like(t)) for t in (*initial.fire_in, *initial.fire_out))
+
+
 def test_the_twin_is_the_same_block_without_spikes():
     torch.manual_seed(0)
     conventional = MambaBlock(8, d_state=4)
@@ -128,7 +142,6 @@ def test_a_tiny_training_run_lowers_the_loss():
     ({"expand": 0}, ValueError, "expand"),
     ({"d_conv": 0}, ValueError, "d_conv"),
     ({"d_model": 2.5}, TypeError, "d_model"),
-    ({"neuron": nt.LIF(0.9)}, TypeError, "memoryless"),
     ({"neuron": "binary"}, TypeError, "neuron must be"),
 ])
 def test_bad_arguments_are_refused_by_name(kwargs, error, message):
@@ -143,3 +156,7 @@ def test_a_bad_state_is_refused_naming_it():
         block(x, torch.zeros(2, 4, 2))
     with pytest.raises(ValueError, match="state.conv must have shape"):
         block(x, MambaState(torch.zeros(2, 2, 8), torch.zeros(2, 8, 2)))
+    lif = SpikingMamba(4, d_state=2, neuron=nt.LIF(0.5, 0.3, "subtract", "binary"))
+    state = lif.initial_state(2)
+    with pytest.raises(ValueError, match="state.fire_out.h must have shape"):
+        lif(x, state._replace(fire_out=state.fire_in))

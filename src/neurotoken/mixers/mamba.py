@@ -3,9 +3,10 @@
     [u, z] = W_in x,   c = SiLU(causal depthwise conv_k(u)),   y = selective SSM(c) (eq. 33)
     output W_out (y * SiLU(z))
 
-The spiking form feeds both projections spikes of a memoryless NPE, s = spike(x - theta) (eq. 7
-multi-level spikes by default), so W_in and W_out do accumulates only; the conv, the scan and the
-gate stay real-valued. The conv keeps its last k - 1 inputs as state, so ``step`` continues ``forward``.
+The spiking form feeds both projections spikes of an NPE, s = spike(x - theta) element-wise for a
+memoryless one (eq. 7 multi-level spikes by default) or eq. (9)-(10) along the tokens for a LIF, so
+W_in and W_out do accumulates only; the conv, the scan and the gate stay real-valued. The conv keeps
+its last k - 1 inputs as state (and a LIF its membrane), so ``step`` continues ``forward``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks
-from .base import DEFAULT, Fire, check_state, memoryless, resolve_neuron
+from ..neurons import NPEState
+from .base import DEFAULT, check_state, memoryless, resolve_neuron
+from .spiking_ssm import TokenFire
 from .ssm import SelectiveSSM
 
 
 class MambaState(NamedTuple):
-    conv: torch.Tensor  # the last k - 1 inputs of the conv [B, k - 1, E]
-    ssm: torch.Tensor   # selective SSM state S [B, E, N]
+    conv: torch.Tensor                 # the last k - 1 inputs of the conv [B, k - 1, E]
+    ssm: torch.Tensor                  # selective SSM state S [B, E, N]
+    fire_in: NPEState | None = None    # a stateful neuron's state before W_in ([B, D] each)
+    fire_out: NPEState | None = None   # and before W_out ([B, E] each)
 
 
 def multilevel_neuron() -> nn.Module:
@@ -37,9 +42,10 @@ class MambaBlock(SelectiveSSM):
     depthwise conv of ``d_conv`` taps on u, SiLU, the selective SSM of eq. (33) on E channels
     (:class:`SelectiveSSM`'s readout), gate y * SiLU(z), W_out -> D.
 
-    ``neuron`` (a memoryless NPE or its config dict; None for this conventional form) spikes the
-    inputs of W_in and W_out (:class:`SpikingMamba` defaults it to multi-level spikes).
-    State: :class:`MambaState` (conv window, SSM state).
+    ``neuron`` (an NPE or its config dict; None for this conventional form) spikes the inputs of
+    W_in and W_out (:class:`SpikingMamba` defaults it to multi-level spikes); a stateful one (a LIF)
+    runs along the tokens with exact BPTT. State: :class:`MambaState` (conv window, SSM state, and
+    the neurons' states with a stateful neuron).
     """
 
     def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, neuron=None,
@@ -55,8 +61,8 @@ class MambaBlock(SelectiveSSM):
         self.conv_bias = nn.Parameter(torch.empty(inner).uniform_(-bound, bound))
         self.out = nn.Linear(inner, d_model)  # W_out replaces the SSM's square output projection
         neuron = resolve_neuron(neuron, multilevel_neuron)
-        self.fire_in = None if neuron is None else Fire(neuron)
-        self.fire_out = None if neuron is None else Fire(resolve_neuron(neuron, None))
+        self.fire_in = None if neuron is None else TokenFire(neuron, "sequential")
+        self.fire_out = None if neuron is None else TokenFire(resolve_neuron(neuron, None), "sequential")
 
     @property
     def spiking(self) -> bool:
@@ -65,29 +71,41 @@ class MambaBlock(SelectiveSSM):
     def forward(self, x: torch.Tensor, state: MambaState | None = None, return_state: bool = False):
         self.check_input(x)
         B, L, _ = x.shape
+        E = self.d_inner
         if state is None:
-            past, S = x.new_zeros(B, self.d_conv - 1, self.d_inner), None
+            past, S = x.new_zeros(B, self.d_conv - 1, E), None
         else:
-            if not isinstance(state, tuple) or len(state) != 2:
+            if not isinstance(state, MambaState):
                 raise TypeError(f"state must be a MambaState (conv window, SSM state), got {type(state).__name__}")
-            past = check_state("state.conv", state[0], (B, self.d_conv - 1, self.d_inner), like=x)
-            S = check_state("state.ssm", state[1], (B, self.d_inner, self.d_state), like=x)
-        u, z = self.in_proj(x if self.fire_in is None else self.fire_in(x)).chunk(2, -1)
+            past = check_state("state.conv", state.conv, (B, self.d_conv - 1, self.d_inner), like=x)
+            S = check_state("state.ssm", state.ssm, (B, self.d_inner, self.d_state), like=x)
+            for name, npe, width in (("fire_in", state.fire_in, self.d_model), ("fire_out", state.fire_out, E)):
+                for part, t in zip(("h", "s"), npe or ()):
+                    check_state(f"state.{name}.{part}", t, (B, width), like=x)
+        s_in, fire_in = self._fire(self.fire_in, x, None if state is None else state.fire_in)
+        u, z = self.in_proj(s_in).chunk(2, -1)
         window = torch.cat([past, u], 1)
-        c = F.conv1d(window.transpose(1, 2), self.conv_weight.unsqueeze(1), self.conv_bias, groups=self.d_inner)
+        c = F.conv1d(window.transpose(1, 2), self.conv_weight.unsqueeze(1), self.conv_bias, groups=E)
         y, S = self.readout(F.silu(c.transpose(1, 2)), S)
-        g = y * F.silu(z)
-        out = self.out(g if self.fire_out is None else self.fire_out(g))
-        return (out, MambaState(window[:, L:], S)) if return_state else out
+        s_out, fire_out = self._fire(self.fire_out, y * F.silu(z), None if state is None else state.fire_out)
+        out = self.out(s_out)
+        return (out, MambaState(window[:, L:], S, fire_in, fire_out)) if return_state else out
+
+    @staticmethod
+    def _fire(fire: TokenFire | None, x: torch.Tensor, state: NPEState | None):
+        """(spikes of x, the neuron's last state) through ``fire``; (x, None) without one."""
+        return (x, None) if fire is None else fire(x, state, return_state=True)
 
     def initial_state(self, batch: int) -> MambaState:
-        """Conv window and S zero: ([B, k - 1, E], [B, E, N])."""
+        """Conv window, S and a stateful neuron's h and s zero: ([B, k - 1, E], [B, E, N], ...)."""
+        npe = [None if f is None or f.memoryless else NPEState(self._zeros(batch, width), self._zeros(batch, width))
+               for f, width in ((self.fire_in, self.d_model), (self.fire_out, self.d_inner))]
         return MambaState(self._zeros(batch, self.d_conv - 1, self.d_inner),
-                          self._zeros(batch, self.d_inner, self.d_state))
+                          self._zeros(batch, self.d_inner, self.d_state), *npe)
 
     def accounting(self, inputs: tuple, output) -> dict[str, int]:
         """The block's own counts on x [B, L, D], E inner channels, conv of k taps (W_in, W_out and the
-        SSM's Delta, k, q projections are nn.Linear children, the spikes Fire children):
+        SSM's Delta, k, q projections are nn.Linear children, the spiking neurons Fire children):
 
         macs = the selective scan on [B, L, E] (:meth:`SelectiveSSM.accounting`)
              + B L E k                  depthwise causal conv
