@@ -106,6 +106,29 @@ def test_quick_run_writes_results_report_plots_and_models(tmp_path):
     assert refused.exit_code == 1 and "spiking=False" in refused.output
 
 
+def test_run_hardware_estimates_every_model_on_every_chip_in_results_table_plot_and_report(tmp_path):
+    result = invoke("run", "--quick", "-p", "intra-token", "--hardware", "loihi, analog_pcm", "--out", tmp_path)
+    assert result.exit_code == 0, result.output
+    run_dir = only_run_dir(tmp_path)
+    rows = json.loads((run_dir / "results.json").read_text())["tables"]["hardware"]
+    assert [(r["model"], r["chip"]) for r in rows] == [(m, c) for m in ("ReLU MLP", "SNN (rate, T=2)")
+                                                       for c in ("loihi", "analog_pcm")]
+    for r in rows:
+        assert isinstance(r["fits"], bool) and r["cores"] >= 1 and r["energy_j"] >= 0 and r["per"] == "inference"
+        assert r["latency_s"] > 0 and r["energy_breakdown_j"]
+    assert "Models on chips" in result.output and "analog_pcm" in result.output
+    assert (run_dir / "hardware.png").is_file()
+    html = (run_dir / "report.html").read_text()
+    assert '<section id="hardware">' in html and '<img alt="hardware.png"' in html
+    assert "hardware = [" in (run_dir / "config.toml").read_text()
+
+
+def test_run_hardware_refuses_an_unknown_chip_before_anything_trains(tmp_path):
+    result = invoke("run", "--quick", "--hardware", "loihi,tpu9", "--out", tmp_path)
+    assert result.exit_code == 1 and "hardware[1]" in result.output and "tpu9" in result.output, result.output
+    assert not tmp_path.exists() or not list(tmp_path.iterdir())
+
+
 def test_report_refuses_a_folder_that_is_not_a_run(tmp_path):
     result = invoke("report", tmp_path)
     assert result.exit_code == 1 and "no results.json" in result.output

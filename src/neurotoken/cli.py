@@ -185,12 +185,23 @@ def _line(row: dict) -> str:
     return ", ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in row.items() if _short(v))
 
 
+def _main_line(row: dict) -> str:
+    """A main-job row as it arrives: a trained model, or that model estimated on a chip."""
+    if "chip" in row:
+        return f"  on {row['chip']}: {row['energy_j']:.3g} J/{row['per']}, {row['cores']} cores" + \
+            ("" if row["fits"] else " (does not fit)")
+    return (f"{row['model']}: {row['metric']} {row['value']:.4g}, {row['energy_j']:.3g} J/{row['unit']}, "
+            f"trained in {row['train_seconds']:.1f} s")
+
+
 def _finish(run_dir: Path, results, main: bool = False) -> None:
     """Write results.json (and the report of a main-job result) and print its tables and where."""
     from .experiments import report
 
     if main:
         console.print(report.table(results))
+        if results.tables.get("hardware"):
+            console.print(report.hardware_table(results))
         for path in report.write_report(results, run_dir):
             console.print(f"wrote {path}", markup=False)
         return
@@ -212,6 +223,8 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
         threads: int = typer.Option(1, help=THREADS_HELP + "; one is fastest for these small models"),
         data: list[str] = typer.Option([], "--data", help=DATA_HELP),
         device: str = typer.Option(None, help=DEVICE_HELP),
+        hardware: str = typer.Option(None, help="estimate every model on these chips too: a comma list of chip "
+                                     "names (loihi, analog_pcm, digital_accelerator) or .toml chip files"),
         dump: bool = typer.Option(False, help="print the config as TOML and exit")) -> None:
     """The main job: every paradigm's conventional model and neuromorphic twin, one comparison table.
 
@@ -228,6 +241,8 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
       neurotoken run --set profile=loihi --set "intra.Ts=[4]"
 
       neurotoken run --data text=~/corpus --device cuda
+
+      neurotoken run --hardware loihi,analog_pcm,digital_accelerator
     """
     from dataclasses import replace
 
@@ -238,6 +253,10 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
         if resume is not None:
             raise ValueError("--resume takes the run's own config.toml; drop --paradigm")
         config = replace(config, paradigms=tuple(paradigm))
+    if hardware is not None:
+        if resume is not None:
+            raise ValueError("--resume takes the run's own config.toml; drop --hardware")
+        config = replace(config, hardware=tuple(c.strip() for c in hardware.split(",")))
     if dump:
         console.print(cfg.dumps(config), markup=False, highlight=False)
         return
@@ -248,9 +267,7 @@ def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: che
     _train(run_dir, resume is not None, lambda folder, again: _finish(folder, exp.run(
         config, run_dir=folder, resume=again, progress=True, on_epoch=_epoch_line,
         on_start=lambda name: console.rule(f"[bold]{name}"),
-        on_result=lambda r: console.print(f"{r['model']}: {r['metric']} {r['value']:.4g}, "
-                                          f"{r['energy_j']:.3g} J/{r['unit']}, trained in {r['train_seconds']:.1f} s",
-                                          markup=False)), main=True), f"resume with: neurotoken run --resume {run_dir}")
+        on_result=lambda r: console.print(_main_line(r), markup=False)), main=True), f"resume with: neurotoken run --resume {run_dir}")
 
 
 @app.command("list")

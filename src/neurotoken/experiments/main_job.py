@@ -4,7 +4,8 @@ twin trained on embedded data, then one Table-II-style comparison of quality and
 Paradigms: intra-token (SNN on digits), inter-token SSM (spiking SSM on pixel-sequence digits),
 inter-token attention (spiking transformer on in-context symbol demodulation) and language
 (SpikeGPT-style byte LM). Each model is counted by :func:`neurotoken.accounting.count` on held-out
-data under one profile: energy per inference (per token for the LM), ACs, MACs, sparsity, bytes.
+data under one profile: energy per inference (per token for the LM), ACs, MACs, sparsity, bytes;
+with ``hardware`` chips, each model is also estimated on every chip (:func:`neurotoken.hardware.estimate`).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from torch.utils.data import Dataset
 from .. import __version__
 from ..accounting import count, get_profile, is_discrete
 from ..data import load_digits, load_seq_digits
+from ..hardware import estimate, load_chip
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, predict, symbol_error_rate
 from . import demodulation, digits, language
@@ -32,6 +34,7 @@ from .runner import Results, Runner, recipe
 from .seq_digits import SeqDigits, seq_digits_kwargs
 
 PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language")
+HARDWARE_KEYS = ("paradigm", "task", "model", "neuromorphic", "metric", "value", "higher_is_better")
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,7 @@ class MainJob:
     profile: str = "cmos45"
     count_batch: int = 64  # inputs (sequences) counted per model
     seed: int = 0
+    hardware: tuple[str, ...] = ()  # chip names or .toml paths every model is estimated on
     # reset "zero" is exact in NIR (`neurotoken export`); "subtract" has no exact NIR node
     intra: DigitsSweep = DigitsSweep(Ts=(8,), encodings=("rate",), reset="zero")
     ssm: SeqDigits = field(default_factory=SeqDigits)
@@ -54,7 +58,8 @@ class MainJob:
     language: LanguageModels = LanguageModels(train_windows=12_800, val_windows=512,
                                               fit=replace(LanguageModels.fit, epochs=1))
     CHECKS = {"paradigms": each(one_of(PARADIGMS), unique=True), "profile": accepted(get_profile),
-              "count_batch": integer(), "seed": integer(0), "intra": nested(DigitsSweep), "ssm": nested(SeqDigits),
+              "count_batch": integer(), "seed": integer(0),
+              "hardware": each(accepted(load_chip), min_len=0, unique=True), "intra": nested(DigitsSweep), "ssm": nested(SeqDigits),
               "attention": nested(DemodulationSweep), "language": nested(LanguageModels)}
 
     __post_init__ = validate
@@ -208,6 +213,18 @@ def measure(model: nn.Module, x: torch.Tensor, profile: str, unit: str = "infere
             "layer_energy_j": {k: v / units for k, v in c.layer_energy_j.items()}, "unpriced": c.unpriced}
 
 
+def on_chips(model: nn.Module, x: torch.Tensor, chips: tuple[str, ...]) -> list[dict]:
+    """One row per chip: ``model`` estimated on ``x`` (fits, cores, energy per inference or token,
+    latency, the energy breakdown and what the chip does not price)."""
+    rows = []
+    model.eval()
+    for chip in chips:
+        e = estimate(model, chip, to_model(model, x)).to_dict()
+        rows.append({"chip": chip, **{k: e[k] for k in ("per", "fits", "cores", "energy_j", "latency_s",
+                                                       "energy_breakdown_j", "unpriced")}})
+    return rows
+
+
 @recipe(MainJob)
 def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None] | None = None) -> Results:
     """Train and count every paradigm of ``config``: table "rows", artifacts "rasters" (per paradigm)
@@ -218,7 +235,8 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
     (operations the profile gives no energy for, left out of energy_j), energy_vs_twin (nan if the
     twin's is 0), train_seconds, and model_file (``run_dir/models/<paradigm>-conventional`` or
     ``-neuromorphic.safetensors``, loadable by :func:`neurotoken.zoo.load_model`) when the run
-    has a folder.
+    has a folder. With ``config.hardware``, table "hardware" has one row per (model, chip): paradigm,
+    task, model, neuromorphic, metric, value, higher_is_better and :func:`on_chips`'s fields.
     """
     rasters, thunks = {}, tasks(config)
     for name in config.paradigms:
@@ -242,6 +260,8 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
             if trained.model_file is not None:
                 row["model_file"] = str(trained.model_file)
             runner.emit(row)
+            for chip_row in on_chips(model, task.count_input, config.hardware):
+                runner.emit({k: row[k] for k in HARDWARE_KEYS} | chip_row, "hardware")
     meta = {"config": dumps(config), "seed": config.seed, "neurotoken": __version__, "torch": torch.__version__,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     return runner.results(rasters=rasters, meta=meta)

@@ -66,6 +66,38 @@ def table(results: Results) -> Table:
     return t
 
 
+HARDWARE_COLUMNS = ("task", "model", "chip", "quality", "fits", "cores", "energy", "latency")
+
+
+def hardware_cells(row: dict) -> tuple[str, ...]:
+    """One row of the "hardware" table (a model estimated on a chip) as the strings of :data:`HARDWARE_COLUMNS`."""
+    energy = f"{_si(row['energy_j'], 'J')}/{row['per'][:3]}" + ("*" if row.get("unpriced") else "")
+    latency = "-" if row["latency_s"] is None else f"{_si(row['latency_s'], 's')}/{row['per'][:3]}"
+    return (row["task"], row["model"], row["chip"], f"{_quality_text(row)} {row['metric']}",
+            "yes" if row["fits"] else "no", str(row["cores"]), energy, latency)
+
+
+def hardware_note(results: Results) -> str:
+    """The footnote of the hardware table: what each chip leaves unpriced."""
+    chips = {}
+    for r in results.tables["hardware"]:
+        chips.setdefault(r["chip"], set()).update(r.get("unpriced", []))
+    missing = "; ".join(f"{c}: {', '.join(sorted(k))}" for c, k in chips.items() if k)
+    return ("* leaves out operations the chip does not price (" + missing + "); latency - : the chip file "
+            "gives no timings") if missing else "latency - : the chip file gives no timings"
+
+
+def hardware_table(results: Results) -> Table:
+    """Every model on every chip of the run: fits, cores, energy and latency per inference or token."""
+    t = Table(title="Models on chips (nt.hardware.estimate, per inference or token)")
+    for col in HARDWARE_COLUMNS:
+        t.add_column(col, justify="left" if col in ("task", "model", "chip", "quality") else "right")
+    for row in results.tables["hardware"]:
+        t.add_row(*hardware_cells(row))
+    t.caption = hardware_note(results)
+    return t
+
+
 def _tasks(rows: list[dict]) -> dict[str, list[dict]]:
     out: dict[str, list[dict]] = {}
     for row in rows:
@@ -166,6 +198,49 @@ def pareto_figure(results: Results):
     return fig
 
 
+CHIP_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
+
+
+def hardware_figure(results: Results):
+    """Quality vs energy per task on every chip of the run: one marker shape per chip, filled for
+    the neuromorphic model and hollow for the conventional one (log energy axis)."""
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+
+    rows = results.tables["hardware"]
+    chips = list(dict.fromkeys(r["chip"] for r in rows))
+    groups = _tasks(rows)
+    nrows, ncols = _grid(len(groups))
+    fig = Figure(figsize=(5.2 * ncols, 4.4 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(groups):]:
+        ax.set_visible(False)
+    for ax, (task, task_rows) in zip(axes.flat, groups.items()):
+        priced = [1e9 * r["energy_j"] for r in task_rows if r["energy_j"] > 0] or [1.0]
+        lo, hi = min(priced) / 2, max(priced) * 2
+        for r in task_rows:
+            color = f"C{chips.index(r['chip'])}"
+            ax.scatter(max(1e9 * r["energy_j"], lo), r["value"], s=80, marker=CHIP_MARKERS[chips.index(r["chip"])
+                       % len(CHIP_MARKERS)], facecolors=color if r["neuromorphic"] else "none", edgecolors=color,
+                       linewidths=1.6, zorder=3, clip_on=False)
+        ax.set_xscale("log")
+        ax.set_xlim(lo, hi)
+        ticks = log_ticks(lo, hi)
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.set_ylim(*quality_limits([r["value"] for r in task_rows], _bounded(task_rows[0]["metric"])))
+        ax.tick_params(labelsize=9)
+        ax.set_xlabel(f"energy per {task_rows[0]['per']} on the chip (nJ, log scale)", fontsize=10)
+        ax.set_ylabel(task_rows[0]["metric"] + ("" if task_rows[0]["higher_is_better"] else " (lower is better)"),
+                      fontsize=10)
+        ax.set_title(task, fontsize=11)
+    handles = [Line2D([], [], ls="", marker=CHIP_MARKERS[i % len(CHIP_MARKERS)], color=f"C{i}", label=c)
+               for i, c in enumerate(chips)]
+    handles += [Line2D([], [], ls="", marker="o", color="grey", label="filled: neuromorphic"),
+                Line2D([], [], ls="", marker="o", mfc="none", mec="grey", label="hollow: conventional")]
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 5), fontsize=9, frameon=False)
+    return fig
+
+
 def layer_energy_figure(results: Results):
     """Energy per layer of every model on one shared linear scale (nJ), values at the bar ends; two
     panels a row, each task starting a row."""
@@ -247,7 +322,9 @@ def _png(figure):
 
 
 plot_pareto, plot_layer_energy, plot_rasters = _png(pareto_figure), _png(layer_energy_figure), _png(raster_figure)
+plot_hardware = _png(hardware_figure)
 PLOTS = {"pareto.png": plot_pareto, "layer_energy.png": plot_layer_energy, "rasters.png": plot_rasters}
+HARDWARE_PLOTS = {"hardware.png": plot_hardware}  # drawn when the run estimated its models on chips
 CAPTIONS = {
     "pareto.png": "Quality against energy, one panel per task, under the {profile} profile (energy per inference, "
                   "per token for the language models; log scale). Squares: conventional models; circles: their "
@@ -260,6 +337,9 @@ CAPTIONS = {
     "rasters.png": "Spikes of one input: for each paradigm, the first layer of its neuromorphic model that emits "
                    "spikes, neuron against step (virtual time for the digits SNN, tokens for the sequence models); "
                    "colours give the value of multi-level and ternary spikes.",
+    "hardware.png": "Quality against energy on each chip (nt.hardware.estimate on the counted inputs; per inference, "
+                    "per token for the language models; log scale): one marker shape and colour per chip, filled for "
+                    "the neuromorphic model, hollow for the conventional one.",
 }
 
 
@@ -273,6 +353,17 @@ def _header(results: Results) -> str:
     config = (f"<details><summary>config (TOML)</summary><pre>{html.escape(meta['config'])}</pre></details>"
               if meta.get("config") else "")
     return f"<dl>{items}</dl>{config}"
+
+
+def _hardware_html(results: Results) -> str:
+    """The models-on-chips table of the page (empty without a "hardware" table)."""
+    if not results.tables.get("hardware"):
+        return ""
+    head = "".join(f"<th>{html.escape(c)}</th>" for c in HARDWARE_COLUMNS)
+    body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in hardware_cells(r)) + "</tr>"
+                   for r in results.tables["hardware"])
+    return (f'<section id="hardware"><h2>Models on chips</h2><table><thead><tr>{head}</tr></thead><tbody>{body}'
+            f"</tbody></table><p>{html.escape(hardware_note(results))}</p></section>")
 
 
 def write_html(results: Results, images: list[Path], path: Path) -> Path:
@@ -295,7 +386,7 @@ pre{{column-width:24em;column-rule:1px solid #ddd}}figure{{margin:2em 0}}figcapt
 <section id="table"><p>Energy under the {html.escape(profile)} profile, per inference (per token for the language model);
 ACs, MACs and bytes per the same unit.</p>
 <table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{html.escape(unpriced_note(results) or "")}</p>
-</section>{figures}</body></html>
+</section>{_hardware_html(results)}{figures}</body></html>
 """)
     return path
 
@@ -306,7 +397,8 @@ def write_report(results: Results, run_dir: str | Path) -> list[Path]:
     run_dir.mkdir(parents=True, exist_ok=True)
     data = run_dir / "results.json"
     data.write_text(json.dumps(results.to_json(), indent=1))
-    images = [plot(results, run_dir / name) for name, plot in PLOTS.items()]
+    plots = {**PLOTS, **(HARDWARE_PLOTS if results.tables.get("hardware") else {})}
+    images = [plot(results, run_dir / name) for name, plot in plots.items()]
     return [data, *images, write_html(results, images, run_dir / "report.html")]
 
 
@@ -371,5 +463,6 @@ def load_results(run_dir: str | Path) -> Results:
     return Results.from_json(results)
 
 
-__all__ = ["COLUMNS", "PLOTS", "CAPTIONS", "pareto_figure", "layer_energy_figure", "raster_figure", "quality_limits", "log_ticks", "cells", "unpriced_note", "table",
+__all__ = ["COLUMNS", "PLOTS", "CAPTIONS", "HARDWARE_COLUMNS", "HARDWARE_PLOTS", "hardware_figure", "hardware_table",
+           "hardware_cells", "plot_hardware", "pareto_figure", "layer_energy_figure", "raster_figure", "quality_limits", "log_ticks", "cells", "unpriced_note", "table",
            "plot_pareto", "plot_layer_energy", "plot_rasters", "write_html", "write_report", "load_results", "screenshots"]
