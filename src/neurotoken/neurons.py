@@ -144,11 +144,12 @@ class NPE(nn.Module):
 
     def __init__(self, threshold, reset, spike, surrogate, backend, learn_threshold, state_dtype=torch.float32):
         super().__init__()
-        names = {v: k for k, v in STATE_DTYPES.items()}
-        if state_dtype not in names and state_dtype not in STATE_DTYPES:
+        if isinstance(state_dtype, str) and state_dtype in STATE_DTYPES:
+            state_dtype = STATE_DTYPES[state_dtype]
+        if state_dtype not in STATE_DTYPES.values():
             raise ValueError(f"state_dtype must be one of {sorted(STATE_DTYPES)} (or the torch dtype), "
                              f"got {state_dtype!r}")
-        self.state_dtype = STATE_DTYPES.get(state_dtype, state_dtype)
+        self.state_dtype = state_dtype
         self.reset = _checks.choice("reset", reset, RESETS)
         self.backend = _checks.choice("backend", backend, BACKENDS)
         if backend == "scan" and reset != "none":
