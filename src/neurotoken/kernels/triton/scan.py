@@ -18,6 +18,7 @@ import triton.language as tl
 
 BLOCK = 128
 PROGRAMS = 1024  # chunks are cut until a scan launches about this many programs
+MAX_CHUNKS = 64
 
 
 @triton.jit
@@ -77,9 +78,11 @@ def _scan_chunks(a, b, carry, h, last, prod, L, C, a_rows, a_len, CHUNK: tl.cons
 
 
 def _chunk(N: int, L: int, C: int) -> int:
-    """Steps per chunk: all of L when the rows and channel blocks alone fill ``PROGRAMS`` programs."""
+    """Steps per chunk: all of L when the rows and channel blocks alone fill ``PROGRAMS`` programs,
+    else at least 16 and at most ``MAX_CHUNKS`` chunks (their carries are a loop in torch)."""
     parallel = N * triton.cdiv(C, BLOCK)
-    return L if parallel >= PROGRAMS else max(16, triton.cdiv(L, triton.cdiv(PROGRAMS, parallel)))
+    chunks = min(MAX_CHUNKS, triton.cdiv(PROGRAMS, parallel))
+    return L if chunks == 1 else max(16, triton.cdiv(L, chunks))
 
 
 def scan(a: torch.Tensor, b: torch.Tensor, h0: torch.Tensor, reverse: bool = False,
