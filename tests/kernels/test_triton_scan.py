@@ -3,6 +3,8 @@ across chunk boundaries (L = 63 in chunks of 16), with per-row, shared, constant
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.testing import assert_close
 
 from neurotoken import scan
@@ -26,6 +28,17 @@ def test_triton_scan_matches_sequential(triton_device, a_shape, chunk_size):
     a = torch.rand(a_shape, generator=g).to(triton_device)
     b, h0 = torch.randn(2, L, 3, generator=g).to(triton_device), torch.randn(2, 3, generator=g).to(triton_device)
     for got, want in zip(_grads("triton", a, b, h0, 1, chunk_size), _grads("sequential", a, b, h0, 1)):
+        assert_close(got, want)
+
+
+@settings(max_examples=3, deadline=None)
+@given(n=st.integers(1, 3), length=st.integers(1, 20), c=st.integers(1, 5), chunk=st.integers(4, 8),
+       seed=st.integers(0, 99))
+def test_triton_scan_matches_sequential_on_random_shapes(triton_device, n, length, c, chunk, seed):
+    g = torch.Generator().manual_seed(seed)
+    a, b = (torch.rand(n, length, c, generator=g) * 1.2).to(triton_device), torch.randn(n, length, c, generator=g)
+    b, h0 = b.to(triton_device), torch.randn(n, c, generator=g).to(triton_device)
+    for got, want in zip(_grads("triton", a, b, h0, 1, chunk), _grads("sequential", a, b, h0, 1)):
         assert_close(got, want)
 
 
