@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks
-from ..neurons import NPEState
+from ..neurons import NPE, NPEState
 from .base import DEFAULT, check_state, memoryless, resolve_neuron
 from .spiking_ssm import TokenFire
 from .ssm import SelectiveSSM
@@ -32,7 +32,7 @@ class MambaState(NamedTuple):
     fire_out: NPEState | None = None   # and before W_out ([B, E] each)
 
 
-def multilevel_neuron() -> nn.Module:
+def multilevel_neuron() -> NPE:
     """SpikingMamba's default NPE: memoryless multi-level spikes 0..3 at theta = 0.5 (eq. 7)."""
     return memoryless(0.5, "multilevel")
 
@@ -77,8 +77,8 @@ class MambaBlock(SelectiveSSM):
         else:
             if not isinstance(state, MambaState):
                 raise TypeError(f"state must be a MambaState (conv window, SSM state), got {type(state).__name__}")
-            past = check_state("state.conv", state.conv, (B, self.d_conv - 1, self.d_inner), like=x)
-            S = check_state("state.ssm", state.ssm, (B, self.d_inner, self.d_state), like=x)
+            past = check_state("state.conv", state.conv, (B, self.d_conv - 1, E), like=x)
+            S = check_state("state.ssm", state.ssm, (B, E, self.d_state), like=x)
             for name, npe, width in (("fire_in", state.fire_in, self.d_model), ("fire_out", state.fire_out, E)):
                 for part, t in zip(("h", "s"), npe or ()):
                     check_state(f"state.{name}.{part}", t, (B, width), like=x)
