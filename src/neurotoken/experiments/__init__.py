@@ -5,6 +5,7 @@ The config's docstring is its one-line description.
 """
 
 from .._registry import Registry
+from .analog_robustness import AnalogRobustness, run_analog_robustness
 from .demodulation import DemodulationSweep, run_demodulation
 from .digits import DigitsSweep, run_digits_sweep
 from .language import LanguageModels, run_language
@@ -30,6 +31,7 @@ for _name, _experiment in {
         "stdp-digits": Experiment(STDPDigits, run_stdp_digits),
         "three-factor-digits": Experiment(ThreeFactorDigits, run_three_factor_digits),
         "zeroth-order-digits": Experiment(ZeroOrderDigits, run_zero_order_digits),
+        "analog-robustness": Experiment(AnalogRobustness, run_analog_robustness),
         **{name: Experiment(cls, _REAL_DATA_RUNS[name]) for name, cls in REAL_DATA.items()}}.items():
     EXPERIMENTS.register(_name)(_experiment)
 
@@ -37,4 +39,5 @@ __all__ = ["EXPERIMENTS", "Experiment", "Recipe", "Results", "Runner", "recipe",
            "DemodulationSweep", "run_demodulation", "DigitsSweep", "run_digits_sweep", "TradeoffSweep", "run_tradeoff",
            "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits",
            "ZeroOrderDigits", "run_zero_order_digits", "LanguageModels", "run_language",
-           "ListOpsShort", "run_listops", "SeqDigits", "run_seq_digits", "REAL_DATA"]
+           "ListOpsShort", "run_listops", "SeqDigits", "run_seq_digits", "REAL_DATA",
+           "AnalogRobustness", "run_analog_robustness"]

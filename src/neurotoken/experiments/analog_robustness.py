@@ -1,0 +1,208 @@
+"""Accuracy on analog in-memory crossbars versus ADC bits, read noise and drift time, with and without
+hardware-aware training: the digits SNN and the demodulation spiking transformer (eq. (75)).
+
+Each model is trained digitally (as in the ``digits`` and ``demodulation`` recipes), converted by
+:func:`neurotoken.hardware.analog` and, for the hardware-aware variant, fine-tuned with noise and
+quantisation in the forward pass. Every point programs a fresh chip per noise draw (``draws``),
+calibrates its input and output ranges on training inputs and evaluates on the held-out split;
+one axis moves at a time, the others stay at the base values of the config.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from ..data import load_digits
+from ..hardware import AnalogConfig, analog, calibrate, program
+from ..hardware.analog import configure
+from ..learning.bptt import FitConfig, fit_classifier
+from ..metrics import accuracy, predict, symbol_error_rate
+from . import demodulation, digits
+from .config import each, increasing, integer, nested, one_of, real, validate
+from .demodulation import DemodulationSweep
+from .digits import DigitsSweep
+from .runner import Results, Runner, recipe
+
+MODELS = ("digits", "demodulation")
+AXES = {"adc_bits": "ADC bits", "read_noise": "read noise (fraction of g_max)",
+        "t_inference_s": "time since programming (s, log scale)"}
+
+
+@dataclass(frozen=True)
+class AnalogRobustness:
+    """Digits SNN and demodulation transformer on analog crossbars vs ADC bits, read noise and drift, with/without HWA.
+
+    The device figures are illustrative, PCM-like assumptions (not a measured chip): programming
+    noise ``prog_noise`` and read noise ``read_noise`` are standard deviations in units of g_max;
+    drift exponents nu ~ N(``drift_nu_mean``, ``drift_nu_std``) with G(t) = G(t0) (t / t0)^-nu from
+    t0 = 1 s after programming, under global drift compensation; 8-bit DACs. The base point is an
+    ``adc_bits``-bit ADC read ``t_inference_s`` after programming.
+    """
+
+    models: tuple[str, ...] = MODELS
+    digits: DigitsSweep = DigitsSweep(Ts=(8,), encodings=("rate",))
+    demodulation: DemodulationSweep = DemodulationSweep(snrs_db=(10.0,), Ts=(8,), n_train=6_400, n_test=2_000)
+    adc_bits_sweep: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10)
+    read_noise_sweep: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
+    drift_sweep_s: tuple[float, ...] = (1.0, 3600.0, 86_400.0, 2_592_000.0, 31_536_000.0)  # 1 s .. 1 year
+    prog_noise: float = 0.03
+    read_noise: float = 0.01
+    drift_nu_mean: float = 0.05
+    drift_nu_std: float = 0.02
+    adc_bits: int = 8
+    t_inference_s: float = 86_400.0  # one day
+    draws: int = 5  # chips programmed per point (noise draws); the mean is reported
+    calibration: int = 256  # training inputs that set the converter ranges
+    hwa: FitConfig = FitConfig(epochs=10, batch_size=64, lr=1e-3, seed=1)  # hardware-aware fine-tuning
+    CHECKS = {"models": each(one_of(MODELS), unique=True), "digits": nested(DigitsSweep),
+              "demodulation": nested(DemodulationSweep), "adc_bits_sweep": each(integer(), unique=True),
+              "read_noise_sweep": increasing, "drift_sweep_s": increasing, "prog_noise": real(low=0.0),
+              "read_noise": real(low=0.0), "drift_nu_mean": real(low=0.0), "drift_nu_std": real(low=0.0),
+              "adc_bits": integer(), "t_inference_s": real(low=1.0), "draws": integer(), "calibration": integer(),
+              "hwa": nested(FitConfig)}
+    RELATIONS = (("drift_sweep_s", lambda c: c.drift_sweep_s[0] >= 1.0, "start at >= 1 s (t0), got {c.drift_sweep_s}"),
+                 ("read_noise_sweep", lambda c: c.read_noise_sweep[0] >= 0.0, "be >= 0, got {c.read_noise_sweep}"))
+
+    __post_init__ = validate
+
+    @classmethod
+    def quick(cls, **changes) -> AnalogRobustness:
+        """The quick configs of both recipes (T=2), two points per axis, one noise draw, one HWA epoch."""
+        one = FitConfig(epochs=1, batch_size=64, lr=1e-3, seed=1)
+        return cls(**{"digits": DigitsSweep.quick(), "demodulation": DemodulationSweep.quick(snrs_db=(10.0,)),
+                      "adc_bits_sweep": (4, 8), "read_noise_sweep": (0.0, 0.05), "drift_sweep_s": (1.0, 31_536_000.0),
+                      "draws": 1, "calibration": 64, "hwa": one, **changes})
+
+    def base(self, **changes) -> AnalogConfig:
+        """The crossbar configuration of the base point (``changes`` move one axis)."""
+        return AnalogConfig(**{"prog_noise": self.prog_noise, "read_noise": self.read_noise,
+                               "drift_nu_mean": self.drift_nu_mean, "drift_nu_std": self.drift_nu_std, "t0_s": 1.0,
+                               "adc_bits": self.adc_bits, "t_inference_s": self.t_inference_s, **changes})
+
+    def sweeps(self) -> dict[str, tuple]:
+        """Axis (an AnalogConfig field) -> the values it takes."""
+        return {"adc_bits": self.adc_bits_sweep, "read_noise": self.read_noise_sweep,
+                "t_inference_s": self.drift_sweep_s}
+
+
+@dataclass
+class Task:
+    """A model to put on crossbars: its build and data, ``quality(model)`` on the held-out split."""
+
+    label: str
+    metric: str
+    build: tuple[str, dict]
+    fit: FitConfig
+    x: torch.Tensor
+    y: torch.Tensor
+    quality: Callable[[nn.Module], float]
+
+
+def tasks(config: AnalogRobustness) -> dict[str, Callable[[], Task]]:
+    """Model name -> a thunk preparing its data and model spec."""
+    def digits_task() -> Task:
+        c = config.digits
+        data = load_digits(seed=c.split_seed)
+        return Task("digits SNN", "accuracy", ("SNNClassifier", digits.model_kwargs(c, c.encodings[0], c.Ts[0], True)),
+                    c.fit, data.x_train, data.y_train, lambda m: accuracy(m, data.x_test, data.y_test))
+
+    def demodulation_task() -> Task:
+        c = config.demodulation
+        x, y = demodulation.train_set(c.n_train, c.pilots, c.train_snrs_db, c.scheme)
+        test = demodulation.held_out(c)[0]
+        return Task("demodulation spiking transformer", f"SER @ {c.snrs_db[0]:g} dB",
+                    ("SpikingTransformer", demodulation.model_kwargs(c, c.Ts[0], True)), c.fit, x, y,
+                    lambda m: symbol_error_rate(predict(m, test.tokens, 1000), test.labels))
+
+    return {"digits": digits_task, "demodulation": demodulation_task}
+
+
+def on_chip(chip: nn.Module, quality: Callable[[nn.Module], float], calibration: torch.Tensor, draws: int,
+            **setting) -> list[float]:
+    """``quality`` of ``chip`` with ``setting`` (AnalogConfig fields), one value per programmed draw."""
+    configure(chip, **setting)
+    values = []
+    for draw in range(draws):
+        calibrate(program(chip, 100 + draw), calibration)
+        values.append(quality(chip.eval()))
+    return values
+
+
+@recipe(AnalogRobustness)
+def run_analog_robustness(config: AnalogRobustness, runner: Runner) -> Results:
+    """Rows {"model", "metric", "training", "axis", "setting", "mean", "min", "max", "draws", "digital"}
+    (table "rows"); artifact "plots": one PNG per axis in the run folder (none without one)."""
+    thunks = tasks(config)
+    for name in config.models:
+        task = thunks[name]()
+        digital = runner.train(f"{name} digital", task.build, task.fit, task.x, task.y, seed=task.fit.seed).model
+        reference = task.quality(digital)
+        # fitted without a run folder: checkpoints do not yet hold the analog layers' extra state
+        hwa = runner.train(f"{name} hardware-aware",
+                           lambda: analog(digital, replace(config.base(), train_noise=True, train_quantisation=True)),
+                           lambda m: fit_classifier(m, task.x, task.y, config.hwa), seed=config.hwa.seed).model
+        calibration = task.x[:config.calibration]
+        for training, chip in (("digital", analog(digital, config.base())), ("hardware-aware", hwa)):
+            for axis, values in config.sweeps().items():
+                for value in values:
+                    q = on_chip(chip, task.quality, calibration, config.draws, **{**_base_fields(config), axis: value})
+                    runner.emit({"model": task.label, "metric": task.metric, "training": training, "axis": axis,
+                                 "setting": value, "mean": sum(q) / len(q), "min": min(q), "max": max(q),
+                                 "draws": len(q), "digital": reference})
+    plots = [] if runner.run_dir is None else write_plots(runner.tables.get("rows", []), runner.run_dir)
+    return runner.results(plots=plots)
+
+
+def _base_fields(config: AnalogRobustness) -> dict:
+    return {"adc_bits": config.adc_bits, "read_noise": config.read_noise, "t_inference_s": config.t_inference_s}
+
+
+def sweep_figure(rows: list[dict], axis: str):
+    """Mean quality (min..max over draws as a band) against ``axis``, one panel per model, one line per
+    training (digital, hardware-aware), the digital model's value dashed."""
+    from matplotlib.figure import Figure
+
+    from .report import _grid
+
+    rows = [r for r in rows if r["axis"] == axis]
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    nrows, ncols = _grid(len(models))
+    fig = Figure(figsize=(5.2 * ncols, 4.0 * nrows), layout="constrained")
+    axes = fig.subplots(nrows, ncols, squeeze=False)
+    for ax in axes.flat[len(models):]:
+        ax.set_visible(False)
+    for ax, model in zip(axes.flat, models):
+        mine = [r for r in rows if r["model"] == model]
+        for i, training in enumerate(dict.fromkeys(r["training"] for r in mine)):
+            line = [r for r in mine if r["training"] == training]
+            xs = [r["setting"] for r in line]
+            ax.plot(xs, [r["mean"] for r in line], marker="os"[i % 2], color=f"C{i}",
+                    label=f"{training} training (mean of {line[0]['draws']} draws)")
+            ax.fill_between(xs, [r["min"] for r in line], [r["max"] for r in line], color=f"C{i}", alpha=0.2)
+        ax.axhline(mine[0]["digital"], color="k", ls="--", lw=0.8, label="digital model, no crossbar")
+        if axis == "t_inference_s":
+            ax.set_xscale("log")
+        ax.set_xlabel(AXES[axis], fontsize=10)
+        ax.set_ylabel(mine[0]["metric"] + (" (lower is better)" if mine[0]["metric"].startswith("SER") else ""),
+                      fontsize=10)
+        ax.set_title(model, fontsize=11)
+        ax.tick_params(labelsize=9)
+        ax.legend(fontsize=8)
+    return fig
+
+
+def write_plots(rows: list[dict], run_dir: Path) -> list[Path]:
+    """``analog_<axis>.png`` per swept axis under ``run_dir``."""
+    from .report import DPI
+
+    paths = []
+    for axis in dict.fromkeys(r["axis"] for r in rows):
+        path = Path(run_dir) / f"analog_{axis}.png"
+        sweep_figure(rows, axis).savefig(path, dpi=DPI)
+        paths.append(path)
+    return paths
