@@ -1,7 +1,7 @@
 import pytest
 
 from neurotoken.experiments import AnalogRobustness, run_analog_robustness
-from neurotoken.experiments.analog_robustness import sweep_figure
+from neurotoken.experiments.analog_robustness import Devices, sweep_figure
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +33,8 @@ def test_one_plot_per_axis_in_the_run_folder_with_labelled_axes(digits_run):
     assert sweep_figure(results.tables["rows"], "t_inference_s").axes[0].get_xscale() == "log"
 
 
-def test_the_base_point_is_the_configured_noise():
-    c = AnalogRobustness(read_noise=0.02, adc_bits=6)
-    base = c.base(t_inference_s=3600.0)
+def test_the_devices_give_the_crossbar_config_with_t0_one_second():
+    base = Devices(read_noise=0.02, adc_bits=6).config(t_inference_s=3600.0)
     assert (base.read_noise, base.adc_bits, base.prog_noise, base.t_inference_s, base.t0_s) == (0.02, 6, 0.03, 3600.0, 1.0)
 
 
@@ -49,3 +48,10 @@ def test_the_base_point_is_the_configured_noise():
 def test_bad_configs_are_refused_naming_the_field(changes, message):
     with pytest.raises((ValueError, TypeError), match=message.replace("[", r"\[").replace("]", r"\]")):
         AnalogRobustness(**changes)
+
+
+def test_bad_devices_are_refused_naming_the_field():
+    with pytest.raises(ValueError, match="read_noise must be >= 0"):
+        Devices(read_noise=-0.1)
+    with pytest.raises(TypeError, match="devices must be a Devices"):
+        AnalogRobustness(devices={"read_noise": 0.1})

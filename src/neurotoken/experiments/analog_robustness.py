@@ -11,7 +11,7 @@ one axis moves at a time, the others stay at the base values of the config.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -34,37 +34,51 @@ AXES = {"adc_bits": "ADC bits", "read_noise": "read noise (fraction of g_max)",
 
 
 @dataclass(frozen=True)
-class AnalogRobustness:
-    """Digits SNN and demodulation transformer on analog crossbars vs ADC bits, read noise and drift, with/without HWA.
+class Devices:
+    """Illustrative, PCM-like device assumptions (not a measured chip): programming noise ``prog_noise``
+    and read noise ``read_noise`` are standard deviations in units of g_max; drift exponents
+    nu ~ N(``drift_nu_mean``, ``drift_nu_std``) with G(t) = G(t0) (t / t0)^-nu from t0 = 1 s after
+    programming, under global drift compensation; 8-bit DACs; an ``adc_bits``-bit ADC read
+    ``t_inference_s`` after programming."""
 
-    The device figures are illustrative, PCM-like assumptions (not a measured chip): programming
-    noise ``prog_noise`` and read noise ``read_noise`` are standard deviations in units of g_max;
-    drift exponents nu ~ N(``drift_nu_mean``, ``drift_nu_std``) with G(t) = G(t0) (t / t0)^-nu from
-    t0 = 1 s after programming, under global drift compensation; 8-bit DACs. The base point is an
-    ``adc_bits``-bit ADC read ``t_inference_s`` after programming.
-    """
-
-    models: tuple[str, ...] = MODELS
-    digits: DigitsSweep = DigitsSweep(Ts=(8,), encodings=("rate",))
-    demodulation: DemodulationSweep = DemodulationSweep(snrs_db=(10.0,), Ts=(8,), n_train=6_400, n_test=2_000)
-    adc_bits_sweep: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10)
-    read_noise_sweep: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
-    drift_sweep_s: tuple[float, ...] = (1.0, 3600.0, 86_400.0, 2_592_000.0, 31_536_000.0)  # 1 s .. 1 year
     prog_noise: float = 0.03
     read_noise: float = 0.01
     drift_nu_mean: float = 0.05
     drift_nu_std: float = 0.02
     adc_bits: int = 8
     t_inference_s: float = 86_400.0  # one day
+    CHECKS = {"prog_noise": real(low=0.0), "read_noise": real(low=0.0), "drift_nu_mean": real(low=0.0),
+              "drift_nu_std": real(low=0.0), "adc_bits": integer(), "t_inference_s": real(low=1.0)}
+
+    __post_init__ = validate
+
+    def config(self, **changes) -> AnalogConfig:
+        """The crossbar configuration of these devices, with ``changes`` to any AnalogConfig field."""
+        return AnalogConfig(**{**asdict(self), "t0_s": 1.0, **changes})
+
+
+@dataclass(frozen=True)
+class AnalogRobustness:
+    """Digits SNN and demodulation transformer on analog crossbars vs ADC bits, read noise and drift, with/without HWA.
+
+    ``devices`` gives the base point (illustrative, PCM-like noise: see :class:`Devices`); each sweep
+    moves one of its fields, ``draws`` chips are programmed per point and their mean is reported.
+    """
+
+    models: tuple[str, ...] = MODELS
+    digits: DigitsSweep = DigitsSweep(Ts=(8,), encodings=("rate",))
+    demodulation: DemodulationSweep = DemodulationSweep(snrs_db=(10.0,), Ts=(8,), n_train=6_400, n_test=2_000)
+    devices: Devices = Devices()
+    adc_bits_sweep: tuple[int, ...] = (4, 5, 6, 7, 8, 9, 10)
+    read_noise_sweep: tuple[float, ...] = (0.0, 0.01, 0.02, 0.05, 0.1)
+    drift_sweep_s: tuple[float, ...] = (1.0, 3600.0, 86_400.0, 2_592_000.0, 31_536_000.0)  # 1 s .. 1 year
     draws: int = 5  # chips programmed per point (noise draws); the mean is reported
     calibration: int = 256  # training inputs that set the converter ranges
     hwa: FitConfig = FitConfig(epochs=10, batch_size=64, lr=1e-3, seed=1)  # hardware-aware fine-tuning
     CHECKS = {"models": each(one_of(MODELS), unique=True), "digits": nested(DigitsSweep),
-              "demodulation": nested(DemodulationSweep), "adc_bits_sweep": each(integer(), unique=True),
-              "read_noise_sweep": increasing, "drift_sweep_s": increasing, "prog_noise": real(low=0.0),
-              "read_noise": real(low=0.0), "drift_nu_mean": real(low=0.0), "drift_nu_std": real(low=0.0),
-              "adc_bits": integer(), "t_inference_s": real(low=1.0), "draws": integer(), "calibration": integer(),
-              "hwa": nested(FitConfig)}
+              "demodulation": nested(DemodulationSweep), "devices": nested(Devices),
+              "adc_bits_sweep": each(integer(), unique=True), "read_noise_sweep": increasing,
+              "drift_sweep_s": increasing, "draws": integer(), "calibration": integer(), "hwa": nested(FitConfig)}
     RELATIONS = (("drift_sweep_s", lambda c: c.drift_sweep_s[0] >= 1.0, "start at >= 1 s (t0), got {c.drift_sweep_s}"),
                  ("read_noise_sweep", lambda c: c.read_noise_sweep[0] >= 0.0, "be >= 0, got {c.read_noise_sweep}"))
 
@@ -78,14 +92,8 @@ class AnalogRobustness:
                       "adc_bits_sweep": (4, 8), "read_noise_sweep": (0.0, 0.05), "drift_sweep_s": (1.0, 31_536_000.0),
                       "draws": 1, "calibration": 64, "hwa": one, **changes})
 
-    def base(self, **changes) -> AnalogConfig:
-        """The crossbar configuration of the base point (``changes`` move one axis)."""
-        return AnalogConfig(**{"prog_noise": self.prog_noise, "read_noise": self.read_noise,
-                               "drift_nu_mean": self.drift_nu_mean, "drift_nu_std": self.drift_nu_std, "t0_s": 1.0,
-                               "adc_bits": self.adc_bits, "t_inference_s": self.t_inference_s, **changes})
-
     def sweeps(self) -> dict[str, tuple]:
-        """Axis (an AnalogConfig field) -> the values it takes."""
+        """Axis (a :class:`Devices` field) -> the values it takes."""
         return {"adc_bits": self.adc_bits_sweep, "read_noise": self.read_noise_sweep,
                 "t_inference_s": self.drift_sweep_s}
 
@@ -124,7 +132,8 @@ def tasks(config: AnalogRobustness) -> dict[str, Callable[[], Task]]:
 
 def on_chip(chip: nn.Module, quality: Callable[[nn.Module], float], calibration: torch.Tensor, draws: int,
             **setting) -> list[float]:
-    """``quality`` of ``chip`` with ``setting`` (AnalogConfig fields), one value per programmed draw."""
+    """``quality`` of ``chip`` with ``setting`` (AnalogConfig fields), one value per draw: programmed
+    with seed 100 + draw, calibrated on ``calibration``."""
     configure(chip, **setting)
     values = []
     for draw in range(draws):
@@ -144,22 +153,19 @@ def run_analog_robustness(config: AnalogRobustness, runner: Runner) -> Results:
         reference = task.quality(digital)
         # fitted without a run folder: checkpoints do not yet hold the analog layers' extra state
         hwa = runner.train(f"{name} hardware-aware",
-                           lambda: analog(digital, replace(config.base(), train_noise=True, train_quantisation=True)),
+                           lambda: analog(digital, config.devices.config(train_noise=True, train_quantisation=True)),
                            lambda m: fit_classifier(m, task.x, task.y, config.hwa), seed=config.hwa.seed).model
         calibration = task.x[:config.calibration]
-        for training, chip in (("digital", analog(digital, config.base())), ("hardware-aware", hwa)):
+        for training, chip in (("digital", analog(digital, config.devices.config())), ("hardware-aware", hwa)):
             for axis, values in config.sweeps().items():
                 for value in values:
-                    q = on_chip(chip, task.quality, calibration, config.draws, **{**_base_fields(config), axis: value})
+                    q = on_chip(chip, task.quality, calibration, config.draws,
+                                **{**asdict(config.devices), axis: value})
                     runner.emit({"model": task.label, "metric": task.metric, "training": training, "axis": axis,
                                  "setting": value, "mean": sum(q) / len(q), "min": min(q), "max": max(q),
                                  "draws": len(q), "digital": reference})
     plots = [] if runner.run_dir is None else write_plots(runner.tables.get("rows", []), runner.run_dir)
     return runner.results(plots=plots)
-
-
-def _base_fields(config: AnalogRobustness) -> dict:
-    return {"adc_bits": config.adc_bits, "read_noise": config.read_noise, "t_inference_s": config.t_inference_s}
 
 
 def sweep_figure(rows: list[dict], axis: str):
