@@ -27,7 +27,7 @@ def test_hand_computation_with_h0(method):
 
 
 def test_method_registry_lists_all_methods():
-    assert set(METHODS.names()) == {"auto", *ALL}
+    assert set(METHODS.names()) == {"auto", "triton", *ALL}
 
 
 @st.composite
