@@ -17,6 +17,7 @@ from .real_data import RUNS as _REAL_DATA_RUNS
 from .runner import Experiment, Recipe, Results, Runner, recipe
 from .seq_digits import SeqDigits, run_seq_digits
 from .tradeoff import TradeoffSweep, run_tradeoff
+from .xpikeformer import Xpikeformer, run_xpikeformer
 from .zeroth_order import ZeroOrderDigits, run_zero_order_digits
 
 EXPERIMENTS: Registry[Experiment] = Registry("experiment")
@@ -32,6 +33,7 @@ for _name, _experiment in {
         "three-factor-digits": Experiment(ThreeFactorDigits, run_three_factor_digits),
         "zeroth-order-digits": Experiment(ZeroOrderDigits, run_zero_order_digits),
         "analog-robustness": Experiment(AnalogRobustness, run_analog_robustness),
+        "xpikeformer": Experiment(Xpikeformer, run_xpikeformer),
         **{name: Experiment(cls, _REAL_DATA_RUNS[name]) for name, cls in REAL_DATA.items()}}.items():
     EXPERIMENTS.register(_name)(_experiment)
 
@@ -40,4 +42,4 @@ __all__ = ["EXPERIMENTS", "Experiment", "Recipe", "Results", "Runner", "recipe",
            "STDPDigits", "run_stdp_digits", "ThreeFactorDigits", "run_three_factor_digits",
            "ZeroOrderDigits", "run_zero_order_digits", "LanguageModels", "run_language",
            "ListOpsShort", "run_listops", "SeqDigits", "run_seq_digits", "REAL_DATA",
-           "AnalogRobustness", "run_analog_robustness"]
+           "AnalogRobustness", "run_analog_robustness", "Xpikeformer", "run_xpikeformer"]
