@@ -170,6 +170,10 @@ TINY = {  # a small model of every registered class
     "SpikingSSMClassifier": {"in_features": 2, "d_model": 8, "d_state": 4, "layers": 1, "classes": 3},
     "SpikingTransformer": {"in_features": 5, "d_model": 8, "heads": 2, "layers": 1, "classes": 3},
     "SpikingLM": {"vocab": 16, "d_model": 8, "layers": 1},
+    "SpikingCNN": {"in_channels": 1, "classes": 3, "channels": [4], "T": 2},
+    "SpikingSegmenter": {"in_channels": 3, "classes": 3, "channels": [4], "T": 2},
+    "KeywordSpotter": {"in_features": 6, "classes": 3, "hidden": [5], "resonators": 2},
+    "SpikingBERT": {"vocab": 16, "d_model": 8, "heads": 2, "layers": 1, "max_len": 8, "classes": 3, "T": 2},
 }
 # (class, spiking) -> the layer NIR export must name, "'qualified.name' (Class"; None: it exports
 NIR_REFUSES = {
@@ -181,6 +185,10 @@ NIR_REFUSES = {
     ("SpikingTransformer", False): "'blocks.0' (",
     ("SpikingLM", True): "'embed' (Embedding)",
     ("SpikingLM", False): "'embed' (Embedding)",
+    ("SpikingCNN", True): "'<model>' (SpikingCNN)", ("SpikingCNN", False): "'<model>' (SpikingCNN)",
+    ("SpikingSegmenter", True): "'head' (Conv2d)", ("SpikingSegmenter", False): "'head' (Conv2d)",
+    ("KeywordSpotter", True): "'norm' (TimeBatchNorm)", ("KeywordSpotter", False): "'norm' (TimeBatchNorm)",
+    ("SpikingBERT", True): "'embed' (Embedding)", ("SpikingBERT", False): "'embed' (Embedding)",
 }
 
 
