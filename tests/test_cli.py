@@ -119,7 +119,7 @@ def test_run_hardware_estimates_every_model_on_every_chip_in_results_table_plot_
     assert "Models on chips" in result.output and "analog_pcm" in result.output
     assert (run_dir / "hardware.png").is_file()
     html = (run_dir / "report.html").read_text()
-    assert '<section id="hardware">' in html and '<img alt="hardware.png"' in html
+    assert '<section id="chips">' in html and '<figure id="hardware"><img alt="hardware.png"' in html
     assert "hardware = [" in (run_dir / "config.toml").read_text()
 
 

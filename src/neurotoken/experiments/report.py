@@ -339,7 +339,9 @@ CAPTIONS = {
                    "colours give the value of multi-level and ternary spikes.",
     "hardware.png": "Quality against energy on each chip (nt.hardware.estimate on the counted inputs; per inference, "
                     "per token for the language models; log scale): one marker shape and colour per chip, filled for "
-                    "the neuromorphic model, hollow for the conventional one.",
+                    "the neuromorphic model, hollow for the conventional one. A model a chip prices at 0 J (none of its "
+                    "operations has an energy on that chip) sits at the left edge; the table marks with * energies "
+                    "that leave out unpriced operations.",
 }
 
 
@@ -362,7 +364,7 @@ def _hardware_html(results: Results) -> str:
     head = "".join(f"<th>{html.escape(c)}</th>" for c in HARDWARE_COLUMNS)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in hardware_cells(r)) + "</tr>"
                    for r in results.tables["hardware"])
-    return (f'<section id="hardware"><h2>Models on chips</h2><table><thead><tr>{head}</tr></thead><tbody>{body}'
+    return (f'<section id="chips"><h2>Models on chips</h2><table><thead><tr>{head}</tr></thead><tbody>{body}'
             f"</tbody></table><p>{html.escape(hardware_note(results))}</p></section>")
 
 
@@ -404,7 +406,7 @@ def write_report(results: Results, run_dir: str | Path) -> list[Path]:
 
 def screenshots(run_dir: str | Path, out_dir: str | Path, browser: str | None = None, width: int = 1500) -> list[Path]:
     """PNG screenshots of each section of ``run_dir/report.html`` (header with the config, table, one
-    per plot) as ``out_dir/report_<section>.png``, rendered by headless Chromium (``browser``, default
+    per plot, the models-on-chips table when the run has one) as ``out_dir/report_<section>.png``, rendered by headless Chromium (``browser``, default
     the ``chromium`` on PATH) in a window ``width`` pixels wide, cropped to the content."""
     import shutil
     import subprocess
@@ -423,7 +425,8 @@ def screenshots(run_dir: str | Path, out_dir: str | Path, browser: str | None = 
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
     with tempfile.TemporaryDirectory() as tmp:
-        for section in ("header", "table", *(Path(name).stem for name in PLOTS)):
+        hardware = ("chips", *(Path(name).stem for name in HARDWARE_PLOTS)) if 'id="chips"' in text else ()
+        for section in ("header", "table", *(Path(name).stem for name in PLOTS), *hardware):
             only = Path(tmp) / f"{section}.html"
             only.write_text(text.replace("</head>", f"<style>body>*:not(#{section}){{display:none}}</style></head>"))
             shot = Path(tmp) / f"{section}.png"
