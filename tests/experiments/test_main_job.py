@@ -3,7 +3,7 @@ import torch
 from torch import nn
 
 from neurotoken.experiments import DigitsSweep
-from neurotoken.experiments import report
+from neurotoken.experiments import Results, report
 from neurotoken.experiments.main_job import PARADIGMS, IntraToken, MainJob, run_main_job, spike_raster
 from neurotoken.zoo import load_model
 
@@ -105,3 +105,36 @@ def test_a_profile_without_mac_prices_marks_energies_instead_of_dividing_by_zero
     assert snn["energy_vs_twin"] != snn["energy_vs_twin"]  # nan: no ratio to a zero
     assert report.cells(twin)[3].endswith("*") and report.cells(snn)[8] == "-"
     assert "does not price: macs" in report.unpriced_note(result)
+
+
+def _chip_rows():
+    base = {"paradigm": "intra-token", "task": "digits", "metric": "accuracy", "higher_is_better": True,
+            "per": "inference", "fits": True, "cores": 2, "energy_breakdown_j": {}}
+    return [{**base, "model": m, "neuromorphic": n, "value": v, "chip": c, "energy_j": e, "latency_s": t,
+             "unpriced": u}
+            for m, n, v in (("ReLU MLP", False, 0.9), ("SNN", True, 0.85))
+            for c, e, t, u in (("loihi", 0.0, 2e-9, ["macs"]), ("analog_pcm", 3e-9, None, []))]
+
+
+def test_hardware_table_cells_say_fit_cores_energy_latency_and_unpriced():
+    from neurotoken.experiments.report import HARDWARE_COLUMNS, hardware_cells, hardware_note
+
+    rows = _chip_rows()
+    assert len(hardware_cells(rows[0])) == len(HARDWARE_COLUMNS)
+    assert hardware_cells(rows[0])[2:] == ("loihi", "90.00% accuracy", "yes", "2", "0 J/inf*", "2 ns/inf")
+    assert hardware_cells(rows[1])[-2:] == ("3 nJ/inf", "-")
+    assert "loihi: macs" in hardware_note(Results({"rows": [], "hardware": rows}))
+
+
+def test_hardware_figure_has_a_panel_per_task_labelled_axes_and_a_legend_entry_per_chip():
+    from neurotoken.experiments.report import hardware_figure
+
+    rows = _chip_rows() + [{**r, "task": "demod", "metric": "SER @ 10 dB", "higher_is_better": False}
+                           for r in _chip_rows()]
+    fig = hardware_figure(Results({"rows": [], "hardware": rows}))
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["digits", "demod"]
+    assert all("energy per inference" in ax.get_xlabel() and ax.get_xscale() == "log" for ax in visible)
+    assert visible[1].get_ylabel() == "SER @ 10 dB (lower is better)"
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert labels[:2] == ["loihi", "analog_pcm"]
