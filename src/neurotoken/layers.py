@@ -138,8 +138,9 @@ class SpikingConv2d(nn.Module):
         self.spiking = check_bool("spiking", spiking)
         self.neuron = activation(neuron, spiking, **options)
         norm = _checks.choice("norm", norm, NORMS)
-        scale = _checks.number("alpha", alpha, low=0.0, low_open=True) * _threshold(self.neuron if spiking else None)
-        self.norm = None if norm == "none" else TimeBatchNorm(out_channels, scale if norm == "tdbn" else 1.0)
+        alpha = _checks.number("alpha", alpha, low=0.0, low_open=True)
+        scale = alpha * _threshold(self.neuron if spiking else None) if norm == "tdbn" else 1.0
+        self.norm = None if norm == "none" else TimeBatchNorm(out_channels, scale)
         self.pool = _checks.choice("pool", pool, POOLS)
         self.pool_size = _checks.positive_int("pool_size", pool_size)
 

@@ -191,3 +191,10 @@ def test_file_round_trip(tmp_path):
     assert mismatch(from_nir(graph)(x), model(x)) <= 1e-4
     with pytest.raises(ValueError, match="format must be one of 'nir'"):
         export_model(model, tmp_path / "conv.onnx", x, format="onnx")
+
+
+@pytest.mark.parametrize("options", [{"norm": "bn"}, {"pool": "avg"}, {"spiking": False}])
+def test_a_conv_layer_with_norm_pool_or_relu_is_refused_naming_it(options):
+    layer = SpikingConv2d(2, 3, 3, **options)
+    with pytest.raises(ValueError, match="SpikingConv2d"):
+        to_nir(nn.Sequential(layer), torch.rand(2, 1, 6, 6, 2))

@@ -198,6 +198,9 @@ def to_nir(model: nn.Module, sample: torch.Tensor | None = None, *, dt: float = 
     for name, layer in layers:  # refuse an unsupported layer before anything else
         if not isinstance(layer, LEAVES):
             raise ValueError(_refusal(model, name, layer))
+        if isinstance(layer, SpikingConv2d) and (not layer.spiking or layer.norm is not None or layer.pool != "none"):
+            raise ValueError(f"cannot export layer {name or '<model>'!r} (SpikingConv2d) to NIR: only a plain "
+                             "spiking convolution (spiking=True, norm='none', pool='none') has an exact NIR node")
     x = _check_sample(model, sample).detach().float()
     nodes, order = {"input": nir.Input(np.array(_nir_shape(x)))}, None
     for name, layer in layers:
