@@ -5,6 +5,8 @@ import json
 
 import pytest
 import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import neurotoken as nt
@@ -119,6 +121,23 @@ def test_an_analog_copy_brings_its_own_conversion_counts(tiny):
     model = analog(nn.Sequential(nn.Linear(10, 6)), AnalogConfig.from_chip(chip))
     e = hw.estimate(model, chip, torch.rand(6, 10))
     assert e.counts["adc_conversions"] == 3 * 6 and e.counts["dac_conversions"] == 10 * 2
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.integers(1, 11), cols=st.integers(1, 11), vectors=st.integers(1, 5), binary=st.booleans())
+def test_a_digital_layer_and_its_analog_copy_count_the_same_conversions(tiny, rows, cols, vectors, binary):
+    chip = tiny(kind="analog", analog={"tile_rows": 4, "tile_cols": 3, "dac_bits": 8, "adc_bits": 8, "source": "test"},
+                cores={"count": 64}, mesh={"x": 8, "y": 8})
+    torch.manual_seed(rows * 100 + cols)
+    linear = nn.Linear(rows, cols)
+    x = (torch.rand(vectors, rows) > 0.5).float() if binary else torch.rand(vectors, rows) + 0.1
+    digital = hw.estimate(linear, chip, x).counts
+    copy = hw.estimate(analog(nn.Sequential(linear), AnalogConfig.from_chip(chip)), chip, x).counts
+    keys = ("adc_conversions", "dac_conversions", "dac_bits")
+    assert {k: digital[k] for k in keys} == {k: copy[k] for k in keys}
+    # per inference: rows x column tiles DAC conversions (none for binary spikes), row tiles x columns ADC
+    assert digital["dac_conversions"] == (0 if binary else rows * -(-cols // 3))
+    assert digital["adc_conversions"] == -(-rows // 4) * cols
 
 
 def test_stdp_and_three_factor_updates_are_priced(tiny):
