@@ -22,6 +22,15 @@ def test_one_row_per_training_axis_and_setting_with_the_mean_within_the_draws(di
         assert 0.0 <= r["min"] <= r["mean"] <= r["max"] <= 1.0 and 0.0 <= r["digital"] <= 1.0
 
 
+def test_the_base_point_per_training_with_its_change_against_the_digital_model(digits_run):
+    config, results, _ = digits_run
+    base = results.tables["base"]
+    assert [r["training"] for r in base] == ["digital", "hardware-aware"]
+    for r in base:
+        assert len(r["values"]) == config.draws and r["mean"] == pytest.approx(sum(r["values"]) / config.draws)
+        assert r["change_points"] == pytest.approx(100 * (r["mean"] - r["digital"]))
+
+
 def test_one_plot_per_axis_in_the_run_folder_with_labelled_axes(digits_run):
     config, results, run_dir = digits_run
     assert [p.name for p in results.artifacts["plots"]] == [f"analog_{a}.png" for a in config.sweeps()]

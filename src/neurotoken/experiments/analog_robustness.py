@@ -144,8 +144,10 @@ def on_chip(chip: nn.Module, quality: Callable[[nn.Module], float], calibration:
 
 @recipe(AnalogRobustness)
 def run_analog_robustness(config: AnalogRobustness, runner: Runner) -> Results:
-    """Rows {"model", "metric", "training", "axis", "setting", "mean", "min", "max", "draws", "digital"}
-    (table "rows"); artifact "plots": one PNG per axis in the run folder (none without one)."""
+    """Table "base": at the devices' base point, per model and training, the mean quality, each draw's (values),
+    the digital model's and the change in points; table "rows": {"model", "metric", "training", "axis",
+    "setting", "mean", "min", "max", "draws", "digital"} per swept point; artifact "plots": one PNG
+    per axis in the run folder (none without one)."""
     thunks = tasks(config)
     for name in config.models:
         task = thunks[name]()
@@ -157,6 +159,10 @@ def run_analog_robustness(config: AnalogRobustness, runner: Runner) -> Results:
                            lambda m: fit_classifier(m, task.x, task.y, config.hwa), seed=config.hwa.seed).model
         calibration = task.x[:config.calibration]
         for training, chip in (("digital", analog(digital, config.devices.config())), ("hardware-aware", hwa)):
+            q = on_chip(chip, task.quality, calibration, config.draws, **asdict(config.devices))
+            mean = sum(q) / len(q)
+            runner.emit({"model": task.label, "metric": task.metric, "training": training, "mean": mean,
+                         "values": q, "digital": reference, "change_points": 100 * (mean - reference)}, "base")
             for axis, values in config.sweeps().items():
                 for value in values:
                     q = on_chip(chip, task.quality, calibration, config.draws,
