@@ -126,6 +126,8 @@ MIXERS = {  # small float32 mixers over D channels, each a public class of nt.mi
     "SpikeGPTBlock": lambda: nt.mixers.SpikeGPTBlock(D, hidden_ratio=2),
     "Residual": lambda: nt.mixers.Residual(D, [nt.mixers.LinearAttention(D), nn.Linear(D, D)]),
     "SpikingOutput": lambda: nt.mixers.SpikingOutput(nt.mixers.RWKVTimeMix(D), lif(beta=0.5, threshold=0.5)),
+    "MambaBlock": lambda: nt.mixers.MambaBlock(D, d_state=3),
+    "SpikingMamba": lambda: nt.mixers.SpikingMamba(D, d_state=3),
 }
 
 for name, make in MIXERS.items():
@@ -161,6 +163,8 @@ for entry, make, bad in [
     ("SpikingOutput", lambda kw: nt.mixers.SpikingOutput(**{"mixer": nt.mixers.RWKVTimeMix(D), "neuron": lif(), **kw}),
      [("mixer", nn.Linear(D, D)), ("neuron", "lif")]),
     ("Fire", lambda kw: nt.mixers.Fire(**kw), [("neuron", lif(beta=0.9))]),
+    ("MambaBlock", lambda kw: nt.mixers.MambaBlock(D, **kw), [("expand", 0), ("d_conv", 0), ("neuron", "lif")]),
+    ("SpikingMamba", lambda kw: nt.mixers.SpikingMamba(D, **kw), [("d_state", 0), ("expand", 1.5)]),
 ]:
     for arg, value in bad:
         refused(f"nt.mixers.{entry}", f"{arg}={value!r}",
@@ -321,6 +325,31 @@ accepted("nt.mixers.sparse.active_pairs", "all-silent spikes: no events",
 accepted("nt.mixers.sparse.CSR", "the pattern of to_csr round-trips",
          lambda tmp: sparse.CSR(*sparse.to_csr(sparse.local(4, 2))).to_mask(),
          lambda m: torch.equal(m, sparse.local(4, 2)))
+refused("nt.mixers.sparse.plan", "an int mask", lambda tmp: sparse.plan(torch.ones(3, 3, dtype=torch.int64)), "mask")
+refused("nt.mixers.sparse.plan", "a batch of masks", lambda tmp: sparse.plan(torch.ones(2, 3, 3, dtype=torch.bool)),
+        "mask")
+refused("nt.mixers.sparse.plan", "block=0", lambda tmp: sparse.plan(sparse.local(4, 2), 0), "block")
+refused("nt.mixers.sparse.plan", "period=0", lambda tmp: sparse.plan(sparse.local(4, 2), 2, period=0), "period")
+accepted("nt.mixers.sparse.plan", "tiles that do not divide L cover the mask exactly (numpy block)",
+         lambda tmp: sparse.plan(sparse.strided(7, 3), np.int64(2), period=3).to_mask(),
+         lambda m: torch.equal(m, sparse.strided(7, 3)))
+refused("nt.mixers.sparse.block_sparse_attention", "a string pattern",
+        lambda tmp: sparse.block_sparse_attention(torch.rand(3, 2), torch.rand(3, 2), torch.rand(3, 2), "local"),
+        "pattern")
+refused("nt.mixers.sparse.block_sparse_attention", "a plan for another L",
+        lambda tmp: sparse.block_sparse_attention(torch.rand(3, 2), torch.rand(3, 2), torch.rand(3, 2),
+                                                  sparse.plan(sparse.local(4, 2), 2)), "pattern")
+refused("nt.mixers.sparse.block_sparse_attention", "scale=nan",
+        lambda tmp: sparse.block_sparse_attention(torch.rand(3, 2), torch.rand(3, 2), torch.rand(3, 2),
+                                                  sparse.local(3, 2), scale=math.nan), "scale")
+accepted("nt.mixers.sparse.block_sparse_attention", "equals dense masked attention (L = 5, block 2)",
+         lambda tmp: (lambda q, k, v: (sparse.block_sparse_attention(q, k, v, sparse.local(5, 2), block=2),
+                                       attention.softmax_attention(q, k, v, sparse.local(5, 2))))(
+             torch.rand(2, 5, 3), torch.rand(2, 5, 3), torch.rand(2, 5, 3)),
+         lambda pair: torch.allclose(*pair, atol=1e-6))
+propagates_nan("nt.mixers.sparse.block_sparse_attention", "a NaN query",
+               lambda tmp: sparse.block_sparse_attention(with_nan(torch.rand(4, 2)), torch.rand(4, 2), torch.rand(4, 2),
+                                                         sparse.local(4, 2), block=2))
 
 # HiPPO functions
 refused("nt.mixers.hippo.legs", "N=0", lambda tmp: hippo.legs(0), "N")
@@ -359,6 +388,14 @@ MODELS = {
     "nt.layers.SpikingMLP": (lambda: nt.layers.SpikingMLP([D, 3, 2], backend="sequential"), (2, 2, D)),
     "nt.layers.SpikingConv2d": (lambda: nt.layers.SpikingConv2d(D, 2, 3, padding=1, backend="sequential"),
                                 (2, 1, 3, 3, D)),
+    "nt.layers.SpikingRecurrent": (lambda: nt.layers.SpikingRecurrent(D, 3, neuron=lif()), (2, 2, D)),
+    "nt.layers.SEWBlock": (lambda: nt.layers.SEWBlock(D, backend="sequential"), (2, 1, 3, 3, D)),
+    "nt.layers.MSBlock": (lambda: nt.layers.MSBlock(D, neuron=lif()), (2, 1, 3, 3, D)),
+    "nt.models.SpikingCNN": (lambda: nt.models.SpikingCNN(D, 3, (3, 4), T=2, neuron=lif()), (2, 4, 4, D)),
+    "nt.models.SpikingCNN(block='sew', spiking=False)":
+        (lambda: nt.models.SpikingCNN(D, 3, (3,), block="sew", spiking=False), (2, 4, 4, D)),
+    "nt.models.SpikingSegmenter": (lambda: nt.models.SpikingSegmenter(D, 3, (3, 4), T=2, neuron=lif()), (2, 4, 4, D)),
+    "nt.models.KeywordSpotter": (lambda: nt.models.KeywordSpotter(D, 3, (3,), resonators=2, neuron=lif()), (2, 5, D)),
 }
 for entry, (make, shape) in MODELS.items():
     forward_battery(entry, make, shape)
@@ -399,6 +436,23 @@ refused("nt.models.SpikingLM", "generate temperature=nan", lambda tmp: small_lm(
 refused("nt.models.SpikingLM", "generate temperature=-1", lambda tmp: small_lm().generate("ab", 2, -1.0), "temperature")
 refused("nt.models.SpikingLM", "generate an int prompt", lambda tmp: small_lm().generate(5, 2), "prompt")
 refused("nt.models.SpikingLM", "generate an empty prompt", lambda tmp: small_lm().generate("", 2), "prompt")
+
+
+def small_bert(**kw):
+    return nt.models.SpikingBERT(**{"d_model": 4, "heads": 2, "layers": 1, "max_len": 8, "T": 2, **kw})
+
+
+ids_battery("nt.models.SpikingBERT", lambda ids: small_bert()(ids), "tokens", 256)
+ids_battery("nt.models.SpikingBERT(spiking=False)", lambda ids: small_bert(spiking=False)(ids), "tokens", 256)
+refused("nt.models.SpikingBERT", "task='lm'", lambda tmp: small_bert()(torch.ones(1, 3, dtype=torch.long), task="lm"),
+        "task")
+refused("nt.models.SpikingBERT", "more positions than max_len",
+        lambda tmp: small_bert()(torch.ones(1, 9, dtype=torch.long)), "tokens")
+refused("nt.models.SpikingBERT", "spiking='yes'", lambda tmp: small_bert(spiking="yes"), "spiking")
+refused("nt.models.SpikingBERT", "max_len=0", lambda tmp: small_bert(max_len=0), "max_len")
+refused("nt.models.masked_lm_loss", "float tokens",
+        lambda tmp: nt.models.masked_lm_loss(small_bert(), torch.rand(1, 3), torch.zeros(1, 3, dtype=torch.long)),
+        "tokens")
 accepted("nt.models.SpikingLM", "generate n=np.int64(3), greedy",
          lambda tmp: small_lm().generate(torch.ones(1, 2, dtype=torch.long), np.int64(3), 0.0), shape_is(1, 3))
 
@@ -440,6 +494,32 @@ for entry, make, bad in [
         refused(f"nt.layers.{entry}", f"{arg}={value!r}",
                 lambda tmp, make=make, arg=arg, value=value: make({arg: value}),
                 "sizes[1]" if (arg, value) == ("sizes", [D, 0]) else arg)
+for arg, value in [("channels", 0), ("eps", 0.0), ("momentum", 1.5), ("scale", -1.0)]:
+    refused("nt.layers.TimeBatchNorm", f"{arg}={value!r}",
+            lambda tmp, arg=arg, value=value: nt.layers.TimeBatchNorm(**{"channels": D, arg: value}), arg)
+accepted("nt.layers.TimeBatchNorm", "statistics over time and batch: each channel centred",
+         lambda tmp: nt.layers.TimeBatchNorm(D)(torch.rand(3, 2, 5, D) * 4 + 1),
+         lambda y: bool(y.mean((0, 1, 2)).abs().max() < 1e-5))
+propagates_nan("nt.layers.TimeBatchNorm", "a NaN entry",
+               lambda tmp: nt.layers.TimeBatchNorm(D)(with_nan(torch.rand(2, 3, D))))
+refused("nt.layers.activation", "spiking='yes'", lambda tmp: nt.layers.activation(spiking="yes"), "spiking")
+refused("nt.layers.activation", "neuron='lif'", lambda tmp: nt.layers.activation("lif"), "neuron")
+accepted("nt.layers.activation", "spiking=False: ReLU, neuron options ignored",
+         lambda tmp: nt.layers.activation(lif(), spiking=False, beta=2.0), lambda m: isinstance(m, nn.ReLU))
+accepted("nt.layers.activation", "a given neuron is copied", lambda tmp: (nt.layers.activation(n := lif()), n),
+         lambda pair: pair[0] is not pair[1] and isinstance(pair[0], nt.LIF))
+accepted("nt.layers.pool2d", "max over 2 x 2 windows of an odd image",
+         lambda tmp: nt.layers.pool2d(torch.arange(9.0).view(1, 3, 3, 1), "max", 2),
+         lambda y: y.flatten().tolist() == [4.0])
+propagates_nan("nt.layers.pool2d", "a NaN pixel (avg)",
+               lambda tmp: nt.layers.pool2d(with_nan(torch.rand(2, 4, 4, D)), "avg", 2))
+accepted("nt.layers.conv_steps", "a current repeated over time equals the per-step convolution",
+         lambda tmp: (lambda conv, x: (nt.layers.conv_steps(conv, x.expand(3, -1, -1, -1, -1)),
+                                       nt.layers.conv_steps(conv, x.repeat(3, 1, 1, 1, 1))))(
+             nn.Conv2d(D, 2, 3), torch.rand(1, 2, 4, 4, D)),
+         lambda pair: pair[0].shape == (3, 2, 2, 2, 2) and torch.allclose(*pair))
+propagates_nan("nt.layers.conv_steps", "a NaN entry",
+               lambda tmp: nt.layers.conv_steps(nn.Conv2d(D, 2, 1), with_nan(torch.rand(2, 1, 2, 2, D))))
 refused("nt.layers.SpikingConv2d", "an image smaller than the kernel",
         lambda tmp: nt.layers.SpikingConv2d(D, 2, 3)(torch.rand(1, 1, 2, 2, D)), "x")
 accepted("nt.layers.SpikingConv2d", "numpy kernel and stride",
@@ -689,6 +769,12 @@ for fn, arg in (("nmnist", "T"), ("dvs_gesture", "T"), ("shd", "T"), ("ssc", "T"
     refused(f"nt.data.{fn}", "T and bin_us both None", lambda tmp, f=f: f(tmp, T=None, bin_us=None), "bin_us")
 refused("nt.data.ssc", "subset='train'", lambda tmp: nt.data.ssc(tmp, subset="train"), "subset")
 refused("nt.data.speech_commands", "classes=11", lambda tmp: nt.data.speech_commands(tmp, classes=11), "classes")
+refused("nt.data.keywords", "split='train'", lambda tmp: nt.data.keywords(split="train"), "split")
+refused("nt.data.scenes", "n=0", lambda tmp: nt.data.scenes(0), "n")
+refused("nt.data.pathfinder", "difficulty='medium'", lambda tmp: nt.data.pathfinder(4, difficulty="medium"),
+        "difficulty")
+refused("nt.data.docstring_modules", "k=99", lambda tmp: nt.data.docstring_modules(k=99), "k")
+refused("nt.data.mask_bytes", "float ids", lambda tmp: nt.data.mask_bytes(torch.zeros(2, 3)), "ids")
 refused_path("nt.data.text_corpus", "a missing file", lambda tmp: nt.data.text_corpus(tmp / "none.txt"), "none.txt")
 refused("nt.data.text_corpus", "tokenizer='words'",
         lambda tmp: nt.data.text_corpus((lambda p: (p.write_text("abc" * 50), p)[1])(tmp / "t.txt"), "words"),
