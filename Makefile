@@ -30,7 +30,7 @@ test: $(STAMP)
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -q -m slow
 
-# speed against snnTorch, SpikingJelly and Norse on the same inputs (JSON + PNG in runs/bench)
+# speed against snnTorch, SpikingJelly and Norse on the same inputs (JSON + PNG in runs/<timestamp>-bench)
 bench: $(STAMP)
 	$(BIN)/neurotoken bench
 

@@ -37,7 +37,7 @@ def report(name, logits, reference=None):
     print(f"{name:<26} test accuracy {acc:.4f}{diff}")
 
 
-path = export_model(model, sys.argv[1] if len(sys.argv) > 1 else "digits_snn.nir", data.x_test)
+path = export_model(model, sys.argv[1] if len(sys.argv) > 1 else "digits_snn.nir", data.x_test, force=True)
 graph = nir.read(path)
 steps = encode(model.encoding, data.x_test, model.T)
 with torch.no_grad():

@@ -6,7 +6,8 @@ from torch import nn
 
 from neurotoken.accounting import fake_quant, int8_scale, quantised_copy
 from neurotoken.data import load_digits
-from neurotoken.learning.bptt import FitConfig, accuracy, fit_classifier
+from neurotoken.learning.bptt import FitConfig, fit_classifier
+from neurotoken.metrics import accuracy
 from neurotoken.models import SNNClassifier
 
 

@@ -1,4 +1,5 @@
-"""Embedded datasets: shipped with a package or generated; nothing is downloaded."""
+"""Datasets: embedded generators (nothing downloaded) and loaders of the published formats read from a
+local folder (cifar10, nmnist, dvs_gesture, shd, ssc, speech_commands, text_corpus)."""
 
 from . import collate, listops, qam, text
 from .cifar10 import cifar10

@@ -15,6 +15,7 @@ from typing import NamedTuple
 import torch
 
 from .. import _checks
+from ..metrics import symbol_error_rate  # re-exported: the metric lives in neurotoken.metrics
 
 CONSTELLATIONS = ("qpsk", "qam16")
 FEATURES = 5  # Re r, Im r, Re s, Im s, is_query
@@ -78,14 +79,6 @@ def ls_detect(data: Demodulation) -> torch.Tensor:
     points = constellation(data.scheme)
     h = ls_gain(data.received[:, :-1], points[data.symbols[:, :-1]])
     return ml_detect(data.received[:, -1], h, data.scheme)
-
-
-def symbol_error_rate(predicted: torch.Tensor, labels: torch.Tensor) -> float:
-    """Fraction of wrong symbol decisions."""
-    if predicted.shape != labels.shape:
-        raise ValueError(f"predicted and labels must have one shape, got {tuple(predicted.shape)} "
-                         f"and {tuple(labels.shape)}")
-    return (predicted != labels).double().mean().item()
 
 
 __all__ = ["CONSTELLATIONS", "FEATURES", "constellation", "Demodulation", "demodulation", "ls_gain",
