@@ -101,6 +101,8 @@ MIXERS = {  # every exported Mixer, default (stochastic) neurons included
     "Residual": (lambda: nt.mixers.Residual(D, [nt.mixers.LinearAttention(D, 2), torch.nn.Linear(D, D)]), None),
     "SpikingOutput": (lambda: nt.mixers.SpikingOutput(nt.mixers.SelectiveSSM(D, 4), nt.LIF(0.5, 0.5, reset="zero")),
                       None),
+    "MambaBlock": (lambda: nt.mixers.MambaBlock(D, d_state=4), None),
+    "SpikingMamba": (lambda: nt.mixers.SpikingMamba(D, d_state=4), None),
 }
 
 MODELS = {  # every model family and variant in nt.models
@@ -116,6 +118,16 @@ MODELS = {  # every model family and variant in nt.models
                          (2, 4, 5), None),
     **{f"lm-{b}": (lambda b=b: nt.models.SpikingLM(d_model=8, layers=1, backbone=b), (2, 5),
                    None) for b in nt.models.LM_BACKBONES},
+    "bert": (lambda: nt.models.SpikingBERT(d_model=8, heads=2, layers=1, max_len=8, T=2), (2, 5), None),
+    "bert-twin": (lambda: nt.models.SpikingBERT(d_model=8, heads=2, layers=1, max_len=8, spiking=False), (2, 5), None),
+    "cnn": (lambda: nt.models.SpikingCNN(3, 4, (4, 8), T=2), (2, 6, 6, 3), None),
+    "cnn-sew-tdbn": (lambda: nt.models.SpikingCNN(3, 4, (4,), T=2, block="sew", norm="tdbn"), (2, 6, 6, 3), None),
+    "cnn-ms": (lambda: nt.models.SpikingCNN(3, 4, (4,), T=2, block="ms"), (2, 6, 6, 3), None),
+    "cnn-twin": (lambda: nt.models.SpikingCNN(3, 4, (4, 8), spiking=False), (2, 6, 6, 3), None),
+    "segmenter": (lambda: nt.models.SpikingSegmenter(3, 4, (4, 8), T=2), (2, 8, 8, 3), None),
+    "segmenter-twin": (lambda: nt.models.SpikingSegmenter(3, 4, (4, 8), spiking=False), (2, 8, 8, 3), None),
+    "keywords": (lambda: nt.models.KeywordSpotter(5, 3, (8,), resonators=2), (2, 6, 5), None),
+    "keywords-twin": (lambda: nt.models.KeywordSpotter(5, 3, (8,), spiking=False), (2, 6, 5), None),
 }
 
 NEURONS = {
@@ -152,7 +164,7 @@ def test_mixers_run_forward_and_backward_on_the_inputs_device(name, device):
 @pytest.mark.parametrize("name, device", per_device(MODELS, lambda e: e[2]))
 def test_models_run_forward_and_backward_on_the_inputs_device(name, device):
     make, shape, _ = MODELS[name]
-    y = clean(device, forward_backward(make, shape, ids=name.startswith("lm-")))
+    y = clean(device, forward_backward(make, shape, ids=name.startswith(("lm-", "bert"))))
     assert y.device.type == device
 
 
