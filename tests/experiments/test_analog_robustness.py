@@ -18,7 +18,8 @@ def test_one_row_per_training_axis_and_setting_with_the_mean_within_the_draws(di
                 for v in values]
     assert [(r["training"], r["axis"], r["setting"]) for r in rows] == expected
     for r in rows:
-        assert r["model"] == "digits SNN" and r["metric"] == "accuracy" and r["draws"] == config.draws
+        assert (r["task"], r["model"], r["metric"]) == ("digits (intra-token)", "SNN (rate, T=2)", "accuracy")
+        assert r["draws"] == config.draws
         assert 0.0 <= r["min"] <= r["mean"] <= r["max"] <= 1.0 and 0.0 <= r["digital"] <= 1.0
 
 
@@ -37,7 +38,7 @@ def test_one_plot_per_axis_in_the_run_folder_with_labelled_axes(digits_run):
     assert all((run_dir / p.name).stat().st_size > 1000 for p in results.artifacts["plots"])
     for axis in config.sweeps():
         ax = sweep_figure(results.tables["rows"], axis).axes[0]
-        assert ax.get_xlabel() and ax.get_ylabel() == "accuracy" and ax.get_title() == "digits SNN"
+        assert ax.get_xlabel() and ax.get_ylabel() == "accuracy" and ax.get_title() == "SNN (rate, T=2), digits (intra-token)"
         assert len(ax.get_legend().get_texts()) == 3  # digital, hardware-aware, the digital model's line
     assert sweep_figure(results.tables["rows"], "t_inference_s").axes[0].get_xscale() == "log"
 

@@ -17,15 +17,13 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..data import load_digits
 from ..hardware import AnalogConfig, analog, calibrate, program
 from ..hardware.analog import configure
 from ..learning.bptt import FitConfig, fit_classifier
-from ..metrics import accuracy, predict, symbol_error_rate
-from . import demodulation, digits
 from .config import each, increasing, integer, nested, one_of, real, validate
 from .demodulation import DemodulationSweep
 from .digits import DigitsSweep
+from .main_job import Task, attention_task, intra_task
 from .runner import Results, Runner, recipe
 
 MODELS = ("digits", "demodulation")
@@ -98,36 +96,10 @@ class AnalogRobustness:
                 "t_inference_s": self.drift_sweep_s}
 
 
-@dataclass
-class Task:
-    """A model to put on crossbars: its build and data, ``quality(model)`` on the held-out split."""
-
-    label: str
-    metric: str
-    build: tuple[str, dict]
-    fit: FitConfig
-    x: torch.Tensor
-    y: torch.Tensor
-    quality: Callable[[nn.Module], float]
-
-
 def tasks(config: AnalogRobustness) -> dict[str, Callable[[], Task]]:
-    """Model name -> a thunk preparing its data and model spec."""
-    def digits_task() -> Task:
-        c = config.digits
-        data = load_digits(seed=c.split_seed)
-        return Task("digits SNN", "accuracy", ("SNNClassifier", digits.model_kwargs(c, c.encodings[0], c.Ts[0], True)),
-                    c.fit, data.x_train, data.y_train, lambda m: accuracy(m, data.x_test, data.y_test))
-
-    def demodulation_task() -> Task:
-        c = config.demodulation
-        x, y = demodulation.train_set(c.n_train, c.pilots, c.train_snrs_db, c.scheme)
-        test = demodulation.held_out(c)[0]
-        return Task("demodulation spiking transformer", f"SER @ {c.snrs_db[0]:g} dB",
-                    ("SpikingTransformer", demodulation.model_kwargs(c, c.Ts[0], True)), c.fit, x, y,
-                    lambda m: symbol_error_rate(predict(m, test.tokens, 1000), test.labels))
-
-    return {"digits": digits_task, "demodulation": demodulation_task}
+    """Model name -> a thunk preparing its main-job task (data, model specs, quality)."""
+    return {"digits": lambda: intra_task(config.digits, config.calibration),
+            "demodulation": lambda: attention_task(config.demodulation, config.calibration)}
 
 
 def on_chip(chip: nn.Module, quality: Callable[[nn.Module], float], calibration: torch.Tensor, draws: int,
@@ -144,14 +116,15 @@ def on_chip(chip: nn.Module, quality: Callable[[nn.Module], float], calibration:
 
 @recipe(AnalogRobustness)
 def run_analog_robustness(config: AnalogRobustness, runner: Runner) -> Results:
-    """Table "base": at the devices' base point, per model and training, the mean quality, each draw's (values),
-    the digital model's and the change in points; table "rows": {"model", "metric", "training", "axis",
+    """Table "base": at the devices' base point, per task (its model) and training, the mean quality, each draw's (values),
+    the digital model's and the change in points; table "rows": {"task", "model", "metric", "training", "axis",
     "setting", "mean", "min", "max", "draws", "digital"} per swept point; artifact "plots": one PNG
     per axis in the run folder (none without one)."""
     thunks = tasks(config)
     for name in config.models:
         task = thunks[name]()
-        digital = runner.train(f"{name} digital", task.build, task.fit, task.x, task.y, seed=task.fit.seed).model
+        _, label, cls, kwargs = next(m for m in task.models if m[3]["spiking"])  # the first spiking model
+        digital = runner.train(f"{name} digital", (cls, kwargs), task.fit, task.x, task.y, seed=task.fit.seed).model
         reference = task.quality(digital)
         # fitted without a run folder: checkpoints do not yet hold the analog layers' extra state
         hwa = runner.train(f"{name} hardware-aware",
@@ -161,13 +134,14 @@ def run_analog_robustness(config: AnalogRobustness, runner: Runner) -> Results:
         for training, chip in (("digital", analog(digital, config.devices.config())), ("hardware-aware", hwa)):
             q = on_chip(chip, task.quality, calibration, config.draws, **asdict(config.devices))
             mean = sum(q) / len(q)
-            runner.emit({"model": task.label, "metric": task.metric, "training": training, "mean": mean,
+            runner.emit({"task": task.name, "model": label, "metric": task.metric, "training": training, "mean": mean,
                          "values": q, "digital": reference, "change_points": 100 * (mean - reference)}, "base")
             for axis, values in config.sweeps().items():
                 for value in values:
                     q = on_chip(chip, task.quality, calibration, config.draws,
                                 **{**asdict(config.devices), axis: value})
-                    runner.emit({"model": task.label, "metric": task.metric, "training": training, "axis": axis,
+                    runner.emit({"task": task.name, "model": label, "metric": task.metric, "training": training,
+                                 "axis": axis,
                                  "setting": value, "mean": sum(q) / len(q), "min": min(q), "max": max(q),
                                  "draws": len(q), "digital": reference})
     plots = [] if runner.run_dir is None else write_plots(runner.tables.get("rows", []), runner.run_dir)
@@ -175,21 +149,21 @@ def run_analog_robustness(config: AnalogRobustness, runner: Runner) -> Results:
 
 
 def sweep_figure(rows: list[dict], axis: str):
-    """Mean quality (min..max over draws as a band) against ``axis``, one panel per model, one line per
+    """Mean quality (min..max over draws as a band) against ``axis``, one panel per task, one line per
     training (digital, hardware-aware), the digital model's value dashed."""
     from matplotlib.figure import Figure
 
     from .report import _grid
 
     rows = [r for r in rows if r["axis"] == axis]
-    models = list(dict.fromkeys(r["model"] for r in rows))
+    models = list(dict.fromkeys(r["task"] for r in rows))
     nrows, ncols = _grid(len(models))
     fig = Figure(figsize=(5.2 * ncols, 4.0 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[len(models):]:
         ax.set_visible(False)
     for ax, model in zip(axes.flat, models):
-        mine = [r for r in rows if r["model"] == model]
+        mine = [r for r in rows if r["task"] == model]
         for i, training in enumerate(dict.fromkeys(r["training"] for r in mine)):
             line = [r for r in mine if r["training"] == training]
             xs = [r["setting"] for r in line]
@@ -202,7 +176,7 @@ def sweep_figure(rows: list[dict], axis: str):
         ax.set_xlabel(AXES[axis], fontsize=10)
         ax.set_ylabel(mine[0]["metric"] + (" (lower is better)" if mine[0]["metric"].startswith("SER") else ""),
                       fontsize=10)
-        ax.set_title(model, fontsize=11)
+        ax.set_title(f"{mine[0]['model']}, {model}", fontsize=11)
         ax.tick_params(labelsize=9)
         ax.legend(fontsize=8)
     return fig

@@ -116,7 +116,8 @@ class Task:
     count_input: torch.Tensor
 
 
-def _intra(c: DigitsSweep, n: int) -> Task:
+def intra_task(c: DigitsSweep, n: int) -> Task:
+    """The digits paradigm of ``c`` (the twin, then an SNN per encoding and T), counted on ``n`` test inputs."""
     data = load_digits(seed=c.split_seed)
     models = [(f"snn {e} T={T}" if spiking else "twin", f"SNN ({e}, T={T})" if spiking else "ReLU MLP",
                "SNNClassifier", digits.model_kwargs(c, e, T, spiking)) for e, T, spiking in c.models()]
@@ -132,7 +133,9 @@ def _ssm(c: SeqDigits, n: int) -> Task:
                 lambda m: accuracy(m, data.x_test, data.y_test), data.x_test[:n])
 
 
-def _attention(c: DemodulationSweep, n: int) -> Task:
+def attention_task(c: DemodulationSweep, n: int) -> Task:
+    """The demodulation paradigm of ``c`` (the softmax twin, then a spiking transformer per T), judged
+    by the SER at the first test SNR, counted on ``n`` sequences."""
     x, y = demodulation.train_set(c.n_train, c.pilots, c.train_snrs_db, c.scheme)
     test = demodulation.held_out(c)[0]
     models = [(f"spiking T={T}" if spiking else "twin", f"spiking transformer (T={T})" if spiking else
@@ -153,8 +156,8 @@ def _language(c: LanguageModels, n: int) -> Task:
 def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
     """Paradigm name -> a thunk preparing its data (so only the chosen paradigms load data)."""
     n = config.count_batch
-    return {"intra-token": lambda: _intra(config.intra, n), "inter-token-ssm": lambda: _ssm(config.ssm, n),
-            "inter-token-attention": lambda: _attention(config.attention, n),
+    return {"intra-token": lambda: intra_task(config.intra, n), "inter-token-ssm": lambda: _ssm(config.ssm, n),
+            "inter-token-attention": lambda: attention_task(config.attention, n),
             "language": lambda: _language(config.language, n)}
 
 
