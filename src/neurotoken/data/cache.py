@@ -8,35 +8,18 @@ of bins of each sample (``lengths.npy``) and the labels (``labels.npy``). Arrays
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import tempfile
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
+from .._io import atomic_file, atomic_write
+
 VERSION = 1
 _ARRAYS = ("index", "count", "offsets", "lengths", "labels")
-
-
-@contextlib.contextmanager
-def atomic_file(path: Path):
-    """A binary file that appears at ``path`` only once written whole (temporary file, fsync, rename):
-    the streaming form of ``learning.checkpoint.atomic_write`` for outputs too large to hold in memory."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def key(**parts) -> str:
@@ -87,8 +70,6 @@ class SparseSamples:
         return out
 
     def save(self, folder: Path) -> None:
-        from ..learning.checkpoint import atomic_write
-
         folder.mkdir(parents=True, exist_ok=True)
         for name in _ARRAYS:
             with atomic_file(folder / f"{name}.npy") as f:

@@ -19,6 +19,7 @@ import torch
 from torch.utils.data import Dataset
 
 from .. import _checks
+from .._io import atomic_write
 from . import cache as _cache
 from ._optional import require
 
@@ -136,8 +137,6 @@ def _bpe(files: list[Path], vocab_size: int | None, save_dir: Path):
                                      show_progress=False)
     tok.train_from_iterator((chunk for f in files for chunk in _text_chunks(f)), trainer)
     save_dir.mkdir(parents=True, exist_ok=True)
-    from ..learning.checkpoint import atomic_write
-
     atomic_write(saved, tok.to_str().encode())
     return tok, saved
 

@@ -11,36 +11,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save
+
+from .._io import atomic_write  # noqa: F401  (public here: checkpoints, zoo and export write through it)
 
 PREFIX = "ckpt-"
 
 
 class CheckpointError(RuntimeError):
     """A checkpoint is missing, truncated or corrupt."""
-
-
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write bytes to path via temp file + fsync + rename, then fsync the directory."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def _flatten_optimizer(state: dict) -> tuple[dict[str, torch.Tensor], dict]:
