@@ -70,7 +70,7 @@ POOLS = ("none", "avg", "max")
 class TimeBatchNorm(nn.BatchNorm1d):
     """Batch norm of x [..., C] per channel, statistics over every leading axis (time steps folded
     into the batch), times ``scale``: y = scale gamma (x - mu) / sqrt(var + eps) + beta. ``scale`` = 1
-    is BN folded over time; ``scale`` = alpha V_th is threshold-dependent BN (tdBN, Zheng et al. 2021)."""
+    is BN folded over time; ``scale`` = alpha V_th is threshold-dependent BN (tdBN), eq. (77)."""
 
     def __init__(self, channels: int, scale: float = 1.0, eps: float = 1e-5, momentum: float = 0.1):
         super().__init__(_checks.positive_int("channels", channels), eps=_checks.number("eps", eps, low=0.0,
@@ -172,7 +172,7 @@ class SpikingConv2d(nn.Module):
 
 
 class SEWBlock(nn.Module):
-    """Spike-element-wise residual block (SEW-ResNet ADD, Fang et al. NeurIPS 2021): s + f(s), f two
+    """Spike-element-wise residual block (SEW-ResNet ADD, eq. (78)): s + f(s), f two
     3x3 :class:`SpikingConv2d` units; the sum of two spike maps is a spike count (0, 1, 2 for
     binary spikes), so the next layer still reads events. ``options`` go to both units."""
 
@@ -190,7 +190,7 @@ class SEWBlock(nn.Module):
 
 
 class MSBlock(nn.Module):
-    """Membrane-shortcut residual block (MS-ResNet, Hu et al. 2021): u + norm(conv(SpikingConv2d(NPE(u)))),
+    """Membrane-shortcut residual block (MS-ResNet, eq. (79)): u + norm(conv(SpikingConv2d(NPE(u)))),
     the shortcut carrying real membrane currents u while both convolutions read spikes."""
 
     def __init__(self, channels: int, neuron=None, *, norm: str = "none", alpha: float = 1.0,
@@ -214,8 +214,8 @@ class MSBlock(nn.Module):
 
 
 class SpikingRecurrent(nn.Module):
-    """s_t = NPE(W x_t + V s_{t-1}) along the leading axis of x [T, B, in] (eq. 9 with a recurrent
-    current; ``recurrent=False`` drops V). ``spiking=False`` is the conventional twin: the NPE's leak
+    """s_t = NPE(W x_t + V s_{t-1}) along the leading axis of x [T, B, in] (eq. (80): eq. 9 with a
+    recurrent current; ``recurrent=False`` drops V). ``spiking=False`` is the conventional twin: the NPE's leak
     a without spike or reset, h_t = a h_{t-1} + W x_t + V r_{t-1}, r_t = ReLU(Re h_t)."""
 
     def __init__(self, in_features: int, out_features: int, recurrent: bool = True, neuron=None,

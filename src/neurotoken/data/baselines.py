@@ -83,7 +83,7 @@ def _threshold_masks(images: torch.Tensor, threshold: float, label: int) -> torc
 
 def colour_threshold(images_train: torch.Tensor, masks_train: torch.Tensor, images_test: torch.Tensor,
                      masks_test: torch.Tensor, classes: int) -> float:
-    """Test mean IoU of per-pixel colour thresholding: a pixel far from its image's median colour is
+    """Test mean IoU (eq. (92)) of per-pixel colour thresholding: a pixel far from its image's median colour is
     foreground and takes the most frequent foreground class of the training masks; the distance
     threshold is the one of a grid that maximises the training mean IoU."""
     for name, images, masks in (("train", images_train, masks_train), ("test", images_test, masks_test)):

@@ -42,7 +42,8 @@ F0_HZ, FORMANT_SCALE, RATE = (85.0, 255.0), (0.85, 1.25), (0.75, 1.3)  # speaker
 
 
 def resonator(freqs: np.ndarray, centre_hz: float, bandwidth_hz: float, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Complex response at ``freqs`` (Hz) of the two-pole resonator 1 / (1 - 2 r cos(w) z^-1 + r^2 z^-2),
+    """Complex response at ``freqs`` (Hz) of the two-pole formant resonator of eq. (91),
+    1 / (1 - 2 r cos(w) z^-1 + r^2 z^-2),
     r = exp(-pi B / fs), w = 2 pi F / fs, scaled to unit gain at 0 Hz."""
     r, w = math.exp(-math.pi * bandwidth_hz / sample_rate), 2 * math.pi * centre_hz / sample_rate
     z1 = np.exp(-2j * math.pi * np.asarray(freqs) / sample_rate)

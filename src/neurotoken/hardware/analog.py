@@ -1,4 +1,5 @@
-"""Analog in-memory computing: Linear and Conv2d layers run as crossbar tiles of conductance pairs.
+"""Analog in-memory computing: Linear and Conv2d layers run as crossbar tiles of conductance pairs
+(eq. (84)-(88)).
 
     chip = nt.hardware.analog(model, nt.hardware.AnalogConfig(adc_bits=8, t_inference_s=86400.0))
     nt.hardware.calibrate(chip, x_calibration)   # every tile's input and output range
@@ -104,25 +105,25 @@ def quantise(x: torch.Tensor, steps: int | torch.Tensor, straight_through: bool 
 
 
 def conductance_pair(w: torch.Tensor, levels: int | None, straight_through: bool = False) -> torch.Tensor:
-    """[2, ...]: (G+, G-) in units of g_max of weights w already scaled into [-1, 1], each rounded to
+    """[2, ...]: (G+, G-) of eq. (84) in units of g_max of weights w already scaled into [-1, 1], each rounded to
     ``levels`` levels in [0, 1] (``None``: continuous)."""
     g = torch.stack((w.clamp_min(0.0), (-w).clamp_min(0.0)))
     return g if levels is None else quantise(g, levels - 1, straight_through)
 
 
 def drift(g: torch.Tensor, nu: torch.Tensor, t_s: float, t0_s: float) -> torch.Tensor:
-    """G(t) = G(t0) (t / t0)^-nu, per device."""
+    """G(t) = G(t0) (t / t0)^-nu, per device (eq. (86))."""
     return g * torch.pow(torch.as_tensor(t_s / t0_s, dtype=g.dtype, device=g.device), -nu)
 
 
 def drift_scale(g_t0: torch.Tensor, g_t: torch.Tensor) -> torch.Tensor:
-    """Global drift compensation: sum|(G+ - G-)(t0) 1| / sum|(G+ - G-)(t) 1| (two all-ones reads)."""
+    """Global drift compensation, eq. (86): sum|(G+ - G-)(t0) 1| / sum|(G+ - G-)(t) 1| (two all-ones reads)."""
     read = lambda g: (g[0] - g[1]).sum(-1).abs().sum()  # noqa: E731
     return read(g_t0) / read(g_t).clamp_min(torch.finfo(g_t.dtype).tiny)
 
 
 def tile_partials(x: torch.Tensor, w: torch.Tensor, tile_rows: int) -> torch.Tensor:
-    """Partial sums [N, R, out] of x [N, rows] @ w[out, rows]^T, one per row tile of ``tile_rows``."""
+    """Partial sums [N, R, out] of x [N, rows] @ w[out, rows]^T, one per row tile of ``tile_rows`` (eq. (87))."""
     pad = -x.shape[-1] % tile_rows
     xr = F.pad(x, (0, pad)).unflatten(-1, (-1, tile_rows))
     wr = F.pad(w, (0, pad)).unflatten(-1, (-1, tile_rows))
@@ -276,7 +277,7 @@ class _Crossbar:
         return parts.sum(1) * scale
 
     def conversions(self, x: torch.Tensor, vectors: int) -> dict[str, int]:
-        """ADC conversions (vectors x row tiles x columns) and DAC conversions (rows driven through a DAC
+        """ADC conversions (vectors x row tiles x columns) and DAC conversions (eq. (88): rows driven through a DAC
         in every column tile; none for binary spikes), with their total DAC bits."""
         adc = vectors * self.row_tiles * self.weight.shape[0]
         discrete = is_discrete(x)

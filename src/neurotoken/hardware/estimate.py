@@ -14,7 +14,7 @@ the mapping's hooks, places the layers (:func:`~neurotoken.hardware.mapping.plac
 * ADC/DAC conversions on analog chips, counted by the crossbar tiles of :mod:`.analog` (those the
   model runs, or the chip's tiles in place of its digital layers): ``vectors x row tiles x
   columns`` ADC conversions, none on the DAC side for binary spikes, ``ceil(log2 K)`` bits for K-level ones;
-* on-chip learning (``learning="stdp" | "three_factor"``) at the chip's weight-update energy.
+* on-chip learning (``learning="stdp" | "three_factor"``) at the chip's weight-update energy (eq. (90)).
 
 Latency: the slowest core's work (its share of every layer's operations x the chip's time per
 operation) plus, per time step, the slowest route (mean hops x per-hop latency + spike latency).
@@ -104,7 +104,7 @@ def _routing(mapping: Mapping, layers: dict[str, Layer], rows: dict[str, dict]) 
 
 def conversions(layer: Layer, chip: Chip) -> dict[str, int]:
     """ADC and DAC conversions of a digital synaptic layer's calls had it run as the chip's crossbar
-    tiles: the counts of :mod:`.analog`'s tile model (per input vector, one ADC conversion per
+    tiles: the counts of :mod:`.analog`'s tile model, eq. (88) (per input vector, one ADC conversion per
     column and row tile; DAC conversions per row and column tile, none for binary spikes)."""
     tile = (AnalogLinear if isinstance(layer.module, nn.Linear) else AnalogConv2d).from_digital(
         layer.module, AnalogConfig.from_chip(chip))
@@ -116,7 +116,7 @@ def conversions(layer: Layer, chip: Chip) -> dict[str, int]:
 
 
 def weight_updates(rule: str, layers: dict[str, Layer], rows: dict[str, dict]) -> dict[str, int]:
-    """Synapses a local rule updates, per synaptic layer feeding a firing layer: pair-based STDP
+    """Synapses a local rule updates (eq. (90)), per synaptic layer feeding a firing layer: pair-based STDP
     touches a post neuron's row per post spike (potentiation) and a pre input's column per pre
     spike (depression); the three-factor rule (s - p) xbar^T updates every synapse of every post
     neuron at each step (its presynaptic trace is dense)."""

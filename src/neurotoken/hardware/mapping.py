@@ -1,4 +1,4 @@
-"""Place a model's neurons and synapses on a chip's cores and route its spikes on the mesh.
+"""Place a model's neurons and synapses on a chip's cores and route its spikes on the mesh (eq. (89)).
 
 :func:`map` runs a sample through the model with forward hooks and sees every layer that ran:
 synaptic layers (``nn.Linear``: in x out synapses; ``nn.Conv2d``: its weights, fan-in C_in/groups x

@@ -1,5 +1,5 @@
 """Knowledge distillation: a spiking student trained on the softened outputs (and optionally the
-hidden states) of a teacher, typically its conventional twin (``spiking=False``).
+hidden states) of a teacher, typically its conventional twin (``spiking=False``), eq. (83).
 
     L = alpha T^2 KL(softmax(z_t / T) || softmax(z_s / T)) + (1 - alpha) CE(z_s, y) + w MSE(h_s, h_t)
 """

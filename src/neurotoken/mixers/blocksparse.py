@@ -1,4 +1,4 @@
-"""Block-sparse softmax attention, eq. (21)-(23), evaluated on the non-zero tiles of a pattern (48).
+"""Block-sparse softmax attention, eq. (21)-(23), evaluated on the non-zero tiles of a pattern (48): eq. (82).
 
 A plan covers a boolean [L, S] pattern with block x block tiles, in one or more layouts: a layout
 orders the queries and keys (the identity, or by residue modulo a period, which makes the strided

@@ -1,4 +1,4 @@
-"""The full Mamba block around the selective SSM of eq. (33), and its spiking form (SpikingMamba).
+"""The full Mamba block (eq. (81)) around the selective SSM of eq. (33), and its spiking form (SpikingMamba).
 
     [u, z] = W_in x,   c = SiLU(causal depthwise conv_k(u)),   y = selective SSM(c) (eq. 33)
     output W_out (y * SiLU(z))

@@ -20,7 +20,7 @@ from ._common import _check_features, _sizes
 
 class KeywordSpotter(nn.Module):
     """Recurrent SNN classifier over frames: [input BN], [resonator bank], recurrent LIF layers
-    (:class:`~neurotoken.layers.SpikingRecurrent`), logits = mean_t (W_out s_t + b_out) (eq. 31).
+    (:class:`~neurotoken.layers.SpikingRecurrent`, eq. (80)), logits = mean_t (W_out s_t + b_out) (eq. 31).
 
     ``resonators`` > 0 adds a bank of that many :class:`~neurotoken.neurons.ResonateFire` NPEs with
     frequencies spread linearly over ``freq_hz`` (Hz, below the frame rate's Nyquist 500 / dt_ms),

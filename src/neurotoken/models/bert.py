@@ -1,5 +1,6 @@
 """SpikingBERT: a bidirectional spiking self-attention encoder over bytes, with a masked-byte
-pre-training head and a classification head, and its conventional twin (``spiking=False``)."""
+pre-training head and a classification head, and its conventional twin (``spiking=False``), the
+teacher of its distillation (eq. (83); ``return_hidden`` gives the hidden states it matches)."""
 
 from __future__ import annotations
 

@@ -57,7 +57,8 @@ class SpikingCNN(_Images):
 
     Stage i is a 3x3 :class:`~neurotoken.layers.SpikingConv2d` to ``channels[i]`` (from stage 1 on,
     pooled by ``pool`` over 2x2 windows) followed by ``blocks`` residual blocks (``block``: "sew" adds
-    spikes, "ms" carries membrane currents, "none"). logits = mean_t W_out mean_{H,W} s_t + b_out.
+    spikes, eq. (78); "ms" carries membrane currents, eq. (79); "none"); ``norm`` "bn" or "tdbn", eq. (77).
+    logits = mean_t W_out mean_{H,W} s_t + b_out.
     ``neuron`` (an NPE or its config dict) or LIF ``options`` configure every NPE.
     """
 
