@@ -471,10 +471,25 @@ for entry, make, bad in [
      [("neuron", lif(beta=0.9)), ("neuron", 3)]),
     ("SSMBlock", lambda kw: nt.models.SSMBlock(**{"d_model": D, "mixer": nn.Identity(), "mlp": nn.Identity(), **kw}),
      [("dropout", -0.1), ("d_model", 0)]),
+    ("SpikingCNN", lambda kw: nt.models.SpikingCNN(**{"in_channels": D, **kw}),
+     [("block", "resnet"), ("norm", "ln"), ("pool", "min"), ("channels", ()), ("T", 0), ("encoding", "morse"),
+      ("spiking", "no"), ("classes", 0)]),
+    ("SpikingSegmenter", lambda kw: nt.models.SpikingSegmenter(**{"in_channels": D, **kw}),
+     [("norm", "ln"), ("T", 0), ("spiking", "yes")]),
+    ("KeywordSpotter", lambda kw: nt.models.KeywordSpotter(**{"in_features": D, "resonators": 2, **kw}),
+     [("freq_hz", (2.0, 600.0)), ("freq_hz", (20.0, 2.0)), ("resonators", -1), ("hidden", (0,)), ("norm", "ln"),
+      ("time_first", "yes"), ("tau_ms", 0.0), ("dt_ms", -1.0)]),
 ]:
     for arg, value in bad:
         refused(f"nt.models.{entry}", f"{arg}={value!r}",
                 lambda tmp, make=make, arg=arg, value=value: make({arg: value}), arg)
+refused("nt.models.SpikingCNN", "blocks=-1", lambda tmp: nt.models.SpikingCNN(D, block="sew", blocks=-1), "blocks")
+refused("nt.models.SpikingSegmenter", "channels=(4, 0)", lambda tmp: nt.models.SpikingSegmenter(D, channels=(4, 0)),
+        "channels[1]")
+refused("nt.models.KeywordSpotter", "freq_hz=5.0 (not a pair)",
+        lambda tmp: nt.models.KeywordSpotter(D, resonators=2, freq_hz=5.0), "freq_hz",
+        owner="M: models/audio.py raises a raw TypeError ('float' object is not iterable): check freq_hz is a "
+              "(low, high) pair before unpacking it")
 accepted("nt.models.SNNClassifier", "numpy sizes: in_features, hidden array, T",
          lambda tmp: nt.models.SNNClassifier(np.int64(D), hidden=np.array([3]), classes=np.int64(2), T=np.int64(2))(
              torch.rand(2, D)), shape_is(2, 2))
@@ -489,6 +504,11 @@ for entry, make, bad in [
     ("SpikingConv2d",
      lambda kw: nt.layers.SpikingConv2d(**{"in_channels": D, "out_channels": 2, "kernel_size": 3, **kw}),
      [("in_channels", 0), ("kernel_size", 0), ("stride", 0), ("padding", -1), ("kernel_size", (3, 3, 3)), ("bias", 1)]),
+    ("SpikingRecurrent", lambda kw: nt.layers.SpikingRecurrent(**{"in_features": D, "out_features": 3, **kw}),
+     [("in_features", 0), ("recurrent", "yes"), ("spiking", 1), ("neuron", "lif")]),
+    ("MSBlock", lambda kw: nt.layers.MSBlock(**{"channels": D, **kw}),
+     [("channels", 0), ("norm", "ln"), ("spiking", "no")]),
+    ("SEWBlock", lambda kw: nt.layers.SEWBlock(**{"channels": D, **kw}), [("channels", 0), ("norm", "ln")]),
 ]:
     for arg, value in bad:
         refused(f"nt.layers.{entry}", f"{arg}={value!r}",
