@@ -5,7 +5,9 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import tomllib
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 
 import torch
 
@@ -95,3 +97,16 @@ def increasing(name: str, xs: Sequence[float], *, min_len: int = 1) -> tuple[flo
     if any(b <= a for a, b in zip(xs, xs[1:])):
         raise ValueError(f"{name} must be strictly increasing, got {xs}")
     return xs
+
+
+def toml_file(what: str, path) -> dict:
+    """The tables of the TOML file at ``path``; errors name it as ``what`` ("config file", "chip file")."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{what} {str(path)!r} is a directory, expected a TOML file")
+    if not path.is_file():
+        raise FileNotFoundError(f"{what} {str(path)!r} does not exist")
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{what} {str(path)!r} is not valid TOML: {e}") from None

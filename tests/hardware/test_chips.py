@@ -69,7 +69,7 @@ def test_load_chip_refuses_unknown_names_and_types(tmp_path):
         load_chip("truenorth")
     with pytest.raises(TypeError, match="chip must be a name"):
         load_chip(3)
-    with pytest.raises(ValueError, match="does not exist"):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
         load_chip(tmp_path / "missing.toml")
     bad = tmp_path / "bad.toml"
     bad.write_text("name = ")

@@ -33,7 +33,6 @@ figure sits beside its source. User profiles come from TOML (:func:`load_profile
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,18 +115,13 @@ def profile_from_dict(data: Mapping, where: str = "profile", source: str = "") -
 
 def load_profile(path: str | Path) -> Profile:
     """A user profile from a TOML file (format in the module docstring); errors name the key."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"profile file {path}: not valid TOML ({e})") from None
-    return profile_from_dict(data, f"profile file {path}", str(path))
+    return profile_from_dict(_checks.toml_file("profile file", path), f"profile file {path}", str(path))
 
 
 def _builtin(chip: str) -> Profile:
     """The ``[profile]`` table of a built-in chip file: each figure lives there, beside its source."""
     path = CHIP_FILES / f"{chip}.toml"
-    data = tomllib.loads(path.read_text(encoding="utf-8"))["profile"]
+    data = _checks.toml_file("chip file", path)["profile"]
     return profile_from_dict(data, f"chip file {path} [profile]")
 
 

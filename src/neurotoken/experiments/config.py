@@ -228,15 +228,7 @@ def _merge(base: dict, changes: dict) -> dict:
 
 def load(cls: type[C], path: str | Path, base: C | None = None) -> C:
     """``base`` (default: ``cls()``) with the keys of the TOML file at ``path`` applied."""
-    path = Path(path)
-    if path.is_dir():
-        raise IsADirectoryError(f"config file {str(path)!r} is a directory, expected a TOML file")
-    if not path.is_file():
-        raise FileNotFoundError(f"config file {str(path)!r} does not exist")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"config file {str(path)!r} is not valid TOML: {e}") from None
+    data = _checks.toml_file("config file", path)
     return from_dict(cls, _merge(to_dict(cls() if base is None else base), data))
 
 

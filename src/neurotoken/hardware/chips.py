@@ -18,12 +18,12 @@ from __future__ import annotations
 
 import math
 import numbers
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
+from .. import _checks
 from ..accounting.energy import Profile, profile_from_dict
 
 CHIP_DIR = Path(__file__).with_name("chips")
@@ -197,10 +197,4 @@ def load_chip(chip: str | Path | Chip) -> Chip:
         path = Path(chip)
     else:
         raise TypeError(f"chip must be a name, a .toml path or a Chip, got {type(chip).__name__}")
-    if not path.is_file():
-        raise ValueError(f"chip file {path} does not exist or is not a file")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ValueError(f"chip file {path}: not valid TOML ({e})") from None
-    return chip_from_dict(data, f"chip file {path}")
+    return chip_from_dict(_checks.toml_file("chip file", path), f"chip file {path}")
