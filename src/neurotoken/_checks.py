@@ -91,6 +91,8 @@ def choice(name: str, x: str, options: Iterable[str]) -> str:
 
 def increasing(name: str, xs: Sequence[float], *, min_len: int = 1) -> tuple[float, ...]:
     """Require a strictly increasing sequence of finite numbers."""
+    if isinstance(xs, (str, bytes)) or not isinstance(xs, Iterable):
+        raise TypeError(f"{name} must be a sequence of numbers, got {type(xs).__name__}")
     xs = tuple(number(f"{name}[{i}]", v) for i, v in enumerate(xs))
     if len(xs) < min_len:
         raise ValueError(f"{name} must hold at least {min_len} values, got {len(xs)}")
