@@ -78,10 +78,7 @@ def owner(who, problem):
 VALUES = pytest.mark.skip(reason="reads values by design (a fixed-point iteration, a boundary check; docs/syncs.md): "
                                   "CUDA only")
 
-CUDA_KNOWN = {  # CPU tensors on paths meta cannot reach (they sync by design), found by reading the code
-    "SpikingSSM-lif": [owner("A2", "mixers/spiking_ssm.py lif_fixed_point: torch.as_tensor(theta).expand_as(h) builds "
-                             "a CPU tensor: torch.as_tensor(theta, dtype=h.dtype, device=h.device)")],
-}
+CUDA_KNOWN: dict = {}  # CPU tensors on paths meta cannot reach (they sync by design), found by reading the code
 
 MIXERS = {  # every exported Mixer, default (stochastic) neurons included
     "SoftmaxAttention": (lambda: nt.mixers.SoftmaxAttention(D, heads=2), None),
@@ -235,18 +232,12 @@ def test_spike_functions_run_on_the_inputs_device(spike, device):
 
 
 @pytest.mark.parametrize("device", [
-    pytest.param("meta", marks=owner("C", "spikes.bernoulli: a generator on another device than h is not refused "
-                                     "(meta draws silently; CUDA raises a raw RuntimeError): raise ValueError "
-                                     "naming generator and both devices")),
-    pytest.param("cuda", marks=[CUDA, owner("C", "spikes.bernoulli: a CPU generator for a CUDA h raises torch's "
-                                            "RuntimeError, not a ValueError naming generator")])])
+    "meta", pytest.param("cuda", marks=CUDA)])
 def test_a_generator_on_another_device_is_refused_naming_it(device):
     with pytest.raises(ValueError, match="generator"):
         nt.spikes.bernoulli(torch.rand(3, 5, device=device), generator=torch.Generator())
 
 
-@pytest.mark.xfail(strict=True, reason="A2: accounting/counter.py conv_fan_out builds torch.ones(...) on the CPU: "
-                                       "use m.weight.new_ones(1, m.in_channels, height, width)")
 def test_conv_fan_out_follows_the_weights_device():
     conv = torch.nn.Conv2d(2, 3, 3).to("meta")
     out = clean("meta", lambda dev: lambda: nt.accounting.counter.conv_fan_out(conv, 5, 5))
@@ -278,8 +269,6 @@ def test_generate_from_token_ids_stays_on_the_models_device(device):
 
 
 @CUDA
-@pytest.mark.xfail(strict=True, reason="A2: models.py SpikingLM.generate encodes a text prompt on the CPU: "
-                                       "encode(prompt).to(self.embed.weight.device)")
 def test_generate_from_text_on_cuda():
     model = nt.models.SpikingLM(d_model=8, layers=1).cuda()
     assert isinstance(model.generate("ab", 2, temperature=0), str)
@@ -299,7 +288,6 @@ def test_counting_a_cuda_model_works_and_matches_the_cpu_count():
 
 
 @CUDA
-@pytest.mark.xfail(strict=True, reason="A2: accounting/counter.py conv_fan_out on a CPU input against a CUDA weight")
 def test_counting_a_cuda_conv_layer():
     layer = nt.layers.SpikingConv2d(2, 3, 3).cuda()
     with nt.accounting.count(layer) as c:

@@ -65,6 +65,11 @@ def bernoulli(h: torch.Tensor, threshold=1.0, generator: torch.Generator | None 
     """
     _check_h(h)
     _checks.choice("grad", grad, ("surrogate", "mean"))
+    if generator is not None and not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator or None, got {type(generator).__name__}")
+    if generator is not None and generator.device.type != h.device.type:
+        raise ValueError(f"generator is on {generator.device} but h is on {h.device}: "
+                         f"use torch.Generator(device={str(h.device)!r}) (or none on meta)")
     return _bernoulli(h - _threshold(threshold), generator, resolve(surrogate), grad)
 
 

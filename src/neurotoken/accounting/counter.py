@@ -147,7 +147,7 @@ def linear_counts(m: nn.Linear, x: torch.Tensor, y: torch.Tensor) -> dict[str, i
 def conv_fan_out(m: nn.Conv2d, height: int, width: int) -> torch.Tensor:
     """[C_in, H, W]: outputs each input position feeds (out_channels/groups x kernel taps inside the
     output), as the input-gradient of the conv with unit weights and unit output gradients."""
-    ones = torch.ones(1, m.in_channels, height, width, requires_grad=True)
+    ones = m.weight.new_ones(1, m.in_channels, height, width).requires_grad_()
     with torch.enable_grad():
         m._conv_forward(ones, torch.ones_like(m.weight, requires_grad=False), None).sum().backward()
     return ones.grad[0].round().to(torch.int64)

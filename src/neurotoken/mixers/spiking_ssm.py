@@ -58,7 +58,7 @@ def lif_fixed_point(x: torch.Tensor, p: NPEParams, state: NPEState | None = None
             if torch.equal(new, s):
                 break
             s = new
-    v, th = h.requires_grad_(), torch.as_tensor(theta).detach().expand_as(h).clone().requires_grad_()
+    v, th = h.requires_grad_(), torch.as_tensor(theta, dtype=h.dtype, device=h.device).detach().expand_as(h).clone().requires_grad_()
     with torch.enable_grad():
         slopes = torch.autograd.grad(p.spike(v, th, p.surrogate).sum(), (v, th))
     slope_h, slope_theta = (previous(g, torch.zeros_like(s0)) for g in slopes)

@@ -254,7 +254,7 @@ class SpikingLM(nn.Module):
         _checks.number("temperature", temperature, low=0.0)
         if not isinstance(prompt, (str, torch.Tensor)):
             raise TypeError(f"prompt must be a str or token ids [B, P], got {type(prompt).__name__}")
-        tokens = _check_ids("prompt", encode(prompt).unsqueeze(0) if isinstance(prompt, str) else prompt, self.embed)
+        tokens = _check_ids("prompt", encode(prompt).unsqueeze(0).to(self.embed.weight.device) if isinstance(prompt, str) else prompt, self.embed)
         training = self.training
         self.eval()
         try:
