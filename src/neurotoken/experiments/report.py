@@ -147,20 +147,26 @@ def _grid(n: int):
     return (n + 1) // 2, min(2, n)
 
 
-def pareto_figure(results: Results):
-    """Quality vs energy per task (log energy axis, Pareto front dashed, values labelled); hollow
-    markers leave out unpriced operations; models priced at 0 J sit at the axis edge, marked."""
+def _task_panels(groups: dict):
+    """A figure with one panel per task (two per row, unused panels hidden) and (axes, (task, rows)) pairs."""
     from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
-    from matplotlib.ticker import NullFormatter
 
-    groups = _tasks(results.tables["rows"])
     nrows, ncols = _grid(len(groups))
     fig = Figure(figsize=(5.2 * ncols, 4.4 * nrows), layout="constrained")
     axes = fig.subplots(nrows, ncols, squeeze=False)
     for ax in axes.flat[len(groups):]:
         ax.set_visible(False)
-    for ax, (task, rows) in zip(axes.flat, groups.items()):
+    return fig, zip(axes.flat, groups.items())
+
+
+def pareto_figure(results: Results):
+    """Quality vs energy per task (log energy axis, Pareto front dashed, values labelled); hollow
+    markers leave out unpriced operations; models priced at 0 J sit at the axis edge, marked."""
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import NullFormatter
+
+    fig, panels = _task_panels(_tasks(results.tables["rows"]))
+    for ax, (task, rows) in panels:
         priced = [1e9 * r["energy_j"] for r in rows if r["energy_j"] > 0] or [1.0]
         lo, hi = min(priced) / 2, max(priced) * 2
         front = _front(rows)
@@ -204,18 +210,12 @@ CHIP_MARKERS = ("o", "s", "^", "D", "v", "P", "X")
 def hardware_figure(results: Results):
     """Quality vs energy per task on every chip of the run: one marker shape per chip, filled for
     the neuromorphic model and hollow for the conventional one (log energy axis)."""
-    from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     rows = results.tables["hardware"]
     chips = list(dict.fromkeys(r["chip"] for r in rows))
-    groups = _tasks(rows)
-    nrows, ncols = _grid(len(groups))
-    fig = Figure(figsize=(5.2 * ncols, 4.4 * nrows), layout="constrained")
-    axes = fig.subplots(nrows, ncols, squeeze=False)
-    for ax in axes.flat[len(groups):]:
-        ax.set_visible(False)
-    for ax, (task, task_rows) in zip(axes.flat, groups.items()):
+    fig, panels = _task_panels(_tasks(rows))
+    for ax, (task, task_rows) in panels:
         priced = [1e9 * r["energy_j"] for r in task_rows if r["energy_j"] > 0] or [1.0]
         lo, hi = min(priced) / 2, max(priced) * 2
         for r in task_rows:
