@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _checks
-from .mixers.base import DEFAULT, check_bool, check_dtype, resolve_neuron
+from .mixers.base import DEFAULT, check_dtype, resolve_neuron
 from .neurons import LIF, NPE
 from .scan import linear_scan
 
@@ -33,7 +33,7 @@ class SpikingLinear(nn.Module):
     def __init__(self, in_features: int, out_features: int, bias: bool = True, neuron=None, **options):
         super().__init__()
         self.linear = nn.Linear(_checks.positive_int("in_features", in_features),
-                                _checks.positive_int("out_features", out_features), bias=check_bool("bias", bias))
+                                _checks.positive_int("out_features", out_features), bias=_checks.flag("bias", bias))
         self.neuron = _neuron(neuron, options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -116,7 +116,7 @@ def _threshold(neuron: NPE | None) -> float:
 def activation(neuron=None, spiking: bool = True, **options) -> nn.Module:
     """The non-linearity of a layer: its own NPE (a copy of ``neuron``, else LIF(**options)), or
     ReLU for the conventional twin (``spiking=False``; neuron options are then ignored)."""
-    return _neuron(neuron, options) if check_bool("spiking", spiking) else nn.ReLU()
+    return _neuron(neuron, options) if _checks.flag("spiking", spiking) else nn.ReLU()
 
 
 class SpikingConv2d(nn.Module):
@@ -134,8 +134,8 @@ class SpikingConv2d(nn.Module):
                                                          ("padding", padding, 0))}
         self.conv = nn.Conv2d(_checks.positive_int("in_channels", in_channels),
                               _checks.positive_int("out_channels", out_channels), **sizes,
-                              bias=check_bool("bias", bias))
-        self.spiking = check_bool("spiking", spiking)
+                              bias=_checks.flag("bias", bias))
+        self.spiking = _checks.flag("spiking", spiking)
         self.neuron = activation(neuron, spiking, **options)
         norm = _checks.choice("norm", norm, NORMS)
         alpha = _checks.number("alpha", alpha, low=0.0, low_open=True)
@@ -224,11 +224,11 @@ class SpikingRecurrent(nn.Module):
         self.linear = nn.Linear(_checks.positive_int("in_features", in_features),
                                 _checks.positive_int("out_features", out_features))
         self.recurrent = None
-        if check_bool("recurrent", recurrent):  # small recurrent gains: the leaky sum alone has gain 1 / (1 - a)
+        if _checks.flag("recurrent", recurrent):  # small recurrent gains: the leaky sum alone has gain 1 / (1 - a)
             self.recurrent = nn.Linear(out_features, out_features, bias=False)
             with torch.no_grad():
                 self.recurrent.weight.mul_(0.1)
-        self.spiking = check_bool("spiking", spiking)
+        self.spiking = _checks.flag("spiking", spiking)
         self.neuron = _neuron(neuron, options)  # the twin keeps it for its leak
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

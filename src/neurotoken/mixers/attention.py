@@ -22,7 +22,7 @@ from torch import nn
 from .. import _checks
 from ..kernels import bitpack
 from ..neurons import LIF
-from .base import DEFAULT, Mixer, check_bool, check_mask, check_qkv, check_state, legacy_neuron, resolve_neuron
+from .base import DEFAULT, Mixer, check_mask, check_qkv, check_state, legacy_neuron, resolve_neuron
 from .blocksparse import BlockPlan, _block_sparse
 from .sparse import CSR, events, sparse_attention, sparse_spike_attention
 
@@ -178,7 +178,7 @@ class _Attention(Mixer):
         self.heads = _checks.positive_int("heads", heads)
         if d_model % heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
-        self.qkv = nn.Linear(d_model, 3 * d_model, bias=check_bool("bias", bias))
+        self.qkv = nn.Linear(d_model, 3 * d_model, bias=_checks.flag("bias", bias))
         self.out = nn.Linear(d_model, d_model, bias=bias)
         self._store_mask(mask)
 

@@ -78,13 +78,6 @@ def check_state(name: str, state, shape, like: torch.Tensor | None = None) -> to
     return state
 
 
-def check_bool(name: str, x) -> bool:
-    """Require a bool (a string such as 'no' would otherwise count as true)."""
-    if not isinstance(x, bool):
-        raise TypeError(f"{name} must be a bool, got {type(x).__name__}")
-    return x
-
-
 def check_mask(mask, L: int | None = None, S: int | None = None, name: str = "mask") -> torch.Tensor:
     """Require a boolean [..., L, S] mask in which every query row attends at least one key."""
     _checks.tensor(name, mask, min_dim=2)
@@ -234,4 +227,4 @@ class Mixer(nn.Module):
 
 __all__ = ["Mixer", "Fire", "DEFAULT", "resolve_neuron", "is_memoryless", "memoryless",
            "legacy_neuron", "check_tokens", "check_state", "check_mask", "check_qkv", "check_device",
-           "check_dtype", "check_bool"]
+           "check_dtype"]

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from .. import _checks
-from .base import Fire, Mixer, check_bool, check_state, check_tokens, resolve_neuron
+from .base import Fire, Mixer, check_state, check_tokens, resolve_neuron
 
 DISCRETIZATIONS = ("bilinear", "zoh")
 HIPPO_METHODS = ("fft", "sequential")
@@ -146,7 +146,7 @@ class HiPPOSSM(Mixer):
         A, B = legs(d_state, torch.float32)
         self.register_buffer("A", A)
         self.register_buffer("B", B)
-        steps = 1 if check_bool("shared_dt", shared_dt) else d_model
+        steps = 1 if _checks.flag("shared_dt", shared_dt) else d_model
         self.log_dt = nn.Parameter(torch.empty(steps).uniform_(math.log(lo), math.log(hi)))
         self.C = nn.Parameter(torch.randn(d_model, d_state) / math.sqrt(d_state))
         self.skip = nn.Parameter(torch.ones(d_model))

@@ -20,7 +20,7 @@ from torch import nn
 
 from .. import _checks
 from ..scan import METHODS, linear_scan
-from .base import Mixer, check_bool, check_state, check_tokens
+from .base import Mixer, check_state, check_tokens
 
 LINEAR_ATTENTION_METHODS = ("quadratic", "chunked", "recurrent", "scan")
 
@@ -139,7 +139,7 @@ class LinearAttention(Mixer):
         if d_model % heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
         self.d_key = d_model // heads if d_key is None else _checks.positive_int("d_key", d_key)
-        self.causal = check_bool("causal", causal)
+        self.causal = _checks.flag("causal", causal)
         self.method = _checks.choice("method", method, LINEAR_ATTENTION_METHODS)
         self.chunk_size = _checks.positive_int("chunk_size", chunk_size)
         self.query = nn.Linear(d_model, heads * self.d_key, bias=False)

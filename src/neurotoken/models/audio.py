@@ -13,7 +13,6 @@ from torch import nn
 
 from .. import _checks
 from ..layers import SpikingRecurrent, TimeBatchNorm
-from ..mixers.base import check_bool
 from ..neurons import ResonateFire
 from ._common import _check_features, _sizes
 
@@ -35,8 +34,8 @@ class KeywordSpotter(nn.Module):
                  norm: str = "bn", time_first: bool = False, spiking: bool = True, neuron=None, **options):
         super().__init__()
         self.in_features = _checks.positive_int("in_features", in_features)
-        self.time_first = check_bool("time_first", time_first)
-        self.spiking = check_bool("spiking", spiking)
+        self.time_first = _checks.flag("time_first", time_first)
+        self.spiking = _checks.flag("spiking", spiking)
         sizes = [self.in_features]
         self.norm = TimeBatchNorm(self.in_features) if _checks.choice("norm", norm, ("none", "bn")) == "bn" else None
         layers = []

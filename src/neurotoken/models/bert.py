@@ -10,7 +10,7 @@ from torch import nn
 
 from .. import _checks
 from ..data.docstrings import IGNORE, PAD
-from ..mixers.base import DEFAULT, check_bool, resolve_neuron
+from ..mixers.base import DEFAULT, resolve_neuron
 from ..neurons import LIF
 from ._common import _check_ids, _embed
 from .sequence import _transformer_block
@@ -37,7 +37,7 @@ class SpikingBERT(nn.Module):
         hidden = _checks.positive_int("mlp_ratio", mlp_ratio) * d
         self.max_len = _checks.positive_int("max_len", max_len)
         self.T = _checks.positive_int("T", T)
-        self.spiking = check_bool("spiking", spiking)
+        self.spiking = _checks.flag("spiking", spiking)
         neuron = resolve_neuron(neuron, LIF) if spiking else None
         self.embed = nn.Embedding(_checks.positive_int("vocab", vocab), d)
         self.position = nn.Parameter(0.02 * torch.randn(max_len, d))

@@ -10,7 +10,6 @@ from torch import nn
 from .. import _checks
 from .. import encoding as _encoding
 from ..layers import SpikingMLP
-from ..mixers.base import check_bool
 from ._common import _check_features, _sizes
 
 
@@ -27,7 +26,7 @@ class SNNClassifier(nn.Module):
         super().__init__()
         self.T = _checks.positive_int("T", T)
         self.encoding = encoding
-        self.spiking = check_bool("spiking", spiking)
+        self.spiking = _checks.flag("spiking", spiking)
         _encoding.ENCODERS.get(encoding)  # fail early on unknown names
         self.in_features = _checks.positive_int("in_features", in_features)
         sizes = [self.in_features, *_sizes("hidden", hidden)]

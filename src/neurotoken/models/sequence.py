@@ -12,7 +12,7 @@ from .. import _checks
 from ..data.text import decode, encode
 from ..layers import SpikingLinear
 from ..mixers.attention import SoftmaxAttention, SpikingAttention
-from ..mixers.base import DEFAULT, Fire, check_bool, check_tokens, is_memoryless, legacy_neuron, resolve_neuron
+from ..mixers.base import DEFAULT, Fire, check_tokens, is_memoryless, legacy_neuron, resolve_neuron
 from ..mixers.blocks import Residual
 from ..mixers.mamba import MambaBlock, SpikingMamba
 from ..mixers.rwkv import RWKVBlock, SpikeGPTBlock
@@ -100,7 +100,7 @@ class SpikingSSMClassifier(nn.Module):
         lru = _checks.choice("mixer", mixer, SSM_MIXERS) == "lru"
         kind = SpikingLRU if lru else SpikingSSM
         _checks.number("dropout", dropout, low=0.0, high=1.0, high_open=True)
-        self.spiking = check_bool("spiking", spiking)
+        self.spiking = _checks.flag("spiking", spiking)
         neuron, mlp_neuron = _ssm_neurons("SpikingSSMClassifier", spiking, neuron, mlp_neuron, options, lru)
         self.embed = nn.Linear(in_features, d_model)
         nn.init.zeros_(self.embed.bias)  # blank pixels start as zero tokens (a random bias stalls training)
@@ -160,7 +160,7 @@ class SpikingTransformer(nn.Module):
         self.T = _checks.positive_int("T", T)
         self.pool = _checks.choice("pool", pool, POOLS)
         self.vocab = None if vocab is None else _checks.positive_int("vocab", vocab)
-        self.spiking = check_bool("spiking", spiking)
+        self.spiking = _checks.flag("spiking", spiking)
         neuron = resolve_neuron(legacy_neuron("SpikingTransformer", neuron, legacy, LIF), LIF) if spiking else None
         self.embed = nn.Linear(in_features, d_model) if vocab is None else nn.Embedding(vocab, d_model)
         self.blocks = nn.Sequential(*(
@@ -207,7 +207,7 @@ class SpikingLM(nn.Module):
         d = _checks.positive_int("d_model", d_model)
         n = _checks.positive_int("layers", layers)
         self.backbone = _checks.choice("backbone", backbone, LM_BACKBONES)
-        self.spiking = check_bool("spiking", spiking)
+        self.spiking = _checks.flag("spiking", spiking)
         if backbone == "mamba":
             if mlp_neuron is not DEFAULT:
                 raise TypeError("mlp_neuron: the mamba backbone has no MLP (neuron= spikes its projections)")

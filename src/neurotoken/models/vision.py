@@ -16,7 +16,7 @@ from torch import nn
 from .. import _checks
 from .. import encoding as _encoding
 from ..layers import NORMS, POOLS, MSBlock, SEWBlock, SpikingConv2d, activation, conv_steps, pool2d
-from ..mixers.base import check_bool, check_dtype
+from ..mixers.base import check_dtype
 from ._common import _sizes
 
 BLOCKS = ("none", "sew", "ms")
@@ -34,7 +34,7 @@ class _Images(nn.Module):
         self.T = _checks.positive_int("T", T)
         self.encoding = encoding
         _encoding.ENCODERS.get(encoding)  # fail early on unknown names
-        self.spiking = check_bool("spiking", spiking)
+        self.spiking = _checks.flag("spiking", spiking)
         self.act = {"neuron": neuron, "spiking": spiking, **options}
         self.unit = {**self.act, "norm": _checks.choice("norm", norm, NORMS)}
         self.divisor = 1  # H and W must be multiples of it
