@@ -17,7 +17,6 @@ from datetime import datetime, timezone
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
 from .. import __version__
 from ..accounting import count, get_profile, is_discrete
@@ -32,6 +31,7 @@ from .digits import DigitsSweep
 from .language import LanguageModels
 from .runner import Results, Runner, recipe
 from .seq_digits import SeqDigits, seq_digits_kwargs
+from .task import Task
 
 PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language")
 HARDWARE_KEYS = ("paradigm", "task", "model", "neuromorphic", "metric", "value", "higher_is_better")
@@ -97,23 +97,6 @@ def _moved(old: str, default):
 IntraToken = _moved("IntraToken", MainJob.intra)
 InterTokenAttention = _moved("InterTokenAttention", MainJob.attention)
 Language = _moved("Language", MainJob.language)
-
-
-@dataclass
-class Task:
-    """One paradigm, ready to train: models ``(role, label, model class, kwargs)`` (the twin first),
-    fitted by BPTT with ``fit`` on (x, y), judged by ``quality(model)``, counted on ``count_input``."""
-
-    name: str
-    metric: str
-    higher_is_better: bool
-    unit: str  # "inference" or "token"
-    models: list[tuple[str, str, str, dict]]
-    fit: FitConfig
-    x: torch.Tensor | Dataset
-    y: torch.Tensor | None  # None when x is a Dataset of (x, y) pairs
-    quality: Callable[[nn.Module], float]
-    count_input: torch.Tensor
 
 
 def intra_task(c: DigitsSweep, n: int) -> Task:

@@ -1,0 +1,30 @@
+"""One paradigm of the main job, ready to train: the contract between a row's builder (in the
+experiment that owns its data and models) and the main job that trains, judges and counts it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from ..learning.bptt import FitConfig
+
+
+@dataclass
+class Task:
+    """One paradigm, ready to train: models ``(role, label, model class, kwargs)`` (the twin first),
+    fitted by BPTT with ``fit`` on (x, y), judged by ``quality(model)``, counted on ``count_input``."""
+
+    name: str
+    metric: str
+    higher_is_better: bool
+    unit: str  # "inference" or "token"
+    models: list[tuple[str, str, str, dict]]
+    fit: FitConfig
+    x: torch.Tensor | Dataset
+    y: torch.Tensor | None  # None when x is a Dataset of (x, y) pairs
+    quality: Callable[[nn.Module], float]
+    count_input: torch.Tensor
