@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks
-from ..scan import METHODS, linear_scan
+from ..kernels import triton as triton_kernels
+from ..scan import METHODS, choose, linear_scan
 from .base import Mixer, check_state, check_tokens
 
 LINEAR_ATTENTION_METHODS = ("quadratic", "chunked", "recurrent", "scan")
@@ -102,7 +103,8 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, k: tor
 
     x (values v) and delta (> 0) [B, L, D]; A [D, N] > 0 (diagonal state matrix per channel);
     input-dependent keys k and queries q [B, L, N]; state [B, D, N]. Returns y [B, L, D] and the
-    last state [B, D, N].
+    last state [B, D, N]. ``method="triton"`` (and "auto" on CUDA) runs the fused Triton kernel with the
+    state in registers where it can run; elsewhere the linear scan ``method`` over the expanded state.
     """
     check_tokens(x)
     for name, t, shape in (("delta", delta, x.shape), ("A", A, (x.shape[2], -1)),
@@ -115,6 +117,12 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, k: tor
                          f"{tuple(k.shape)}, {tuple(q.shape)}")
     if state is not None:
         check_state("state", state, (x.shape[0], *A.shape), like=x)
+    if (method == "triton" or (method == "auto" and choose(x, 1) == "triton")) \
+            and triton_kernels.selective_unsupported(x) is None:
+        from ..kernels.triton.selective_scan import selective_scan as triton_selective_scan
+
+        return triton_selective_scan(x, delta, A, k, q, state)
+    if state is not None:
         state = state.unsqueeze(1)
     a = torch.exp(-delta.unsqueeze(-1) * A).unsqueeze(2)
     y, S = ssm_scan(a, delta.unsqueeze(2), k.unsqueeze(2), x.unsqueeze(2), q.unsqueeze(2), state, method)

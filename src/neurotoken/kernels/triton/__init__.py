@@ -18,3 +18,14 @@ def unsupported(t: torch.Tensor) -> str | None:
     if t.device.type == "cuda" or (t.device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1"):
         return None
     return f"the tensor is on {t.device.type}; Triton runs on cuda (on the cpu only with TRITON_INTERPRET=1)"
+
+
+def selective_unsupported(x: torch.Tensor) -> str | None:
+    """Why the Triton selective scan cannot run on x, or None when it can: as the Triton linear scan,
+    on real values."""
+    from ..scan import triton_unsupported
+
+    why = triton_unsupported(x)
+    if why is None and x.is_complex():
+        return f"x is {x.dtype}; the Triton selective scan takes real values"
+    return why

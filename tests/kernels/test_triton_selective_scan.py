@@ -1,0 +1,74 @@
+"""The Triton selective scan (selective_scan(method="triton")) equals the sequential reference: outputs,
+last state and the gradients in x, delta, A, k, q and the start state, across chunk boundaries
+(L = 63 in chunks of 16) and partial channel and state blocks (D = 37, N = 5)."""
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch.testing import assert_close
+
+from neurotoken.mixers import SelectiveSSM
+from neurotoken.mixers.ssm import selective_scan
+
+pytestmark = pytest.mark.usefixtures("triton_device")
+
+
+def _inputs(device, B, L, D, N, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    x, k, q = torch.randn(B, L, D, generator=g), torch.randn(B, L, N, generator=g), torch.randn(B, L, N, generator=g)
+    delta = torch.rand(B, L, D, generator=g) * 0.5 + 0.01
+    A, state = torch.rand(D, N, generator=g) * 2 + 0.1, torch.randn(B, D, N, generator=g)
+    return [t.to(device, dtype) for t in (x, delta, A, k, q, state)]
+
+
+def _grads(method, inputs, with_state=True):
+    inputs = [t.detach().clone().requires_grad_() for t in inputs]
+    y, S = selective_scan(*inputs[:5], inputs[5] if with_state else None, method=method)
+    wy = torch.linspace(-1, 1, y.numel(), device=y.device, dtype=y.dtype).view(y.shape)
+    ((y * wy).sum() + S.square().sum()).backward()
+    return [y.detach(), S.detach()] + [t.grad for t in (inputs if with_state else inputs[:5])]
+
+
+def test_triton_selective_scan_matches_sequential_values_and_gradients(triton_device):
+    inputs = _inputs(triton_device, B=1, L=63, D=37, N=5)
+    for got, want in zip(_grads("triton", inputs), _grads("sequential", inputs), strict=True):
+        assert_close(got, want, rtol=1e-4, atol=1e-4)
+
+
+@settings(max_examples=3, deadline=None)
+@given(B=st.integers(1, 2), L=st.integers(1, 20), D=st.integers(1, 40), N=st.integers(1, 9),
+       with_state=st.booleans(), seed=st.integers(0, 99))
+def test_triton_selective_scan_matches_sequential_on_random_shapes(triton_device, B, L, D, N, with_state, seed):
+    inputs = _inputs(triton_device, B, L, D, N, seed, torch.float64)
+    for got, want in zip(_grads("triton", inputs, with_state), _grads("sequential", inputs, with_state),
+                         strict=True):
+        assert_close(got, want)
+
+
+def test_selective_ssm_runs_the_triton_kernel_without_gradients(triton_device):
+    torch.manual_seed(0)
+    mixer = SelectiveSSM(6, d_state=3).to(triton_device)
+    x = torch.randn(2, 19, 6, device=triton_device)
+    with torch.no_grad():
+        want = mixer(x)
+        mixer.method = "triton"
+        assert_close(mixer(x), want, rtol=1e-4, atol=1e-5)
+
+
+def test_auto_takes_the_triton_selective_scan_on_cuda_only(triton_device, monkeypatch):
+    from neurotoken.kernels.triton import selective_scan as kernel
+
+    calls = []
+    monkeypatch.setattr(kernel.SelectiveScan, "apply", lambda *a: calls.append(1) or (a[0], a[5]))
+    inputs = _inputs(triton_device, B=1, L=3, D=2, N=2)
+    selective_scan(*inputs, method="auto")
+    assert bool(calls) == (triton_device.type == "cuda")
+
+
+def test_triton_selective_scan_steps_aside_where_it_cannot_run(triton_device):
+    inputs = _inputs(triton_device, B=1, L=5, D=3, N=2, dtype=torch.float16)
+    with pytest.warns(RuntimeWarning, match="method 'triton' cannot run"):
+        y, S = selective_scan(*inputs, method="triton")
+    want = selective_scan(*inputs, method="parallel")
+    assert torch.equal(y, want[0]) and torch.equal(S, want[1])
