@@ -11,7 +11,7 @@ SCRIPT = r'''
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from neurotoken.kernels.triton import lif as L, scan as S
+from neurotoken.kernels.triton import lif as L, scan as S, selective_scan as SS
 from neurotoken import surrogate as sg
 
 def compile_(fn, types, constants):
@@ -37,6 +37,14 @@ for complex_ in (False, True):
             compile_(S._scan_chunks, {**{n: f32 for n in ("a", "b", "carry", "h", "last", "prod")},
                                       **{n: "i32" for n in ("L", "C", "a_rows", "a_len")}},
                      {"CHUNK": 16, "REVERSE": reverse, "WRITE": write, "COMPLEX": complex_, "BLOCK": S.BLOCK})
+sizes = {"L": "i32", "D": "i32", "N": "i32"}
+blocks = {"CHUNK": SS.CHUNK, "BLOCK_D": SS.BLOCK_D, "BLOCK_N": 16}
+for save in (False, True):
+    compile_(SS._selective_forward, {**{n: f32 for n in ("x", "delta", "A", "k", "q", "h0", "y", "final",
+                                                         "checkpoints")}, **sizes}, {**blocks, "SAVE": save})
+compile_(SS._selective_backward, {**{n: f32 for n in ("x", "delta", "A", "k", "q", "checkpoints", "gy", "gfinal",
+                                                      "scratch", "dx", "ddelta", "dA", "dk", "dq", "dh0")}, **sizes},
+         blocks)
 '''
 
 
