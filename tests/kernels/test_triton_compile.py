@@ -11,7 +11,7 @@ SCRIPT = r'''
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
-from neurotoken.kernels.triton import lif as L, scan as S, selective_scan as SS
+from neurotoken.kernels.triton import bitpack as P, lif as L, scan as S, selective_scan as SS
 from neurotoken import surrogate as sg
 
 def compile_(fn, types, constants):
@@ -45,6 +45,10 @@ for save in (False, True):
 compile_(SS._selective_backward, {**{n: f32 for n in ("x", "delta", "A", "k", "q", "checkpoints", "gy", "gfinal",
                                                       "scratch", "dx", "ddelta", "dA", "dk", "dq", "dh0")}, **sizes},
          blocks)
+for xnor in (False, True):
+    for hardware in (False, True):
+        compile_(P._scores, {"a": "*i32", "b": "*i32", "out": f32, **{n: "i32" for n in ("L", "S", "W", "n_bits")}},
+                 {"XNOR": xnor, "HARDWARE": hardware, "BLOCK_L": P.BLOCK_L, "BLOCK_S": P.BLOCK_S, "BLOCK_W": P.BLOCK_W})
 '''
 
 

@@ -1,5 +1,6 @@
-"""Bit-packed AND / XNOR spike scores: tau x d bits per token packed into 64-bit words, scored by
-a bitwise op + popcount (a numba kernel). Reference twin: the dense float matmul
+"""Bit-packed AND / XNOR spike scores: tau x d bits per token packed into words, scored by a bitwise
+op + popcount: a numba kernel on the CPU (64-bit words), a Triton kernel on CUDA (32-bit words packed
+on the device, :mod:`neurotoken.kernels.triton.bitpack`). Reference twin: the dense float matmul
 :func:`neurotoken.mixers.attention.and_scores` / ``xnor_scores`` with ``method="dense"``.
 """
 
@@ -28,8 +29,13 @@ def available() -> bool:
 
 
 def unsupported(bits: torch.Tensor) -> str | None:
-    """Why the popcount kernel should not score ``bits``, or None when it can: it needs numba and
-    runs on the CPU (a tensor elsewhere would be copied to the host and back: use the dense scores)."""
+    """Why the popcount kernels should not score ``bits``, or None when one can: on CUDA the Triton
+    kernel (Triton installed), on the CPU the numba one (a tensor elsewhere would be copied to the host
+    and back: use the dense scores)."""
+    if bits.device.type == "cuda":
+        from . import triton
+
+        return triton.unsupported(bits)
     if not available():
         return "numba is not installed"
     if bits.device.type != "cpu":
@@ -40,7 +46,12 @@ def unsupported(bits: torch.Tensor) -> str | None:
 def packed_scores(qf: torch.Tensor, kf: torch.Tensor, op: str = "and") -> torch.Tensor:
     """Counts over the flattened bits of binary qf [..., L, n], kf [..., S, n] -> [..., L, S] (qf's dtype):
     "and" counts coincident ones, "xnor" counts equal bits (n - popcount(q xor k)). No gradient;
-    needs numba (callers fall back to the dense reference when :func:`available` is False)."""
+    on CUDA the Triton kernel, else numba (callers fall back to the dense reference where
+    :func:`unsupported` says why)."""
+    if qf.device.type == "cuda":
+        from .triton.bitpack import packed_scores as triton_scores
+
+        return triton_scores(qf, kf, op)
     from ._popcount_numba import popcount_scores
 
     a, bt = pack_bits(qf), np.ascontiguousarray(pack_bits(kf).transpose(0, 2, 1))

@@ -94,10 +94,11 @@ def _scores(qs: torch.Tensor, ks: torch.Tensor, op: str, method: str) -> torch.T
         if torch.is_grad_enabled() and (qs.requires_grad or ks.requires_grad):
             raise ValueError("method='bitpack' has no gradient: use method='dense' to train, "
                              "or call it under torch.no_grad()")
-        if bitpack.available():
+        why = bitpack.unsupported(qf)
+        if why is None:
             return bitpack.packed_scores(qf, kf, op)
-        warnings.warn("numba is not installed: bit-packed scores fall back to the dense float reference",
-                      RuntimeWarning, stacklevel=3)
+        warnings.warn(f"{why}: bit-packed scores fall back to the dense float reference", RuntimeWarning,
+                      stacklevel=3)
     ones = qf @ kf.transpose(-1, -2)
     return ones if op == "and" else ones + (1 - qf) @ (1 - kf).transpose(-1, -2)
 
