@@ -29,6 +29,32 @@ def test_spiking_linear_takes_a_neuron_instance_or_its_config_as_a_copy():
         SpikingLinear(5, 3, neuron=lif, beta=0.5)
 
 
+@pytest.mark.parametrize("backend", ["event", "auto"])
+def test_spiking_linear_event_backend_matches_dense_in_membranes_and_gradients(backend):
+    pytest.importorskip("numba")
+    torch.manual_seed(0)
+    dense, event = SpikingLinear(37, 11, linear_backend="dense"), SpikingLinear(37, 11, linear_backend=backend)
+    event.load_state_dict(dense.state_dict())
+    x = (torch.rand(7, 3, 37) < 0.05).float()
+    for layer in (dense, event):
+        x_leaf = x.clone().requires_grad_()
+        current = layer.linear(x_leaf)
+        current.backward(torch.linspace(-1, 1, current.numel()).view_as(current))
+        layer.current, layer.x_grad = current.detach(), x_leaf.grad
+    torch.testing.assert_close(event.current, dense.current)
+    torch.testing.assert_close(event.x_grad, dense.x_grad)
+    torch.testing.assert_close(event.linear.weight.grad, dense.linear.weight.grad)
+    assert (event(x) != dense(x)).float().mean() <= 1e-3
+
+
+def test_spiking_mlp_passes_the_linear_backend_to_every_layer():
+    mlp = SpikingMLP([6, 8, 4], linear_backend="dense")
+    assert [layer.linear.backend for layer in mlp] == ["dense", "dense"]
+    assert SpikingLinear(4, 3).linear.backend == "auto"
+    with pytest.raises(ValueError, match="linear_backend must be one of"):
+        SpikingLinear(4, 3, linear_backend="sparse")
+
+
 def test_spiking_mlp_stacks_layers_with_shapes():
     mlp = SpikingMLP([6, 8, 4], spike="ternary")
     out = mlp(torch.randn(5, 2, 6))

@@ -14,6 +14,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import _checks
+from .kernels.event_linear import BACKENDS as EVENT_BACKENDS
+from .kernels.event_linear import EventLinear
 from .mixers.base import DEFAULT, check_dtype, resolve_neuron
 from .neurons import LIF, NPE
 from .scan import linear_scan
@@ -28,12 +30,14 @@ def _neuron(neuron, options: dict) -> NPE:
 
 class SpikingLinear(nn.Module):
     """s_t = NPE(W x_t + b) for every step t of x [T, ..., in], eq. (13): ``neuron`` (an NPE, copied,
-    or its config dict) or LIF options as keyword arguments."""
+    or its config dict) or LIF options as keyword arguments. ``linear_backend`` ("auto", "dense",
+    "event") chooses how W x_t is computed (:class:`EventLinear`, eq. (93))."""
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, neuron=None, **options):
+    def __init__(self, in_features: int, out_features: int, bias: bool = True, neuron=None,
+                 linear_backend: str = "auto", **options):
         super().__init__()
-        self.linear = nn.Linear(_checks.positive_int("in_features", in_features),
-                                _checks.positive_int("out_features", out_features), bias=_checks.flag("bias", bias))
+        self.linear = EventLinear(in_features, out_features, bias, backend=_checks.choice(
+            "linear_backend", linear_backend, EVENT_BACKENDS))
         self.neuron = _neuron(neuron, options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -265,5 +269,5 @@ class SpikingRecurrent(nn.Module):
         return torch.stack(out)
 
 
-__all__ = ["SpikingLinear", "SpikingMLP", "SpikingConv2d", "TimeBatchNorm", "SEWBlock", "MSBlock", "SpikingRecurrent",
-           "activation", "pool2d", "conv_steps", "NORMS", "POOLS"]
+__all__ = ["EventLinear", "SpikingLinear", "SpikingMLP", "SpikingConv2d", "TimeBatchNorm", "SEWBlock", "MSBlock",
+           "SpikingRecurrent", "activation", "pool2d", "conv_steps", "NORMS", "POOLS"]

@@ -1,0 +1,109 @@
+"""numba kernels of the event-driven linear map (imported lazily by :mod:`neurotoken.kernels.event_linear`).
+
+Events are the non-zeros of a matrix in CSR form: ``indptr`` [R + 1] and, per row r, the columns
+``cols[indptr[r]:indptr[r + 1]]`` (ascending) and their ``values``. :func:`accumulate` sums rows of a
+dense matrix selected by the events, four events per pass over the output row (one load and store
+of the accumulator per four source rows); without ``weighted`` every value is 1 and the sum is
+adds only. ``error_model="numpy"`` keeps the loops free of Python's zero-division checks.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+from numba import njit, prange
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def events(x, indptr):
+    """The events of x [R, C] (any non-zero, NaN included): fills indptr [R + 1] and returns
+    (cols int32, values of x's dtype, whether every value is 1)."""
+    rows, width = x.shape
+    counts = np.empty(rows, np.int64)
+    for r in prange(rows):
+        c = 0
+        for k in range(width):
+            c += x[r, k] != 0
+        counts[r] = c
+    indptr[0] = 0
+    for r in range(rows):
+        indptr[r + 1] = indptr[r] + counts[r]
+    cols, values = np.empty(indptr[rows], np.int32), np.empty(indptr[rows], x.dtype)
+    unit = np.empty(rows, np.bool_)
+    for r in prange(rows):
+        j, ones = indptr[r], True
+        for k in range(width):
+            v = x[r, k]
+            if v != 0:
+                cols[j], values[j] = k, v
+                ones = ones and v == 1
+                j += 1
+        unit[r] = ones
+    return cols, values, unit.all()
+
+
+@njit(cache=True)
+def transpose(indptr, cols, values, width, colptr):
+    """The same events by column (CSC): fills colptr [width + 1], returns (rows, values); rows
+    ascend within each column, so sums over them run in a fixed order."""
+    colptr[:] = 0
+    for j in range(cols.size):
+        colptr[cols[j] + 1] += 1
+    for k in range(width):
+        colptr[k + 1] += colptr[k]
+    rows, out = np.empty(cols.size, np.int32), np.empty_like(values)
+    fill = colptr[:-1].copy()
+    for r in range(indptr.size - 1):
+        for j in range(indptr[r], indptr[r + 1]):
+            p = fill[cols[j]]
+            rows[p], out[p] = r, values[j]
+            fill[cols[j]] = p + 1
+    return rows, out
+
+
+@functools.cache
+def accumulate(weighted: bool):
+    """The kernel out[r] = init + sum over the events j of row r of values[j] src[cols[j]]."""
+
+    @njit(cache=True, parallel=True, error_model="numpy")
+    def kernel(indptr, cols, values, src, init, out):
+        width = src.shape[1]
+        for r in prange(indptr.size - 1):
+            row = out[r]
+            for n in range(width):
+                row[n] = init[n]
+            j, end = indptr[r], indptr[r + 1]
+            while j + 4 <= end:
+                a, b, c, d = src[cols[j]], src[cols[j + 1]], src[cols[j + 2]], src[cols[j + 3]]
+                if weighted:
+                    va, vb, vc, vd = values[j], values[j + 1], values[j + 2], values[j + 3]
+                    for n in range(width):
+                        row[n] += (va * a[n] + vb * b[n]) + (vc * c[n] + vd * d[n])
+                else:
+                    for n in range(width):
+                        row[n] += (a[n] + b[n]) + (c[n] + d[n])
+                j += 4
+            for i in range(j, end):
+                a = src[cols[i]]
+                if weighted:
+                    v = values[i]
+                    for n in range(width):
+                        row[n] += v * a[n]
+                else:
+                    for n in range(width):
+                        row[n] += a[n]
+    return kernel
+
+
+@njit(cache=True, parallel=True, error_model="numpy", fastmath={"reassoc"})
+def sampled(indptr, cols, gy, wt, out):
+    """out[r, k] = gy[r] . wt[k] (summed in float64) at the events (r, k) of a mask; out keeps its
+    values elsewhere."""
+    for r in prange(indptr.size - 1):
+        g = gy[r]
+        for j in range(indptr[r], indptr[r + 1]):
+            w, s = wt[cols[j]], 0.0
+            for n in range(g.size):
+                s += g[n] * w[n]
+            out[r, cols[j]] = s
