@@ -342,6 +342,9 @@ refused("nt.mixers.sparse.block_sparse_attention", "a plan for another L",
 refused("nt.mixers.sparse.block_sparse_attention", "scale=nan",
         lambda tmp: sparse.block_sparse_attention(torch.rand(3, 2), torch.rand(3, 2), torch.rand(3, 2),
                                                   sparse.local(3, 2), scale=math.nan), "scale")
+refused("nt.mixers.sparse.block_sparse_attention", "backend='cuda'",
+        lambda tmp: sparse.block_sparse_attention(torch.rand(3, 2), torch.rand(3, 2), torch.rand(3, 2),
+                                                  sparse.local(3, 2), backend="cuda"), "backend")
 accepted("nt.mixers.sparse.block_sparse_attention", "equals dense masked attention (L = 5, block 2)",
          lambda tmp: (lambda q, k, v: (sparse.block_sparse_attention(q, k, v, sparse.local(5, 2), block=2),
                                        attention.softmax_attention(q, k, v, sparse.local(5, 2))))(

@@ -5,19 +5,25 @@ orders the queries and keys (the identity, or by residue modulo a period, which 
 and fixed patterns of Child et al. (2019) dense in tiles), and every attended pair belongs to exactly
 one layout's tiles. The plan is built once from the mask (host-side index work); the forward pass
 gathers each query block's key blocks, runs batched matmuls over the tiles, masks within them and
-normalises each query row across all its tiles (and layouts) with a stable log-sum-exp.
+normalises each query row across all its tiles (and layouts) with a stable log-sum-exp. The
+``triton`` backend (:mod:`neurotoken.kernels.triton.blocksparse`; ``auto`` on CUDA) runs each
+layout's tiles in one kernel with an online softmax and joins the layouts by their log-sum-exp.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 
 from .. import _checks
+from ..kernels import triton as triton_kernels
 from .base import check_mask, check_qkv
+
+BACKENDS = ("auto", "torch", "triton")
 
 
 class Tiles(NamedTuple):
@@ -153,8 +159,35 @@ def _rows(x: torch.Tensor, p: Tiles, L: int) -> torch.Tensor:
     return x.index_select(-2, p.q_restore) if p.q_restore.numel() else x
 
 
-def _block_sparse(q, k, v, plan_: BlockPlan, scale: float) -> torch.Tensor:
-    """Eq. (21)-(23) over the plan's tiles, on trusted inputs."""
+def _triton(q, k, v, plan_: BlockPlan, scale: float) -> torch.Tensor:
+    """Eq. (21)-(23) per layout in the Triton kernel (normalised outputs and log-sum-exps), the layouts
+    joined by their log-sum-exp."""
+    from ..kernels.triton.blocksparse import TileAttention
+
+    L, b, lead = q.shape[-2], plan_.block, q.shape[:-2]
+    outs, lses = [], []
+    for p in plan_.parts:
+        nq, nk = p.kblocks.shape[0], -(-k.shape[-2] // b)
+        qg = (_gather(q, p.q_order, nq * b) * scale).reshape(-1, nq * b, q.shape[-1]).contiguous()
+        kg, vg = (_gather(t, p.k_order, nk * b).reshape(-1, nk * b, t.shape[-1]).contiguous() for t in (k, v))
+        o, lse = TileAttention.apply(qg, kg, vg, p.kblocks, p.blocked, b)
+        outs.append(_rows(o.view(*lead, nq, b, -1), p, L))
+        lses.append(_rows(lse.view(*lead, nq, b, 1), p, L))
+    if len(outs) == 1:
+        return outs[0]
+    total = torch.logsumexp(torch.stack(lses), 0)
+    return sum(o * torch.exp(lse - total) for o, lse in zip(outs, lses))
+
+
+def _block_sparse(q, k, v, plan_: BlockPlan, scale: float, backend: str = "auto") -> torch.Tensor:
+    """Eq. (21)-(23) over the plan's tiles, on trusted inputs; ``backend`` as in :func:`block_sparse_attention`."""
+    if backend == "triton" or (backend == "auto" and q.device.type == "cuda"):
+        why = triton_kernels.unsupported_real(q)
+        if why is None:
+            return _triton(q, k, v, plan_, scale)
+        if backend == "triton":
+            warnings.warn(f"block-sparse backend 'triton' cannot run: {why}; using 'torch'", RuntimeWarning,
+                          stacklevel=3)
     L, b = q.shape[-2], plan_.block
     if len(plan_.parts) == 1:
         s, vg = _scores(q, k, v, plan_.parts[0], b, scale)
@@ -180,18 +213,21 @@ def check_pattern(pattern, q: torch.Tensor, k: torch.Tensor) -> None:
 
 
 def block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, pattern, block: int = 32,
-                           scale: float | None = None) -> torch.Tensor:
+                           scale: float | None = None, backend: str = "auto") -> torch.Tensor:
     """Eq. (21)-(23) on the non-zero tiles of ``pattern`` (a boolean [L, S] mask, tiled here with
     ``block``, or a :func:`plan`); equals dense masked softmax attention in value and gradient.
-    q [..., L, d], k [..., S, d], v [..., S, dv] -> [..., L, dv]."""
+    q [..., L, d], k [..., S, d], v [..., S, dv] -> [..., L, dv]. ``backend``: "torch" (batched
+    matmuls over gathered tiles), "triton" (a fused kernel; CUDA, or the CPU under
+    ``TRITON_INTERPRET=1``; where it cannot run, "torch" with a warning) or "auto" (triton on CUDA)."""
     check_qkv(q, k, v)
+    _checks.choice("backend", backend, BACKENDS)
     if isinstance(pattern, torch.Tensor):
         pattern = plan(pattern, block)
     elif not isinstance(pattern, BlockPlan):
         raise TypeError(f"pattern must be a boolean mask tensor or a BlockPlan, got {type(pattern).__name__}")
     check_pattern(pattern, q, k)
     scale = 1.0 / math.sqrt(q.shape[-1]) if scale is None else _checks.number("scale", scale)
-    return _block_sparse(q, k, v, pattern.to(q.device), scale)
+    return _block_sparse(q, k, v, pattern.to(q.device), scale, backend)
 
 
-__all__ = ["Tiles", "BlockPlan", "plan", "residue_order", "block_sparse_attention", "check_pattern"]
+__all__ = ["BACKENDS", "Tiles", "BlockPlan", "plan", "residue_order", "block_sparse_attention", "check_pattern"]

@@ -20,12 +20,13 @@ def unsupported(t: torch.Tensor) -> str | None:
     return f"the tensor is on {t.device.type}; Triton runs on cuda (on the cpu only with TRITON_INTERPRET=1)"
 
 
-def selective_unsupported(x: torch.Tensor) -> str | None:
-    """Why the Triton selective scan cannot run on x, or None when it can: as the Triton linear scan,
+def unsupported_real(x: torch.Tensor) -> str | None:
+    """Why a Triton kernel on real values (the selective scan, block-sparse attention) cannot run on x,
+    or None when it can: as the Triton linear scan (float32 or float64, outside torch.compile's tracing),
     on real values."""
     from ..scan import triton_unsupported
 
     why = triton_unsupported(x)
     if why is None and x.is_complex():
-        return f"x is {x.dtype}; the Triton selective scan takes real values"
+        return f"the tensor is {x.dtype}; the kernel takes real float32 or float64 values"
     return why
