@@ -1,4 +1,5 @@
 import json
+import os
 import subprocess
 import sys
 
@@ -75,3 +76,28 @@ def test_neighbour_gather_baseline_equals_dense_masked_attention():
     q, k, v = torch.randn(3, 2, 100, 4, dtype=torch.float64).unbind(0)
     torch.testing.assert_close(bench._neighbour_gather(q, k, v, 41, block=64),
                                attention.softmax_attention(q, k, v, sparse.local(100, 41)))
+
+
+def test_event_linear_case_times_event_and_auto_against_dense_at_each_rate():
+    rows = bench.run_all(quick=True, repeats=1, peers=False, cases=("event-linear",))["rows"]
+    cases = {r["case"] for r in rows}
+    assert len(cases) == 8 and all(c.startswith("event linear") for c in cases)
+    for case in cases:
+        impls = {r["impl"] for r in rows if r["case"] == case}
+        assert {"torch dense", "neurotoken event"} <= impls
+        assert ("torch sparse CSR (with the conversion)" in impls) == (" forward " in case)
+        assert ("neurotoken auto" in impls) == ("mask" not in case)
+    assert all(r["vs_dense"] > 0 for r in rows if not r["peer"])
+
+
+def test_snn_step_case_times_a_training_step_and_reports_hidden_rates():
+    rows = bench.run_all(quick=True, repeats=1, peers=False, cases=("snn-step",))["rows"]
+    assert {r["impl"] for r in rows} == {"neurotoken (event chooser)", "neurotoken dense"}
+    assert all(r["case"].startswith("SNN training step 20-16-16-3") and r["median_s"] > 0 for r in rows)
+    assert all(len(r["hidden_spike_rates"]) == 2 and all(0 <= v <= 1 for v in r["hidden_spike_rates"]) for r in rows)
+
+
+def test_bench_help_names_every_case():
+    out = subprocess.run([sys.executable, "-m", "neurotoken", "bench", "--help"], capture_output=True, text=True,
+                         check=True, env={**os.environ, "COLUMNS": "300"}).stdout
+    assert all(case in out for case in bench.CASES)

@@ -13,6 +13,7 @@ import json
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -274,6 +275,127 @@ def reset_cases(T: int = 64, B: int = 32, N: int = 256, repeats: int = 5) -> lis
              "bytes": 4 * T * B * N * F32, **extra} for b in ("sequential", "fused", "fixed_point")]
 
 
+def _spikes(shape: tuple[int, ...], rate: float, generator: torch.Generator) -> torch.Tensor:
+    """Binary spikes of ``shape``, each 1 with probability ``rate``."""
+    return (torch.rand(shape, generator=generator) < rate).float()
+
+
+def event_linear_cases(M: int = 2048, K: int = 1024, N: int = 1024, rates=(0.01, 0.05, 0.1, 0.2),
+                       mask_rate: float = 0.05, repeats: int = 5) -> list[dict]:
+    """y = x W^T + b on binary spikes x [M, K] at each rate, W [N, K]: forward, and forward+backward
+    with no input gradient (a first layer), the exact dense one, and one sparse where a narrow
+    surrogate is non-zero (``mask_rate`` of the inputs); the event-driven kernel and the auto chooser
+    vs the dense product (and torch's CSR product, forward). Must move: x, W in, y out (and their
+    gradients). Rows of ours carry ``vs_dense``, the ratio to the dense product."""
+    from .kernels.event_linear import EventLinear, dense_linear, event_linear
+
+    g = torch.Generator().manual_seed(0)
+    auto = EventLinear(K, N)
+    weight, bias = auto.weight, auto.bias
+    rows = []
+    for rate in rates:
+        x = _spikes((M, K), rate, g)
+        mask = torch.rand(M, K, generator=g) < mask_rate
+        impls = {"torch dense": lambda x, **kw: dense_linear(x, weight, bias),
+                 "neurotoken event": lambda x, **kw: event_linear(x, weight, bias, **kw),
+                 "neurotoken auto": lambda x, **kw: auto(x)}
+        modes = {"forward": (x, {}), "fwd+bwd, no input grad": (x, {}),
+                 "fwd+bwd, exact input grad": (x.clone().requires_grad_(), {}),
+                 f"fwd+bwd, input grad in a {mask_rate:.0%} mask": (x.clone().requires_grad_(), {"grad_mask": mask})}
+        for mode, (xin, kw) in modes.items():
+            case, times = f"event linear {mode} M={M} K={K} N={N} rate={rate:.0%}", {}
+            for impl, fn in impls.items():
+                if kw and impl == "neurotoken auto":
+                    continue  # the chooser computes the exact input gradient
+
+                def run(fn=fn, xin=xin, kw=kw):
+                    if mode == "forward":
+                        with torch.no_grad():
+                            return fn(xin)
+                    weight.grad = bias.grad = xin.grad = None
+                    y = fn(xin, **kw)
+                    return y.backward(torch.ones_like(y))
+                times[impl] = time_fn(run, repeats)
+            if mode == "forward":
+                def csr(x=x):
+                    with torch.no_grad(), warnings.catch_warnings():
+                        warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
+                        return x.to_sparse_csr() @ weight.T + bias
+                times["torch sparse CSR (with the conversion)"] = time_fn(csr, repeats)
+            floats = (M * K + N * K + M * N) * (1 if mode == "forward" else 2)
+            rows += [{"case": case, "impl": impl, "peer": impl.startswith("torch"), "median_s": t, "bytes": floats * F32,
+                      **({} if impl.startswith("torch") else {"vs_dense": times["torch dense"] / t})}
+                     for impl, t in times.items()]
+    return rows
+
+
+class _Multistep(torch.nn.Module):
+    """A peer's multi-step LIF callable x [T, ...] -> spikes as a module."""
+
+    def __init__(self, fn: Callable):
+        super().__init__()
+        self.fn = fn
+
+    def forward(self, x):
+        return self.fn(x)
+
+
+def snn_step_cases(T: int = 16, B: int = 128, sizes=(784, 1024, 1024, 10), rate: float = 0.075, gain: float = 4.0,
+                   repeats: int = 5, peers: bool = True) -> tuple[list[dict], dict]:
+    """One SGD training step (forward, cross-entropy of the rate-decoded readout, backward, update) of
+    a LIF SNN ``sizes`` on binary input spikes [T, B, sizes[0]] at ``rate``: ours (SpikingLinear with
+    the event chooser, our LIF), our dense path, and each importable peer's LIF between torch Linear
+    layers. Every network starts from the same weights (the default initialisation times ``gain``, so
+    the hidden layers fire sparsely, as trained ones do); the rows carry the hidden layers' spike rates.
+    Must move: the weights and their gradients, the activations of every layer (read and written)."""
+    from torch import nn
+
+    from .kernels.event_linear import EventLinear
+    from .layers import SpikingLinear
+
+    g = torch.Generator().manual_seed(0)
+    x, labels = _spikes((T, B, sizes[0]), rate, g), torch.randint(sizes[-1], (B,), generator=g)
+    reference = [nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
+
+    def ours(backend):
+        return nn.Sequential(*(SpikingLinear(a, b, beta=0.9, linear_backend=backend) for a, b in zip(sizes, sizes[1:-1])),
+                             EventLinear(sizes[-2], sizes[-1], backend=backend))
+
+    def peer(make_lif):
+        layers = [nn.Linear(sizes[0], sizes[1])]
+        for a, b in zip(sizes[1:], sizes[2:]):
+            layers += [_Multistep(make_lif()), nn.Linear(a, b)]
+        return nn.Sequential(*layers)
+    nets = {"neurotoken (event chooser)": ours("auto"), "neurotoken dense": ours("dense")}
+    skipped = {}
+    if peers:
+        found, skipped = _peer_lifs()
+        nets.update({name.split()[0]: peer(make) for name, make in found.items()})
+    with torch.no_grad():
+        for linear in reference:
+            linear.weight.mul_(gain)
+        for net in nets.values():
+            for linear, ref in zip((m for m in net.modules() if isinstance(m, nn.Linear)), reference):
+                linear.load_state_dict(ref.state_dict())
+        hidden = nets["neurotoken dense"][:-1]
+        rates = [round(hidden[:i + 1](x).mean().item(), 4) for i in range(len(hidden))]
+    case = f"SNN training step {'-'.join(map(str, sizes))} T={T} B={B} input rate={rate:.1%}"
+    params = sum(p.numel() for p in nets["neurotoken dense"].parameters())
+    activations = T * B * sum(sizes)
+    rows = []
+    for name, net in nets.items():
+        opt = torch.optim.SGD(net.parameters(), lr=1e-3)
+
+        def step(net=net, opt=opt):
+            opt.zero_grad()
+            nn.functional.cross_entropy(net(x).mean(0), labels).backward()
+            opt.step()
+        rows.append({"case": case, "impl": name, "peer": not name.startswith("neurotoken"),
+                     "median_s": time_fn(step, repeats), "bytes": (3 * params + 4 * activations) * F32,
+                     "hidden_spike_rates": rates})
+    return rows, skipped
+
+
 def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
     """Add per row: ratio to the best peer of its case (peer time / our time; > 1 means faster),
     and the fraction of the bandwidth bound (bytes / bandwidth / time)."""
@@ -285,7 +407,7 @@ def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
     return rows
 
 
-CASES = ("lif", "scan", "reset", "attention", "blocksparse")
+CASES = ("lif", "scan", "reset", "attention", "blocksparse", "event-linear", "snn-step")
 
 
 def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tuple[str, ...] = CASES) -> dict:
@@ -299,14 +421,18 @@ def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tu
     reset_sizes = dict(T=8, B=2, N=16) if quick else dict(T=64, B=32, N=256)
     attention_sizes = (dict(B=1, H=1, L=32, bits=64, sparse_L=128, d=8, density=0.1) if quick else {})
     blocksparse_sizes = dict(L=100, d=8, window=5, stride=6, fixed_block=16, blocks=(16, 16, 16)) if quick else {}
+    event_sizes = dict(M=64, K=48, N=32, rates=(0.05, 0.5)) if quick else {}
+    step_rows, step_skipped = (snn_step_cases(**(dict(T=2, B=4, sizes=(20, 16, 16, 3)) if quick else {}), repeats=repeats,
+                                              peers=peers) if "snn-step" in cases else ([], {}))
     rows = summarise(lif_rows + [row for size in scans if "scan" in cases for row in scan_cases(**size, repeats=repeats)]
                      + (reset_cases(**reset_sizes, repeats=repeats) if "reset" in cases else [])
                      + (attention_cases(**attention_sizes, repeats=repeats) if "attention" in cases else [])
-                     + (blocksparse_cases(**blocksparse_sizes, repeats=repeats) if "blocksparse" in cases else []),
-                     bandwidth)
+                     + (blocksparse_cases(**blocksparse_sizes, repeats=repeats) if "blocksparse" in cases else [])
+                     + (event_linear_cases(**event_sizes, repeats=repeats) if "event-linear" in cases else [])
+                     + step_rows, bandwidth)
     return {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
                         "load_avg": os.getloadavg(), "copy_bandwidth_Bps": bandwidth},
-            "skipped_peers": skipped, "rows": rows}
+            "skipped_peers": {**skipped, **step_skipped}, "rows": rows}
 
 
 def save(results: dict, out: Path) -> tuple[Path, Path]:

@@ -443,7 +443,7 @@ def export(model: Path = typer.Argument(..., help="a model file, e.g. "
 def bench(out: Path = typer.Option(Path("runs"), help="parent folder of the run folder <timestamp>-bench "
                                                      "(results.json, results.png)"),
           case: list[str] = typer.Option([], "--case", help="only these cases (repeatable): lif, scan, reset, "
-                                                              "attention"),
+                                                              "attention, blocksparse, event-linear, snn-step"),
           repeats: int = typer.Option(7, help="timed calls per case (median reported)"),
           threads: int = typer.Option(0, help=THREADS_HELP),
           peers: bool = typer.Option(True, help="include snnTorch, SpikingJelly, Norse when installed"),
@@ -455,6 +455,8 @@ def bench(out: Path = typer.Option(Path("runs"), help="parent folder of the run 
       neurotoken bench --threads 1
 
       neurotoken bench --case attention --threads 1
+
+      neurotoken bench --case event-linear --case snn-step --threads 1
     """
     from . import bench as b
 
