@@ -271,6 +271,54 @@ def test_sparse_cache_round_trips_dense_samples(tmp_path_factory, specs):
         np.testing.assert_array_equal(back.dense(i), s)
 
 
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(0, 4), min_size=1, max_size=5), st.integers(0, 60), st.booleans(),
+       st.integers(0, 2**31))
+def test_sparse_from_event_keys_equals_the_dense_counts(lengths, events, binary, seed):
+    from neurotoken.data.cache import SparseSamples
+
+    rng = np.random.default_rng(seed)
+    cells = 6  # cell_shape (2, 3)
+    total = sum(lengths) * cells
+    keys = rng.integers(0, max(total, 1), events if total else 0)
+    flat = np.bincount(keys, minlength=total).astype(np.float32)
+    if binary:
+        flat = np.minimum(flat, 1)
+    got = SparseSamples.from_keys(keys, lengths, np.arange(len(lengths)), (2, 3), binary)
+    starts = np.cumsum([0] + lengths) * cells
+    for i, n in enumerate(lengths):
+        np.testing.assert_array_equal(got.dense(i), flat[starts[i]:starts[i + 1]].reshape(n, 2, 3))
+    rows = rng.integers(0, len(lengths), 7)
+    for x, i in zip(got.dense_many(rows), rows):
+        np.testing.assert_array_equal(x, got.dense(i))
+    both = SparseSamples.concat([got, got])
+    assert both.labels.tolist() == 2 * got.labels.tolist()
+    for i in range(2 * len(lengths)):
+        np.testing.assert_array_equal(both.dense(i), got.dense(i % len(lengths)))
+
+
+def test_cache_stores_indices_and_counts_in_narrow_types(tmp_path):
+    from neurotoken.data.cache import SparseSamples
+
+    samples = [np.full((3, 2), 7), np.array([[0, 300], [1, 0]])]
+    SparseSamples.from_dense(iter(samples), np.arange(2), (2,)).save(tmp_path / "c")
+    back = SparseSamples.load(tmp_path / "c")
+    assert back.index.dtype == np.uint8 and back.count.dtype == np.uint16
+    np.testing.assert_array_equal(back.dense(1), samples[1])
+
+
+def test_getitems_matches_getitem_in_any_order_and_refuses_out_of_range(nmnist_root):
+    root, _ = nmnist_root
+    for cache in (True, False):
+        ds = nmnist(root, T=5, cache=cache)
+        order = [3, 0, 3, -1, 1]
+        for (x, y), i in zip(ds.__getitems__(order), order):
+            torch.testing.assert_close(x, ds[i][0])
+            assert y == ds.labels[i]
+        with pytest.raises(IndexError, match="index 4 is out of range for a dataset of 4 samples"):
+            ds[4]
+
+
 def test_cache_argument_is_checked(nmnist_root):
     with pytest.raises(TypeError, match="cache must be True, False or a folder"):
         nmnist(nmnist_root[0], cache=3)

@@ -124,3 +124,21 @@ def test_worker_processes_read_the_file_themselves(shd_root):
     x, y = next(iter(DataLoader(ds, batch_size=5, num_workers=1, collate_fn=ds.collate_fn)))
     for i in range(5):
         torch.testing.assert_close(x[:, i], ds[i][0])
+
+
+def test_batched_reads_in_any_order_equal_single_samples(shd_root):
+    root, train, _ = shd_root
+    for cache in (False, True):
+        ds = shd(root, T=20, cache=cache)
+        order = [4, 1, 1, 0, 3]
+        for (x, y), i in zip(ds.__getitems__(order), order):
+            np.testing.assert_array_equal(x.numpy(), reference(*train[i], 20, 1.4))
+            assert y == ds.labels[i]
+
+
+def test_without_duration_each_sample_spans_its_own_spikes(shd_root):
+    root, train, _ = shd_root
+    ds = shd(root, T=7, duration_s=None, cache=False)
+    for i, (t, u) in enumerate(train):
+        span = (int(round(max(t) * 1e6)) + 1) * 1e-6 if len(t) else 1e-6
+        np.testing.assert_array_equal(ds[i][0].numpy(), reference(t, u, 7, span))

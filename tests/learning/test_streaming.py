@@ -299,3 +299,59 @@ def test_cuda_fit_from_cpu_tensors_and_a_dataset_match_and_resume_restores_the_c
     losses, m, _ = interrupted_then_resumed(x, y, config, 4, tmp_path / "run")
     assert losses == ref_losses
     assert_same_weights(m, ref)
+
+
+class Sequences(Dataset):
+    """Samples [3, 6] with their own time-first collate, as the data loaders provide; a ``labels`` array."""
+
+    collate_fn = staticmethod(time_first)
+
+    def __init__(self, x, y):
+        self.x, self.labels = x, y.numpy()
+
+    def __len__(self):
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.x[i].expand(3, -1), int(self.labels[i])
+
+
+class TimeFirst(nn.Module):
+    def __init__(self, classes=4):
+        super().__init__()
+        self.fc = nn.Linear(6, classes)
+
+    def forward(self, x):
+        assert x.dim() == 3 and x.shape[0] == 3, "time-first batches [T, B, D]"
+        return self.fc(x).mean(0)
+
+
+def test_a_datasets_own_collate_fn_is_used_when_none_is_given_also_under_a_subset():
+    x, y = data(20)
+    for ds in (Sequences(x, y), torch.utils.data.Subset(Sequences(x, y), range(12))):
+        trainer = Trainer(TimeFirst(), FitConfig(epochs=1, batch_size=4))
+        assert all(math.isfinite(v) for v in trainer.fit(ds, val=ds))
+        assert math.isfinite(trainer.mean_loss(ds))
+
+
+def test_out_of_range_labels_in_a_dataset_are_refused_before_any_update():
+    x, y = data(20)
+    bad = y.clone()
+    bad[0] = 7  # in the first batch of epoch 0 whatever the order: every batch holds 20 samples
+    m = TimeFirst()
+    before = [p.detach().clone() for p in m.parameters()]
+    with pytest.raises(ValueError, match=r"the labels of x's first batch must hold class labels in \[0, 3\] "
+                                         r"\(the model has 4 outputs\), got values from 0 to 7"):
+        Trainer(m, FitConfig(epochs=1, batch_size=20)).fit(Sequences(x, bad))
+    assert all(torch.equal(p, q) for p, q in zip(m.parameters(), before))
+
+
+@pytest.mark.parametrize("wrap", [lambda d: d, lambda d: DataLoader(d, batch_size=4, collate_fn=time_first)])
+def test_a_bad_label_outside_the_first_batch_is_found_in_the_datasets_labels(wrap):
+    x, y = data(20)
+    bad = y.clone()
+    bad[-1] = 4
+    ds = Sequences(x, bad)
+    with pytest.raises(ValueError, match=r"the labels attribute of Sequences must hold class labels in \[0, 3\]"):
+        Trainer(TimeFirst(), FitConfig(epochs=1, batch_size=4, seed=1)).fit(wrap(torch.utils.data.Subset(ds, range(1, 20))))
+    Trainer(TimeFirst(), FitConfig(epochs=1, batch_size=4)).fit(torch.utils.data.Subset(ds, range(19)))  # not kept

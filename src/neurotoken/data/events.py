@@ -51,6 +51,12 @@ def _optional_int(name: str, value, *, low: int = 1) -> int | None:
     return value
 
 
+def bin_of(t: np.ndarray, T: int | None, bin_us: int | None, t_span) -> np.ndarray:
+    """The bin of each event time ``t`` (measured from the window's start): ``t // bin_us``, else ``T``
+    equal bins over ``[0, t_span)`` (``t_span`` an int or one per event)."""
+    return t // bin_us if bin_us is not None else t * T // t_span
+
+
 def bin_times(t: np.ndarray, cell: np.ndarray, n_cells: int, *, T: int | None = None, bin_us: int | None = None,
               t_start: int = 0, t_span: int | None = None) -> np.ndarray:
     """Spike counts ``[T, n_cells]``: event k adds one at (its bin, ``cell[k]``).
@@ -58,12 +64,9 @@ def bin_times(t: np.ndarray, cell: np.ndarray, n_cells: int, *, T: int | None = 
     With ``bin_us`` the bin is ``(t - t_start) // bin_us`` (``T`` bins, or as many as the last event
     needs); otherwise ``T`` equal bins cover ``[t_start, t_start + t_span)``. Events outside fall away."""
     t = t - t_start
-    if bin_us is not None:
-        b = t // bin_us
-        if T is None:
-            T = int(b.max()) + 1 if b.size else 1
-    else:
-        b = t * T // t_span
+    b = bin_of(t, T, bin_us, t_span)
+    if T is None:
+        T = int(b.max()) + 1 if b.size else 1
     keep = (b >= 0) & (b < T)
     if not keep.all():
         b, cell = b[keep], cell[keep]
@@ -139,6 +142,7 @@ class BinnedDataset(Dataset):
     binned once and served from the memory-mapped cache afterwards."""
 
     collate_fn = staticmethod(time_first)
+    chunk = 64  # samples binned together when the binning has a ``sparse`` form
 
     def __init__(self, labels: np.ndarray, cell_shape: tuple[int, ...], binned: Callable[[int], np.ndarray],
                  cache_folder: Path | None = None):
@@ -149,8 +153,13 @@ class BinnedDataset(Dataset):
         if cache_folder is not None:
             self._sparse = _cache.SparseSamples.load(cache_folder)
             if self._sparse is None:
-                samples = map(binned, range(len(self.labels)))
-                self._sparse = _cache.SparseSamples.from_dense(samples, self.labels, self.cell_shape)
+                if hasattr(binned, "sparse"):
+                    n = len(self.labels)
+                    self._sparse = _cache.SparseSamples.concat(binned.sparse(range(lo, min(n, lo + self.chunk)))
+                                                               for lo in range(0, n, self.chunk))
+                else:
+                    samples = map(binned, range(len(self.labels)))
+                    self._sparse = _cache.SparseSamples.from_dense(samples, self.labels, self.cell_shape)
                 try:
                     self._sparse.save(cache_folder)
                     self._sparse = _cache.SparseSamples.load(cache_folder)   # memory-mapped from now on
@@ -162,8 +171,24 @@ class BinnedDataset(Dataset):
         return len(self.labels)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        x = self._sparse.dense(i) if self._sparse is not None else self._binned(i).astype(np.float32)
-        return torch.from_numpy(x), int(self.labels[i])
+        return self.__getitems__([i])[0]
+
+    def __getitems__(self, indices) -> list[tuple[torch.Tensor, int]]:
+        """Samples ``indices`` as (x, label) pairs, binned or read from the cache in one pass where the
+        binning has a ``sparse(indices)`` form (a :class:`~neurotoken.data.cache.SparseSamples`)."""
+        n = len(self.labels)
+        indices = [operator.index(i) for i in indices]
+        for i in indices:
+            if not -n <= i < n:
+                raise IndexError(f"index {i} is out of range for a dataset of {n} samples")
+        indices = [i % n for i in indices]
+        if self._sparse is not None:
+            xs = self._sparse.dense_many(indices)
+        elif hasattr(self._binned, "sparse"):
+            xs = self._binned.sparse(indices).dense_many(range(len(indices)))
+        else:
+            xs = [self._binned(i).astype(np.float32) for i in indices]
+        return [(torch.from_numpy(x), int(self.labels[i])) for x, i in zip(xs, indices)]
 
 
 def _cache_folder(cache, root: Path, name: str, files: list[Path], **params) -> Path | None:

@@ -17,7 +17,8 @@ import numpy as np
 
 from .. import _checks
 from ._optional import require
-from .events import BinnedDataset, _cache_folder, _folder, _optional_int, bin_times
+from .cache import SparseSamples
+from .events import BinnedDataset, _cache_folder, _folder, _optional_int, bin_of
 
 CHANNELS = 700
 _KEYS = ("spikes/times", "spikes/units", "labels")
@@ -25,7 +26,8 @@ _SSC_FILES = {"training": "ssc_train.h5", "validation": "ssc_valid.h5", "testing
 
 
 class _H5Samples:
-    """Reads one sample's spikes; the file opens once per process (safe with DataLoader workers)."""
+    """Reads samples' spikes, many per h5py call; the file opens once per process (safe with DataLoader
+    workers)."""
 
     def __init__(self, path: Path, user: str):
         self.path, self.user = path, user
@@ -46,30 +48,60 @@ class _H5Samples:
     def __getstate__(self):
         return {**self.__dict__, "_open": (None, None)}
 
-    def __call__(self, i: int) -> tuple[np.ndarray, np.ndarray]:
-        pid, f = self._open
+    def _arrays(self):
+        pid, arrays = self._open
         if pid != os.getpid():
             f = require("h5py", "hdf5", self.user).File(self.path, "r")
-            self._open = (os.getpid(), f)
-        t = np.rint(np.asarray(f["spikes/times"][i], dtype=np.float64) * 1e6).astype(np.int64)
-        units = np.asarray(f["spikes/units"][i], dtype=np.int64)
-        if len(t) != len(units) or (units.size and (units.min() < 0 or units.max() >= CHANNELS)):
-            raise ValueError(f"{self.path}: sample {i} has {len(t)} times, {len(units)} units "
+            arrays = (f["spikes/times"], f["spikes/units"])
+            self._open = (os.getpid(), arrays)
+        return arrays
+
+    def read(self, indices) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Spike times (whole microseconds) and units (int64) of samples ``indices`` laid end to end, and
+        each sample's spike count: one h5py read per array (a slice for consecutive indices)."""
+        idx = np.asarray(indices, dtype=np.int64)
+        if len(idx) and (np.diff(idx) == 1).all():
+            rows, order = slice(int(idx[0]), int(idx[-1]) + 1), slice(None)
+        else:  # h5py reads increasing, distinct indices
+            rows, order = np.unique(idx, return_inverse=True)
+        times, units = (a[rows][order] for a in self._arrays())
+        sizes = np.fromiter(map(len, times), np.int64, len(times))
+        t = np.rint(np.concatenate([*times, np.zeros(0, np.float64)]).astype(np.float64) * 1e6).astype(np.int64)
+        u = np.concatenate([*units, np.zeros(0, np.int64)]).astype(np.int64)
+        uneven = np.flatnonzero(sizes != np.fromiter(map(len, units), np.int64, len(units)))
+        outside = np.flatnonzero((u < 0) | (u >= CHANNELS)) if u.size and (u.min() < 0 or u.max() >= CHANNELS) else []
+        if uneven.size or len(outside):
+            k = int(uneven[0]) if uneven.size else int(np.searchsorted(np.cumsum(sizes), outside[0], side="right"))
+            raise ValueError(f"{self.path}: sample {idx[k]} has {sizes[k]} times, {len(units[k])} units "
                              f"(units must be 0-{CHANNELS - 1}, one per time)")
-        return t, units
+        return t, u, sizes
 
 
 class _SpikeSample:
-    """Bins sample i of an SHD/SSC file to ``[T, 700]`` counts (a picklable callable)."""
+    """Bins samples of an SHD/SSC file to ``[T, 700]`` counts (a picklable callable); ``sparse`` bins many
+    at once, vectorised over their spikes."""
 
     def __init__(self, samples: _H5Samples, steps: int, bin_us: int | None, span: int | None, binary: bool):
         self.samples, self.steps, self.bin_us, self.span, self.binary = samples, steps, bin_us, span, binary
 
+    def sparse(self, indices) -> SparseSamples:
+        """Samples ``indices`` binned, as their non-zero cells."""
+        t, units, sizes = self.samples.read(indices)
+        sample = np.repeat(np.arange(len(sizes)), sizes)
+        width = self.span
+        if width is None:  # each sample's own [0, last spike]
+            width = np.ones(len(sizes), dtype=np.int64)
+            full = sizes > 0
+            width[full] = np.maximum.reduceat(t, (np.cumsum(sizes) - sizes)[full]) + 1
+            width = width[sample]
+        b = bin_of(t, self.steps, self.bin_us, width)
+        keep = (b >= 0) & (b < self.steps)
+        keys = ((sample * self.steps + b) * CHANNELS + units)[keep]
+        return SparseSamples.from_keys(keys, np.full(len(sizes), self.steps), self.samples.labels[np.asarray(indices)],
+                                       (CHANNELS,), self.binary)
+
     def __call__(self, i: int) -> np.ndarray:
-        t, units = self.samples(i)
-        width = self.span if self.span is not None else (int(t.max()) + 1 if t.size else 1)
-        counts = bin_times(t, units, CHANNELS, T=self.steps, bin_us=self.bin_us, t_span=width)
-        return np.minimum(counts, 1) if self.binary else counts
+        return self.sparse([i]).dense(0)
 
 
 def _spike_dataset(path: Path, name: str, user: str, T, bin_us, duration_s, binary, cache) -> BinnedDataset:

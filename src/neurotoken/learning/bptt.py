@@ -34,15 +34,17 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
+from torch.utils.data import DataLoader
 
 from .. import _checks
 from .checkpoint import (atomic_write, discard_incomplete, list_checkpoints, newest_valid_checkpoint, restore,
                          rng_states, save_checkpoint)
-from .sampler import Source, as_source
+from .sampler import Source, as_source, unwrap
 
 SCHEDULES = ("cosine", "constant")
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -152,16 +154,19 @@ def cross_entropy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.T
     return F.cross_entropy(logits.reshape(-1, classes), target)
 
 
-def check_labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device | None = None) -> None:
+def check_labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: torch.device | None = None,
+                 name: str = "y", first_only: bool = True) -> int:
     """Refuse integer class labels of another shape than the logits' leading axes or outside
     [0, classes), and float targets (class probabilities) of another shape than the logits, all read
-    from one forward of ``x[:1]`` (moved to ``device`` when given; eval mode, no grad, the RNG left
-    untouched): once, before training."""
+    from one forward of ``x[:1]`` (of all of ``x`` unless ``first_only``: a batch whose first axis is not
+    the samples'; moved to ``device`` when given; eval mode, no grad, the RNG left untouched): once,
+    before training. Returns the number of classes; ``name`` names ``y`` in errors."""
     if y.dtype == torch.bool or y.is_complex():
-        raise TypeError(f"y must hold integer class labels (or float class probabilities), got {y.dtype}")
+        raise TypeError(f"{name} must hold integer class labels (or float class probabilities), got {y.dtype}")
     training = model.training
     model.eval()
-    probe = x[:1] if device is None else x[:1].to(device)
+    probe = x[:1] if first_only else x
+    probe = probe if device is None else probe.to(device)
     devices = [probe.device] if probe.device.type == "cuda" else []
     with torch.no_grad(), torch.random.fork_rng(devices=devices):
         shape = model(probe).shape
@@ -169,16 +174,20 @@ def check_labels(model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: tor
     classes = shape[-1]
     if y.is_floating_point():
         if tuple(y.shape[1:]) != tuple(shape[1:]):
-            raise ValueError(f"y must hold integer class labels of shape {(len(y), *shape[1:-1])} or class "
-                             f"probabilities of the logits' shape {(len(x), *shape[1:])}, got float y of shape "
-                             f"{tuple(y.shape)}")
-        return
+            raise ValueError(f"{name} must hold integer class labels of shape {(len(y), *shape[1:-1])} or class "
+                             f"probabilities of the logits' shape {(len(y), *shape[1:])}, got float {name} of "
+                             f"shape {tuple(y.shape)}")
+        return classes
     if tuple(y.shape[1:]) != tuple(shape[1:-1]):
-        raise ValueError(f"y must have shape {(len(y), *shape[1:-1])} to label the model's outputs "
-                         f"{(len(x), *shape[1:])} (logits last), got {tuple(y.shape)}")
-    low, high = int(y.min()), int(y.max())
+        raise ValueError(f"{name} must have shape {(len(y), *shape[1:-1])} to label the model's outputs "
+                         f"{(len(y), *shape[1:])} (logits last), got {tuple(y.shape)}")
+    _label_range(name, int(y.min()), int(y.max()), classes)
+    return classes
+
+
+def _label_range(name: str, low: int, high: int, classes: int) -> None:
     if low < 0 or high >= classes:
-        raise ValueError(f"y must hold class labels in [0, {classes - 1}] (the model has {classes} outputs), "
+        raise ValueError(f"{name} must hold class labels in [0, {classes - 1}] (the model has {classes} outputs), "
                          f"got values from {low} to {high}")
 
 
@@ -256,6 +265,7 @@ class Trainer:
         # the last completed step: its RNG states, whether it is on disk, and whether the weights are
         # being updated right now (then the model matches no step and an interrupt saves nothing)
         self._rng, self._saved_step, self._updating = rng_states(), None, False
+        self._unchecked = None  # a Dataset or DataLoader whose labels the next training batch checks
         self._clock, self.samples_per_s = time.perf_counter(), 0.0
 
     def _autocast(self):
@@ -333,7 +343,9 @@ class Trainer:
     def fit(self, x, y: torch.Tensor | None = None, resume: bool = False, *, val=None,
             collate_fn: Callable | None = None) -> list[float]:
         """Train; returns the mean loss of each epoch. ``x`` is a tensor (with targets ``y``), a Dataset
-        of (x, y) pairs (batched by ``collate_fn``, default stacking) or a DataLoader. ``val`` (an
+        of (x, y) pairs (batched by ``collate_fn``, else the Dataset's own ``collate_fn`` attribute, else
+        stacking) or a DataLoader; with the default loss, class labels are checked against the model's
+        outputs on the first batch (and over a Dataset's ``labels`` attribute, where it has one). ``val`` (an
         (x, y) pair of tensors, a Dataset or a DataLoader) logs ``val_loss`` after each epoch. With
         ``resume``, continue from the newest valid checkpoint in run_dir (from scratch if it holds
         none; a finished fit trains no further)."""
@@ -343,6 +355,7 @@ class Trainer:
         if isinstance(x, torch.Tensor):
             self._check_tensors(x, y)
         source, samples = self._source(x, y, collate_fn, self.config.accumulate, self.world, self.rank)
+        self._unchecked = x if self.loss_fn is cross_entropy and not isinstance(x, torch.Tensor) else None
         val_source = None
         if val is not None:
             vx, vy = _pair("val", val)
@@ -400,6 +413,24 @@ class Trainer:
         if labels and self.loss_fn is cross_entropy:
             check_labels(self.model, x, y, self.device)
 
+    def _check_streamed_labels(self, xb: torch.Tensor, yb: torch.Tensor) -> None:
+        """Once per fit on a Dataset or DataLoader: its first batch's labels (shape and range), then the
+        range of a 1-D integer ``labels`` attribute of the Dataset (under any Subset), all against the
+        model's outputs."""
+        data, self._unchecked = self._unchecked, None
+        classes = check_labels(self.model, xb, yb, name="the labels of x's first batch", first_only=False)
+        dataset, keep = unwrap(data.dataset if isinstance(data, DataLoader) else data)
+        labels = getattr(dataset, "labels", None)
+        if not isinstance(labels, (np.ndarray, list, tuple)) or yb.is_floating_point():
+            return
+        labels = np.asarray(labels)
+        if labels.ndim != 1 or labels.dtype.kind not in "iu" or len(labels) != getattr(dataset, "__len__", lambda: -1)():
+            return
+        labels = labels if keep is None else labels[keep]
+        if labels.size:
+            _label_range(f"the labels attribute of {type(dataset).__name__}", int(labels.min()), int(labels.max()),
+                         classes)
+
     def _source(self, x, y, collate_fn, accumulate: int, world: int, rank: int) -> tuple[Source, int]:
         cfg = self.config
         return as_source(x, y, batch_size=cfg.batch_size, accumulate=accumulate, seed=cfg.seed, world=world,
@@ -427,6 +458,8 @@ class Trainer:
         loss_sum, tokens = None, 0
         for k, (xb, yb, size) in enumerate(micro):
             xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+            if self._unchecked is not None:
+                self._check_streamed_labels(xb, yb)
             last = not self.distributed or k == len(micro) - 1  # DDP reduces gradients once per step
             with nullcontext() if last else self.net.no_sync():
                 with self._autocast():

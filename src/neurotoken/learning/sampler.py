@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 
 import torch
-from torch.utils.data import DataLoader, Dataset, TensorDataset, default_collate
+from torch.utils.data import DataLoader, Dataset, Subset, TensorDataset, default_collate
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
@@ -31,6 +31,21 @@ def tell_epoch(obj, epoch: int) -> None:
     set_epoch = getattr(obj, "set_epoch", None)
     if callable(set_epoch):
         set_epoch(epoch)
+
+
+def unwrap(dataset: Dataset) -> tuple[Dataset, list[int] | None]:
+    """The dataset under any ``Subset`` wrappers, and which of its samples they keep (None: all)."""
+    keep = None
+    while isinstance(dataset, Subset):
+        keep = list(dataset.indices) if keep is None else [dataset.indices[i] for i in keep]
+        dataset = dataset.dataset
+    return dataset, keep
+
+
+def own_collate(dataset: Dataset) -> Callable | None:
+    """A Dataset's own ``collate_fn`` attribute (looked up through ``Subset``), or None."""
+    fn = getattr(unwrap(dataset)[0], "collate_fn", None)
+    return fn if callable(fn) else None
 
 
 class EpochPlan:
@@ -170,8 +185,8 @@ class LoaderSource(Source):
 
 def as_source(x, y, *, batch_size: int, accumulate: int, seed: int, world: int, rank: int,
               collate: Callable | None, num_workers: int, pin_memory: bool) -> tuple[Source, int]:
-    """The Source of tensors ``(x, y)`` (checked by the trainer), a Dataset ``x`` or a DataLoader ``x``,
-    and its sample count."""
+    """The Source of tensors ``(x, y)`` (checked by the trainer), a Dataset ``x`` (batched by ``collate``,
+    else its own ``collate_fn``, else stacking) or a DataLoader ``x``, and its sample count."""
     if isinstance(x, DataLoader):
         if y is not None:
             raise TypeError("y must be None when x is a DataLoader (its batches hold the labels)")
@@ -192,7 +207,7 @@ def as_source(x, y, *, batch_size: int, accumulate: int, seed: int, world: int, 
         if len(x) == 0:
             raise ValueError("x must hold at least one sample, got an empty Dataset")
         plan = EpochPlan(len(x), batch_size, accumulate, seed, world, rank)
-        return DatasetSource(x, plan, collate, num_workers, pin_memory), len(x)
+        return DatasetSource(x, plan, collate or own_collate(x), num_workers, pin_memory), len(x)
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x must be a torch.Tensor (with y), a Dataset or a DataLoader, got {type(x).__name__}")
     plan = EpochPlan(len(x), batch_size, accumulate, seed, world, rank)
