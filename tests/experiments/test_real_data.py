@@ -1,11 +1,14 @@
+import json
 import math
 
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from typer.testing import CliRunner
 
 import real_formats
+from neurotoken.cli import app
 from neurotoken.experiments import EXPERIMENTS, MainJob, REAL_DATA
 from neurotoken.experiments import config as cfg
 from neurotoken.experiments.real_data import Batch, Cifar10Recipe, NmnistRecipe, ShdRecipe
@@ -29,6 +32,30 @@ def test_each_real_data_recipe_trains_twin_and_spiking_model_on_tiny_files(name,
         assert (tmp_path / "run" / "models").is_dir() and r["model_file"].endswith(".safetensors")
     assert rows[1]["energy_vs_twin"] == rows[1]["energy_j"] / rows[0]["energy_j"]
     assert [(e["fit"], e["epoch"]) for e in epochs] == [("twin", 0), ("spiking", 0)]
+
+
+DEFAULT_MODELS = {"cifar10": "SpikingCNN", "nmnist": "SpikingCNN", "dvs-gesture": "SpikingCNN",
+                  "speech-commands": "KeywordSpotter", "shd": "KeywordSpotter", "ssc": "KeywordSpotter"}
+
+
+@pytest.mark.parametrize("name", list(REAL_DATA))
+def test_each_recipe_trains_through_the_cli_on_the_cpu_with_its_default_model_family(name, tmp_path):
+    loader = REAL_DATA[name].DATA
+    root = real_formats.WRITERS[loader](tmp_path / "data")
+    result = CliRunner().invoke(app, ["train", name, "--quick", "--data", f"{loader}={root}", "--device", "cpu",
+                                      "--out", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    (run,) = (tmp_path / "runs").iterdir()
+    rows = json.loads((run / "results.json").read_text())["tables"]["rows"]
+    family = DEFAULT_MODELS[name]
+    assert REAL_DATA[name]().model == family
+    assert [r["model"] for r in rows] == [f"{family} (twin)", f"{family} (spiking)"]
+
+
+def test_event_frames_reach_the_cnn_time_first_as_binned():
+    xs = [torch.randint(0, 3, (4, 6, 6, 2)).float() for _ in range(3)]
+    frames, _ = Batch("images", events=True)([(x, 0) for x in xs])
+    assert torch.equal(frames, torch.stack(xs, 1))  # [T, B, H, W, 2]: no re-encoding, no summing
 
 
 def test_a_recipe_without_its_data_folder_says_how_to_give_it():
@@ -55,7 +82,8 @@ def test_cifar10_pixels_stay_in_the_unit_range_for_a_spike_encoder(tmp_path):
     assert len(rows) == 2
 
 
-@pytest.mark.parametrize("name, model", [("nmnist", "SpikingSSMClassifier"), ("nmnist", "SpikingCNN"),
+@pytest.mark.parametrize("name, model", [("nmnist", "SpikingSSMClassifier"), ("nmnist", "SNNClassifier"),
+                                         ("shd", "SpikingSSMClassifier"), ("speech-commands", "SpikingSSMClassifier"),
                                          ("cifar10", "SpikingCNN"), ("shd", "KeywordSpotter"),
                                          ("speech-commands", "KeywordSpotter"), ("cifar10", "KeywordSpotter")])
 def test_the_model_is_one_config_field(name, model, tmp_path):

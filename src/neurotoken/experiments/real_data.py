@@ -2,10 +2,12 @@
 (read by :mod:`neurotoken.data`'s loaders), each a spiking model and its conventional twin with
 test accuracy, energy counted on test inputs and training throughput.
 
-The model is a config field: ``SNNClassifier`` reads one flat frame per sample (pixels, log-mel
-frames, or event counts summed over the bins), encoded along its own virtual time axis (eq. 13);
-``SpikingSSMClassifier`` and ``KeywordSpotter`` read a token sequence ``[L, features]`` (image rows,
-log-mel frames, event bins); ``SpikingCNN`` reads images ``[H, W, C]`` or event frames as they are.
+The model family is a config field. Images and event cameras default to ``SpikingCNN`` (images
+``[H, W, C]`` encoded along tau, event frames ``[T, H, W, 2]`` entering as they are), audio and
+spike-train sets to ``KeywordSpotter`` (log-mel frames or spike-count bins on the NPEs' time axis).
+Also selectable: ``SNNClassifier`` reads one flat frame per sample (pixels, log-mel frames, or event
+counts summed over the bins), encoded along its own virtual time axis (eq. 13);
+``SpikingSSMClassifier`` reads a token sequence ``[L, features]`` (image rows, log-mel frames, event bins).
 """
 
 from __future__ import annotations
@@ -128,8 +130,11 @@ def _quick(cls, changes: dict, **fields):
 
 @dataclass(frozen=True)
 class Cifar10Recipe(RealData):
-    """CIFAR-10 (binary version): SNN on pixels vs its ReLU twin; test accuracy, energy, throughput."""
+    """CIFAR-10 (binary version): convolutional SNN on images vs its ReLU twin; test accuracy, energy,
+    throughput."""
 
+    model: str = "SpikingCNN"
+    channels: tuple[int, ...] = (32, 64, 128)
     hidden: tuple[int, ...] = (512,)
     augment: bool = True  # random crop (padding 4) and horizontal flip, per epoch
     DATA: ClassVar[str] = "cifar10"
@@ -139,7 +144,7 @@ class Cifar10Recipe(RealData):
 
     @classmethod
     def quick(cls, **changes) -> Cifar10Recipe:
-        """16 hidden units, T=2, one epoch of batches of 8."""
+        """Channels (4, 8), T=2, one epoch of batches of 8."""
         return _quick(cls, changes)
 
     def dataset(self, train: bool) -> Dataset:
@@ -148,9 +153,10 @@ class Cifar10Recipe(RealData):
 
 @dataclass(frozen=True)
 class SpeechCommandsRecipe(RealData):
-    """Speech Commands v2 keyword spotting (log-mel frames as tokens): spiking SSM vs its twin."""
+    """Speech Commands v2 keyword spotting (log-mel frames on the NPEs' time axis): recurrent SNN vs its
+    twin."""
 
-    model: str = "SpikingSSMClassifier"
+    model: str = "KeywordSpotter"
     keywords: int = 12  # 12 (10 keywords + unknown + silence) or 35 (every word)
     n_mels: int = 40
     DATA: ClassVar[str] = "speech_commands"
@@ -158,7 +164,7 @@ class SpeechCommandsRecipe(RealData):
 
     @classmethod
     def quick(cls, **changes) -> SpeechCommandsRecipe:
-        """One block of d_model 16 on 16 mels, one epoch of batches of 8."""
+        """16 hidden units on 16 mels, one epoch of batches of 8."""
         return _quick(cls, changes, n_mels=16)
 
     @property
@@ -180,16 +186,16 @@ class EventRecipe(RealData):
 
 @dataclass(frozen=True)
 class ShdRecipe(EventRecipe):
-    """Spiking Heidelberg Digits (700-channel spike counts per bin as tokens): spiking SSM vs its twin."""
+    """Spiking Heidelberg Digits (700-channel spike counts per bin as events): recurrent SNN vs its twin."""
 
-    model: str = "SpikingSSMClassifier"
+    model: str = "KeywordSpotter"
     bins: int = 100
     DATA: ClassVar[str] = "shd"
     CLASSES: ClassVar[int] = 20
 
     @classmethod
     def quick(cls, **changes) -> ShdRecipe:
-        """20 bins, one block of d_model 16, one epoch of batches of 8."""
+        """20 bins, 16 hidden units, one epoch of batches of 8."""
         return _quick(cls, changes, bins=20)
 
     def dataset(self, train: bool) -> Dataset:
@@ -198,7 +204,7 @@ class ShdRecipe(EventRecipe):
 
 @dataclass(frozen=True)
 class SscRecipe(ShdRecipe):
-    """Spiking Speech Commands (700-channel spike counts per bin as tokens): spiking SSM vs its twin."""
+    """Spiking Speech Commands (700-channel spike counts per bin as events): recurrent SNN vs its twin."""
 
     DATA: ClassVar[str] = "ssc"
     CLASSES: ClassVar[int] = 35
@@ -209,15 +215,16 @@ class SscRecipe(ShdRecipe):
 
 @dataclass(frozen=True)
 class NmnistRecipe(EventRecipe):
-    """N-MNIST (event counts per pixel and polarity): SNN vs its ReLU twin."""
+    """N-MNIST (event frames [T, 34, 34, 2]): convolutional SNN vs its ReLU twin."""
 
+    model: str = "SpikingCNN"
     bins: int = 10
     DATA: ClassVar[str] = "nmnist"
     IMAGES: ClassVar[bool] = True
 
     @classmethod
     def quick(cls, **changes) -> NmnistRecipe:
-        """4 bins, 16 hidden units, T=2, one epoch of batches of 8."""
+        """4 bins, channels (4, 8), one epoch of batches of 8."""
         return _quick(cls, changes, bins=4)
 
     def dataset(self, train: bool) -> Dataset:
@@ -226,8 +233,9 @@ class NmnistRecipe(EventRecipe):
 
 @dataclass(frozen=True)
 class DvsGestureRecipe(EventRecipe):
-    """IBM DVS Gesture (event counts, 128 x 128 pooled by downsample): SNN vs its ReLU twin."""
+    """IBM DVS Gesture (event frames, 128 x 128 pooled by downsample): convolutional SNN vs its ReLU twin."""
 
+    model: str = "SpikingCNN"
     downsample: int = 4
     DATA: ClassVar[str] = "dvs_gesture"
     CLASSES: ClassVar[int] = 11
@@ -236,7 +244,7 @@ class DvsGestureRecipe(EventRecipe):
 
     @classmethod
     def quick(cls, **changes) -> DvsGestureRecipe:
-        """4 bins pooled by 8, 16 hidden units, T=2, one epoch of batches of 8."""
+        """4 bins pooled by 8, channels (4, 8), one epoch of batches of 8."""
         return _quick(cls, changes, bins=4, downsample=8)
 
     def dataset(self, train: bool) -> Dataset:
