@@ -355,3 +355,36 @@ def test_a_bad_label_outside_the_first_batch_is_found_in_the_datasets_labels(wra
     with pytest.raises(ValueError, match=r"the labels attribute of Sequences must hold class labels in \[0, 3\]"):
         Trainer(TimeFirst(), FitConfig(epochs=1, batch_size=4, seed=1)).fit(wrap(torch.utils.data.Subset(ds, range(1, 20))))
     Trainer(TimeFirst(), FitConfig(epochs=1, batch_size=4)).fit(torch.utils.data.Subset(ds, range(19)))  # not kept
+
+
+def test_a_real_format_loader_trains_like_its_samples_as_tensors_and_resumes_exactly(tmp_path):
+    """SHD files read, binned and cached by nt.data.shd: the same weights as the stacked samples, an
+    interrupted fit resumes to them bit for bit, and bf16 autocast trains from the loader."""
+    pytest.importorskip("h5py")
+    from torch.utils.data import default_collate
+
+    from experiments.real_formats import WRITERS
+
+    ds = nt.data.shd(WRITERS["shd"](tmp_path / "shd"), T=10)
+    x, y = default_collate([ds[i] for i in range(len(ds))])
+    config = FitConfig(epochs=2, batch_size=5, lr=1e-2, seed=3, checkpoint_every=1)  # 12 samples: 3 steps/epoch
+
+    def spotter():
+        torch.manual_seed(0)
+        return nt.models.KeywordSpotter(700, 20, hidden=(8,), norm="none")
+
+    ref = spotter()
+    ref_losses = Trainer(ref, config).fit(x, y)
+    m = spotter()
+    assert Trainer(m, config).fit(ds, collate_fn=default_collate) == ref_losses
+    assert_same_weights(m, ref)
+
+    with pytest.raises(KeyboardInterrupt):  # in the first step of epoch 1
+        Trainer(spotter(), config, loss_fn=interrupt_at(4), run_dir=tmp_path / "run").fit(ds, collate_fn=default_collate)
+    resumed = spotter()
+    assert Trainer(resumed, config, run_dir=tmp_path / "run").fit(ds, resume=True, collate_fn=default_collate) == ref_losses
+    assert_same_weights(resumed, ref)
+
+    bf16 = FitConfig(epochs=1, batch_size=4, precision="bf16")
+    losses = Trainer(nt.models.KeywordSpotter(700, 20, hidden=(8,), norm="none", time_first=True), bf16).fit(ds)
+    assert math.isfinite(losses[0])  # the dataset's own time-first collate, under autocast
