@@ -54,3 +54,45 @@ def test_val_bits_per_byte_of_a_dataset_equals_that_of_its_tensors(tmp_path):
     xs, ys = (torch.stack(t) for t in zip(*(x_val[i] for i in range(len(x_val)))))
     model = zoo.build("SpikingLM", model_kwargs(config, False))
     assert math.isclose(val_bits_per_byte(model, x_val, batch_size=4), val_bits_per_byte(model, xs, ys), rel_tol=1e-5)
+
+
+def test_distillation_trains_a_third_spiking_lm_on_the_twins_outputs(tmp_path, monkeypatch):
+    from neurotoken.experiments import language
+
+    path = tmp_path / "t.txt"
+    path.write_text("the quick brown fox jumps over the lazy dog. " * 20, encoding="utf-8")
+    teachers = []
+    real = language.Distillation
+
+    def spy(teacher, *args):
+        teachers.append(teacher)
+        return real(teacher, *args)
+
+    monkeypatch.setattr(language, "Distillation", spy)
+    config = LanguageModels(backbone="mamba", d_model=8, d_state=2, layers=1, L=8, path=str(path), distill=True,
+                            distill_temperature=3.0, fit=FitConfig(epochs=1, batch_size=32), sample_bytes=3)
+    rows = run_language(config).tables["rows"]
+    assert [(r["model"], r["spiking"], r["distilled"]) for r in rows] == [
+        ("mamba (spiking)", True, False), ("mamba (twin)", False, False), ("mamba (spiking distilled)", True, True)]
+    assert len(teachers) == 1 and not teachers[0].spiking  # the trained conventional Mamba twin
+    assert all(0 < r["val_bpb"] < 9 and math.isfinite(r["final_train_loss"]) for r in rows)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"distill": True, "twins": (True,)}, "distill must train the twin"), ({"distill_alpha": 1.5}, "distill_alpha"),
+    ({"distill_temperature": 0.0}, "distill_temperature"), ({"backbone": "s4"}, "backbone must be one of")])
+def test_language_config_refuses_bad_distillation_fields(change, message):
+    with pytest.raises(ValueError, match=message):
+        LanguageModels(**change)
+
+
+def test_main_job_spiking_mamba_row_compares_mamba_with_its_spiking_form_per_token():
+    from neurotoken.experiments.main_job import MainJob, run_main_job
+
+    twin, spiking = run_main_job(MainJob.quick(paradigms=("spiking-mamba",))).tables["rows"]
+    assert (twin["model"], spiking["model"]) == ("Mamba", "SpikingMamba (spiking projections)")
+    for row in (twin, spiking):
+        assert row["task"] == "text (SpikingMamba)" and row["metric"] == "bits/byte" and row["unit"] == "token"
+        assert 0 < row["value"] < 9 and row["energy_j"] > 0
+    assert spiking["neuromorphic"] and spiking["acs"] > 0 and spiking["spikes"] > 0
+    assert spiking["energy_vs_twin"] == spiking["energy_j"] / twin["energy_j"]

@@ -1,4 +1,5 @@
-"""Byte-level language modelling on standard-library docstrings: SpikeGPT-style LM vs its RWKV twin."""
+"""Byte-level language modelling on standard-library docstrings: a spiking LM (SpikeGPT-style, P-SpikeSSM
+or SpikingMamba backbone) vs its conventional twin, trained directly or distilled from the twin (eq. 83)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,20 @@ from torch.utils.data import DataLoader, Subset
 
 from ..data import text_corpus
 from ..data.text import load_text
-from ..learning.bptt import FitConfig
+from ..learning.bptt import FitConfig, Trainer
+from ..learning.distill import Distillation
 from ..metrics import bits_per_byte, spike_rate
 from ..models import LM_BACKBONES
 from .config import each, existing_path, flag, integer, nested, one_of, optional, real, text, validate
 from .runner import Results, Runner, recipe
+from .task import Task
 
 
 @dataclass(frozen=True)
 class LanguageModels:
-    """SpikingLM (SpikeGPT or P-SpikeSSM backbone) and its conventional twin: validation bits per byte.
-    Defaults: 1600 steps of 32 windows of 64 bytes per model."""
+    """SpikingLM (SpikeGPT, P-SpikeSSM or SpikingMamba backbone) and its conventional twin: validation bits per byte.
+    Defaults: 1600 steps of 32 windows of 64 bytes per model. ``distill`` also trains the spiking LM
+    on the twin's softened outputs (weight ``distill_alpha``, temperature ``distill_temperature``)."""
 
     backbone: str = "spikegpt"
     d_model: int = 128
@@ -33,10 +37,18 @@ class LanguageModels:
     sample_bytes: int = 200
     sample_temperature: float = 0.5
     twins: tuple[bool, ...] = (True, False)  # spiking, conventional
+    d_state: int = 16  # the SSM state of the pspikessm and mamba backbones
+    distill: bool = False
+    distill_temperature: float = 2.0
+    distill_alpha: float = 0.5
     CHECKS = {"backbone": one_of(LM_BACKBONES), "d_model": integer(), "layers": integer(), "L": integer(),
               "path": optional(existing_path), "train_windows": optional(integer()), "val_windows": optional(integer()),
               "fit": nested(FitConfig), "prompt": text, "sample_bytes": integer(),
-              "sample_temperature": real(low=0.0, low_open=True), "twins": each(flag, unique=True)}
+              "sample_temperature": real(low=0.0, low_open=True), "twins": each(flag, unique=True),
+              "d_state": integer(), "distill": flag, "distill_temperature": real(low=0.0, low_open=True),
+              "distill_alpha": real(low=0.0, high=1.0)}
+    RELATIONS = (("distill", lambda c: not c.distill or False in c.twins,
+                  "train the twin (its teacher): twins must hold False, got twins={c.twins}"),)
 
     __post_init__ = validate
 
@@ -55,7 +67,8 @@ class LanguageModels:
 
 def model_kwargs(config: LanguageModels, spiking: bool) -> dict:
     """Keyword arguments of the :class:`SpikingLM` of ``config`` (spiking or its twin)."""
-    return dict(d_model=config.d_model, layers=config.layers, backbone=config.backbone, spiking=spiking)
+    return dict(d_model=config.d_model, layers=config.layers, backbone=config.backbone, spiking=spiking,
+                d_state=config.d_state)
 
 
 def windows(config: LanguageModels) -> tuple:
@@ -98,18 +111,44 @@ def val_bits_per_byte(model, x, y=None, batch_size: int = 64) -> float:
     return bits / positions
 
 
+LABELS = {"spikegpt": ("RWKV", "SpikeGPT-style (spiking projections)"), "pspikessm": ("SSM", "P-SpikeSSM"),
+          "mamba": ("Mamba", "SpikingMamba (spiking projections)")}  # backbone -> (twin, spiking) row labels
+
+
+def task(c: LanguageModels, n: int, name: str = "text (language)") -> Task:
+    """The main job's row of ``c``: the twin, then the spiking LM trained directly, judged by validation
+    bits per byte, counted per token on ``n`` validation windows."""
+    x, y, x_val, y_val = windows(c)
+    models = [(role, label, "SpikingLM", model_kwargs(c, spiking))
+              for role, label, spiking in zip(("twin", "spiking"), LABELS[c.backbone], (False, True))]
+    return Task(name, "bits/byte", False, "token", models, c.fit, x, y,
+                lambda m: val_bits_per_byte(m, x_val, y_val), head(x_val, n))
+
+
+def _distill(config: LanguageModels, teacher, x, y):
+    """A Runner fit: BPTT with ``config.fit`` on the loss of :class:`Distillation` from ``teacher``."""
+    loss = Distillation(teacher, config.distill_temperature, config.distill_alpha)
+    return lambda model: Trainer(model, config.fit, loss_fn=loss).fit(x, y)
+
+
 @recipe(LanguageModels)
 def run_language(config: LanguageModels, runner: Runner) -> Results:
-    """Train the spiking LM and/or its twin (same data, init seed and schedule); one row per model."""
+    """Train the spiking LM and/or its twin (same data, init seed and schedule), then with ``distill``
+    the spiking LM distilled from the twin; one row per model."""
     x, y, x_val, y_val = windows(config)
-    for spiking in config.twins:
-        trained = runner.train("spiking" if spiking else "twin", ("SpikingLM", model_kwargs(config, spiking)),
-                               config.fit, x, y, seed=config.fit.seed)
+    runs = [("spiking" if spiking else "twin", spiking, config.fit) for spiking in config.twins]
+    if config.distill:
+        runs.append(("spiking distilled", True, None))
+    for role, spiking, fit in runs:
+        trained = runner.train(role, ("SpikingLM", model_kwargs(config, spiking)),
+                               fit or _distill(config, twin, x, y), x, y, seed=config.fit.seed)
         model = trained.model
+        if role == "twin":
+            twin = model
         device = next(model.parameters()).device
         sample = model.generate(config.prompt, config.sample_bytes, config.sample_temperature,
                                 torch.Generator(device).manual_seed(config.fit.seed))
-        runner.emit({"model": f"{config.backbone} ({'spiking' if spiking else 'twin'})", "spiking": spiking,
+        runner.emit({"model": f"{config.backbone} ({role})", "spiking": spiking, "distilled": fit is None,
                      "val_bpb": val_bits_per_byte(model, x_val, y_val), "final_train_loss": trained.losses[-1],
                      "spike_rate": spike_rate(model, head(x_val, 64).to(device)), "train_seconds": trained.seconds,
                      "parameters": sum(p.numel() for p in model.parameters()), "sample": config.prompt + sample,

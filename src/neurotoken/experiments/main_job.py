@@ -2,10 +2,11 @@
 twin trained on embedded data, then one Table-II-style comparison of quality and energy.
 
 Paradigms: intra-token (SNN on digits), inter-token SSM (spiking SSM on pixel-sequence digits),
-inter-token attention (spiking transformer on in-context symbol demodulation) and language
-(SpikeGPT-style byte LM). Each model is counted by :func:`neurotoken.accounting.count` on held-out
-data under one profile: energy per inference (per token for the LM), ACs, MACs, sparsity, bytes;
-with ``hardware`` chips, each model is also estimated on every chip (:func:`neurotoken.hardware.estimate`).
+inter-token attention (spiking transformer on in-context symbol demodulation), language
+(SpikeGPT-style byte LM) and spiking-mamba (the SpikingMamba byte LM vs the Mamba LM). Each model is
+counted by :func:`neurotoken.accounting.count` on held-out data under one profile: energy per
+inference (per token for the LMs), ACs, MACs, sparsity, bytes; with ``hardware`` chips, each model is
+also estimated on every chip (:func:`neurotoken.hardware.estimate`).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ from .runner import Results, Runner, recipe
 from .seq_digits import SeqDigits, seq_digits_kwargs
 from .task import Task
 
-PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language")
+PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language", "spiking-mamba")
 HARDWARE_KEYS = ("paradigm", "task", "model", "neuromorphic", "metric", "value", "higher_is_better")
 
 
@@ -57,10 +58,12 @@ class MainJob:
     attention: DemodulationSweep = DemodulationSweep(snrs_db=(10.0,), Ts=(8,), n_train=6_400, n_test=2_000)
     language: LanguageModels = LanguageModels(train_windows=12_800, val_windows=512,
                                               fit=replace(LanguageModels.fit, epochs=1))
+    mamba: LanguageModels = LanguageModels(backbone="mamba", d_model=64, d_state=8, train_windows=6_400,
+                                           val_windows=512, fit=replace(LanguageModels.fit, epochs=1))
     CHECKS = {"paradigms": each(one_of(PARADIGMS), unique=True), "profile": accepted(get_profile),
               "count_batch": integer(), "seed": integer(0),
               "hardware": each(accepted(load_chip), min_len=0, unique=True), "intra": nested(DigitsSweep), "ssm": nested(SeqDigits),
-              "attention": nested(DemodulationSweep), "language": nested(LanguageModels)}
+              "attention": nested(DemodulationSweep), "language": nested(LanguageModels), "mamba": nested(LanguageModels)}
 
     __post_init__ = validate
 
@@ -78,6 +81,7 @@ class MainJob:
                       "attention": DemodulationSweep(snrs_db=(10.0,), Ts=(2,), d_model=16, layers=1, n_train=640,
                                                      n_test=200, fit=one),
                       "language": LanguageModels.quick(),
+                      "mamba": LanguageModels.quick(backbone="mamba", d_state=4),
                       "count_batch": 8, **changes})
 
 
@@ -128,20 +132,13 @@ def attention_task(c: DemodulationSweep, n: int) -> Task:
                 lambda m: symbol_error_rate(predict(m, test.tokens, 500), test.labels), test.tokens[:n])
 
 
-def _language(c: LanguageModels, n: int) -> Task:
-    x, y, x_val, y_val = language.windows(c)
-    models = [("twin", "RWKV", "SpikingLM", language.model_kwargs(c, False)),
-              ("spiking", "SpikeGPT-style (spiking projections)", "SpikingLM", language.model_kwargs(c, True))]
-    return Task("text (language)", "bits/byte", False, "token", models, c.fit, x, y,
-                lambda m: language.val_bits_per_byte(m, x_val, y_val), language.head(x_val, n))
-
-
 def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
     """Paradigm name -> a thunk preparing its data (so only the chosen paradigms load data)."""
     n = config.count_batch
     return {"intra-token": lambda: intra_task(config.intra, n), "inter-token-ssm": lambda: _ssm(config.ssm, n),
             "inter-token-attention": lambda: attention_task(config.attention, n),
-            "language": lambda: _language(config.language, n)}
+            "language": lambda: language.task(config.language, n),
+            "spiking-mamba": lambda: language.task(config.mamba, n, "text (SpikingMamba)")}
 
 
 def to_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -228,12 +225,14 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
     for name in config.paradigms:
         if on_start is not None:
             on_start(name)
-        task = thunks[name]()
+        task, twin = thunks[name](), None
         for role, label, cls, kwargs in task.models:
             spiking = kwargs["spiking"]
             kind = ("neuromorphic" + (f" {role}" if len(task.models) > 2 else "")) if spiking else "conventional"
-            trained = runner.train(f"{name} {kind}", (cls, kwargs), task.fit, task.x, task.y, seed=config.seed)
+            fit = task.fit if task.fit_for is None else task.fit_for(role, twin)
+            trained = runner.train(f"{name} {kind}", (cls, kwargs), fit, task.x, task.y, seed=config.seed)
             model = trained.model
+            twin = twin if spiking else model
             row = {"paradigm": name, "task": task.name, "model": label, "neuromorphic": spiking,
                    "metric": task.metric, "value": task.quality(model), "higher_is_better": task.higher_is_better,
                    "unit": task.unit, "profile": config.profile, **measure(model, task.count_input, config.profile, task.unit),
