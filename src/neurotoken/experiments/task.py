@@ -16,7 +16,9 @@ from ..learning.bptt import FitConfig
 @dataclass
 class Task:
     """One paradigm, ready to train: models ``(role, label, model class, kwargs)`` (the twin first),
-    fitted by BPTT with ``fit`` on (x, y), judged by ``quality(model)``, counted on ``count_input``."""
+    fitted by BPTT with ``fit`` on (x, y), judged by ``quality(model)``, counted on ``count_input``.
+    ``fit_for(role, twin)`` (optional) gives a model its own fit instead: a FitConfig or a callable
+    ``fit(model) -> losses`` (e.g. distillation from ``twin``, the trained twin; None for the twin itself)."""
 
     name: str
     metric: str
@@ -28,3 +30,4 @@ class Task:
     y: torch.Tensor | None  # None when x is a Dataset of (x, y) pairs
     quality: Callable[[nn.Module], float]
     count_input: torch.Tensor
+    fit_for: Callable[[str, nn.Module | None], FitConfig | Callable[[nn.Module], list[float]]] | None = None

@@ -1,0 +1,150 @@
+"""SpikingBERT on docstring modules: the conventional twin (the teacher), the spiking encoder trained
+without distillation, and the spiking encoder distilled from the twin (eq. (83)), optionally after
+masked-byte pre-training, against the majority class and logistic regression on byte counts.
+Every model and baseline sees the same split, drawn per seed."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+
+import torch
+from torch import nn
+
+from ..data.baselines import bag_of_bytes, logistic_regression, majority
+from ..data.docstrings import MODULES, DocstringModules, docstring_modules, mask_bytes
+from ..learning.bptt import FitConfig, Trainer, cross_entropy, resolve_device
+from ..learning.distill import Distillation
+from ..metrics import accuracy
+from ..models.bert import masked_lm_loss
+from .config import each, integer, nested, real, validate
+from .runner import Results, Runner, recipe
+from .task import Task
+
+ROLES = ("twin", "spiking", "distilled")  # teacher, student without and with distillation
+LABELS = {"twin": "BERT twin (teacher)", "spiking": "SpikingBERT", "distilled": "SpikingBERT distilled"}
+
+
+@dataclass(frozen=True)
+class BertDistillation:
+    """SpikingBERT on docstring modules: twin, spiking and spiking distilled from the twin, vs baselines."""
+
+    k: int = 4  # classes: the first k pinned modules
+    max_len: int = 128  # bytes per docstring
+    per_module: int = 70
+    test_per_module: int = 20
+    d_model: int = 32
+    heads: int = 4
+    layers: int = 1
+    mlp_ratio: int = 2
+    T: int = 4  # virtual time steps of the spiking encoder
+    pretrain_epochs: int = 0  # masked-byte pre-training on the training texts before each fit (0: none)
+    mask_p: float = 0.15  # masked fraction of the pre-training bytes
+    temperature: float = 2.0  # distillation's softening T
+    alpha: float = 0.5  # weight of the distillation term against the labels' cross-entropy
+    hidden_weight: float = 0.0  # weight of the hidden-state match (0: logits only)
+    fit: FitConfig = FitConfig(epochs=40, batch_size=32, lr=1e-2, weight_decay=5e-2)  # every model's
+    seeds: tuple[int, ...] = (0, 1, 2)  # split and initial draw of each repeat
+    count_batch: int = 32  # test docstrings counted per model
+    CHECKS = {"k": integer(2), "max_len": integer(), "per_module": integer(2), "test_per_module": integer(),
+              "d_model": integer(), "heads": integer(), "layers": integer(), "mlp_ratio": integer(), "T": integer(),
+              "pretrain_epochs": integer(0), "mask_p": real(low=0.0, high=1.0, low_open=True),
+              "temperature": real(low=0.0, low_open=True), "alpha": real(low=0.0, high=1.0),
+              "hidden_weight": real(low=0.0), "fit": nested(FitConfig), "seeds": each(integer(0), unique=True),
+              "count_batch": integer()}
+    RELATIONS = (("k", lambda c: c.k <= len(MODULES), f"be <= {len(MODULES)} (the pinned modules), got {{c.k}}"),
+                 ("test_per_module", lambda c: c.test_per_module < c.per_module,
+                  "be < per_module ({c.per_module}), got {c.test_per_module}"),
+                 ("heads", lambda c: c.d_model % c.heads == 0, "divide d_model ({c.d_model}), got {c.heads}"))
+
+    __post_init__ = validate
+
+    @classmethod
+    def quick(cls, **changes) -> BertDistillation:
+        """Three modules, short texts, a tiny encoder, one epoch, one seed."""
+        return cls(**{"k": 3, "max_len": 32, "per_module": 12, "test_per_module": 4, "d_model": 8, "heads": 2,
+                      "T": 2, "fit": FitConfig(epochs=1, batch_size=16, lr=1e-2), "seeds": (0,), "count_batch": 4,
+                      **changes})
+
+    def data(self, seed: int) -> DocstringModules:
+        """The split of ``seed``."""
+        return docstring_modules(self.k, self.max_len, seed, per_module=self.per_module,
+                                 test_per_module=self.test_per_module)
+
+    def model_kwargs(self, spiking: bool) -> dict:
+        """The :class:`~neurotoken.models.SpikingBERT` keyword arguments of the twin or the spiking encoder."""
+        return {"vocab": 256, "d_model": self.d_model, "heads": self.heads, "layers": self.layers,
+                "max_len": self.max_len, "classes": self.k, "mlp_ratio": self.mlp_ratio, "T": self.T,
+                "spiking": spiking}
+
+    def fit_for(self, x: torch.Tensor, y: torch.Tensor, teacher: nn.Module | None = None
+                ) -> Callable[[nn.Module], list[float]]:
+        """A Runner fit: masked-byte pre-training on ``x`` (``pretrain_epochs``), then classification on
+        (x, y), by cross-entropy or, with a ``teacher``, by :class:`Distillation` from it; returns the
+        classification epochs' losses."""
+        loss_fn = cross_entropy if teacher is None else Distillation(teacher, self.temperature, self.alpha,
+                                                                     self.hidden_weight)
+
+        def fit(model: nn.Module) -> list[float]:
+            if teacher is not None:
+                teacher.to(resolve_device(self.fit.device, model))
+            if self.pretrain_epochs:
+                masked, targets = mask_bytes(x, self.mask_p, self.fit.seed)
+                Trainer(model, replace(self.fit, epochs=self.pretrain_epochs), loss_fn=masked_lm_loss).fit(masked,
+                                                                                                          targets)
+            losses = Trainer(model, self.fit, loss_fn=loss_fn).fit(x, y)
+            model.to(x.device)  # evaluated where the data lives, as the Runner leaves a BPTT fit
+            return losses
+        return fit
+
+
+@recipe(BertDistillation)
+def run_bert(config: BertDistillation, runner: Runner) -> Results:
+    """Table "rows", per seed: the majority class, logistic regression on byte counts, then the twin,
+    the spiking encoder and the distilled one {"seed", "model", "test_accuracy", "energy_j",
+    "final_loss", "train_seconds", "test_size"}; table "summary": per model the mean test accuracy
+    over the seeds and the per-seed figures."""
+    from .main_job import measure  # the main job's counter: energy per inference under one profile
+
+    for seed in config.seeds:
+        data = config.data(seed)
+        common = {"seed": seed, "test_size": len(data.y_test)}
+        runner.emit({**common, "model": "majority class", "test_accuracy": majority(data.y_train, data.y_test)})
+        runner.emit({**common, "model": "logistic regression (byte counts)", "test_accuracy": logistic_regression(
+            bag_of_bytes(data.x_train), data.y_train, bag_of_bytes(data.x_test), data.y_test)})
+        teacher = None
+        for role in ROLES:
+            spiking = role != "twin"
+            fit = config.fit_for(data.x_train, data.y_train, teacher if role == "distilled" else None)
+            trained = runner.train(f"{role} seed {seed}", lambda: _build(config, spiking), fit, seed=seed)
+            if role == "twin":
+                teacher = trained.model
+            runner.emit({**common, "model": LABELS[role], "test_accuracy": accuracy(trained.model, data.x_test,
+                                                                                    data.y_test),
+                         "energy_j": measure(trained.model, data.x_test[:config.count_batch], "cmos45")["energy_j"],
+                         "final_loss": trained.losses[-1], "train_seconds": trained.seconds})
+    rows = runner.tables["rows"]
+    for label in dict.fromkeys(r["model"] for r in rows):
+        per_seed = [r["test_accuracy"] for r in rows if r["model"] == label]
+        runner.emit({"model": label, "mean_test_accuracy": sum(per_seed) / len(per_seed), "per_seed": per_seed,
+                     "test_size": rows[0]["test_size"]}, "summary")
+    return runner.results()
+
+
+def task(config: BertDistillation, n: int) -> Task:
+    """The main job's spiking-bert row on the split of the first seed: the twin, then the spiking
+    encoder distilled from it (``fit_for``), judged by test accuracy, counted on ``n`` test docstrings."""
+    data = config.data(config.seeds[0])
+    models = [("twin", "BERT twin", "SpikingBERT", config.model_kwargs(False)),
+              ("spiking", "SpikingBERT (distilled)", "SpikingBERT", config.model_kwargs(True))]
+    return Task("docstring modules (SpikingBERT)", "accuracy", True, "inference", models, config.fit, data.x_train,
+                data.y_train, lambda m: accuracy(m, data.x_test, data.y_test), data.x_test[:n],
+                fit_for=lambda role, twin: config.fit_for(data.x_train, data.y_train, twin if role != "twin" else None))
+
+
+def _build(config: BertDistillation, spiking: bool) -> nn.Module:
+    from ..models import SpikingBERT
+    return SpikingBERT(**config.model_kwargs(spiking))
+
+
+__all__ = ["BertDistillation", "run_bert", "task", "ROLES"]
