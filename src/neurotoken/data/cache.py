@@ -76,7 +76,7 @@ class SparseSamples:
         lengths = np.asarray(lengths, dtype=np.int64)
         starts = np.zeros(len(lengths) + 1, dtype=np.int64)
         np.cumsum(lengths * math.prod(cell_shape), out=starts[1:])
-        small = np.int32 if starts[-1] < 2**31 else np.int64  # a narrower key sorts several times faster
+        small = np.int32 if starts[-1] < 2**31 else np.int64  # a narrower key sorts faster
         s = np.sort(np.asarray(keys).astype(small, copy=False))
         first = np.flatnonzero(np.concatenate(([True], s[1:] != s[:-1]))) if s.size else np.zeros(0, np.int64)
         cells, count = s[first], np.diff(np.append(first, s.size))

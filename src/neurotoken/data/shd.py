@@ -96,7 +96,9 @@ class _SpikeSample:
             width = width[sample]
         b = bin_of(t, self.steps, self.bin_us, width)
         keep = (b >= 0) & (b < self.steps)
-        keys = ((sample * self.steps + b) * CHANNELS + units)[keep]
+        if not keep.all():
+            b, sample, units = b[keep], sample[keep], units[keep]
+        keys = (sample * self.steps + b) * CHANNELS + units
         return SparseSamples.from_keys(keys, np.full(len(sizes), self.steps), self.samples.labels[np.asarray(indices)],
                                        (CHANNELS,), self.binary)
 
