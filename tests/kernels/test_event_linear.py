@@ -109,14 +109,23 @@ def test_event_linear_module_matches_nn_linear_and_keeps_its_state_dict(backend)
 def test_auto_picks_the_event_path_below_the_crossover_and_dense_above(monkeypatch):
     calls = []
     monkeypatch.setattr(ev, "event_linear", lambda *a, **k: calls.append(1) or dense_linear(*a))
-    layer = EventLinear(64, 8)
-    layer(spikes((32, 64), ev.CROSSOVER / 4))
+    rows = ev.MIN_ROWS
+    layer = EventLinear(64, ev.MIN_MACS // (rows * 64))
+    layer(spikes((rows, 64), ev.CROSSOVER / 4))
     assert calls and layer.rate < ev.CROSSOVER
     calls.clear()
-    layer(spikes((32, 64), min(1.0, 2 * ev.CROSSOVER)))
+    layer(spikes((rows, 64), min(1.0, 2 * ev.CROSSOVER)))
     assert not calls and layer.rate >= ev.CROSSOVER
-    layer(torch.randn(32, 64))
+    layer(torch.randn(rows, 64))
     assert not calls and layer.rate == 1.0
+
+
+def test_auto_keeps_small_products_dense(monkeypatch):
+    calls = []
+    monkeypatch.setattr(ev, "event_linear", lambda *a, **k: calls.append(1) or dense_linear(*a))
+    EventLinear(64, 8)(spikes((ev.MIN_ROWS, 64), 0.01))
+    EventLinear(64, 2**20)(spikes((ev.MIN_ROWS // 2, 64), 0.01))
+    assert not calls
 
 
 def test_spike_rate_estimates_the_fraction_of_non_zeros():

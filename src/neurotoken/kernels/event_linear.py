@@ -29,7 +29,10 @@ from . import numba_threads, workspace
 
 BACKENDS = ("auto", "dense", "event")
 DTYPES = (torch.float32, torch.float64)
-CROSSOVER = 0.2  # "auto" takes the event path below this rate of non-zeros (measured: `neurotoken bench`)
+# "auto" takes the event path below this rate of non-zeros, on at least MIN_ROWS rows and MIN_MACS
+# dense multiply-accumulates (below them the kernel's fixed costs exceed the product); measured with
+# `neurotoken bench --case event-linear`
+CROSSOVER, MIN_ROWS, MIN_MACS = 0.15, 128, 2**24
 SAMPLE = 4096  # elements read to estimate the rate
 
 
@@ -137,7 +140,8 @@ def event_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | Non
 class EventLinear(nn.Linear):
     """nn.Linear whose product skips zero inputs, eq. (93): ``backend`` "event" (:func:`event_linear`),
     "dense" (x W^T + b), or "auto": event on the CPU in float32/float64 when the sampled rate of
-    non-zeros of the input (:func:`spike_rate`, kept in ``rate``) is below ``CROSSOVER``."""
+    non-zeros of the input (:func:`spike_rate`, kept in ``rate``) is below ``CROSSOVER`` and the
+    product is large enough (``MIN_ROWS``, ``MIN_MACS``)."""
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, backend: str = "auto",
                  device=None, dtype=None):
@@ -156,6 +160,9 @@ class EventLinear(nn.Linear):
                           stacklevel=3)
         if why is not None or self.backend == "event":
             return why is None
+        rows = x.numel() // self.in_features
+        if rows < MIN_ROWS or rows * self.in_features * self.out_features < MIN_MACS:
+            return False
         self.rate = spike_rate(x)
         return self.rate < CROSSOVER
 
