@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import operator
 import warnings
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -138,14 +137,15 @@ class EventBinning:
 
 class BinnedDataset(Dataset):
     """Labelled samples binned to ``[T, *cell_shape]`` (float32 counts) with int labels; batches through
-    ``collate_fn`` (:func:`time_first`) to ``[T, B, *cell_shape]``. With a cache folder every sample is
-    binned once and served from the memory-mapped cache afterwards."""
+    ``collate_fn`` (:func:`time_first`) to ``[T, B, *cell_shape]``. ``binned`` bins sample i (a callable
+    returning its counts) or many at once (an object whose ``sparse(indices)`` returns their
+    :class:`~neurotoken.data.cache.SparseSamples`). With a cache folder every sample is binned once and
+    served from the memory-mapped cache afterwards."""
 
     collate_fn = staticmethod(time_first)
     chunk = 64  # samples binned together when the binning has a ``sparse`` form
 
-    def __init__(self, labels: np.ndarray, cell_shape: tuple[int, ...], binned: Callable[[int], np.ndarray],
-                 cache_folder: Path | None = None):
+    def __init__(self, labels: np.ndarray, cell_shape: tuple[int, ...], binned, cache_folder: Path | None = None):
         self.labels = np.asarray(labels, dtype=np.int64)
         self.cell_shape = tuple(cell_shape)
         self._binned = binned

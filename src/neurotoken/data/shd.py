@@ -78,8 +78,8 @@ class _H5Samples:
 
 
 class _SpikeSample:
-    """Bins samples of an SHD/SSC file to ``[T, 700]`` counts (a picklable callable); ``sparse`` bins many
-    at once, vectorised over their spikes."""
+    """Bins samples of an SHD/SSC file to ``[T, 700]`` counts, many at once, vectorised over their spikes
+    (picklable, for DataLoader workers)."""
 
     def __init__(self, samples: _H5Samples, steps: int, bin_us: int | None, span: int | None, binary: bool):
         self.samples, self.steps, self.bin_us, self.span, self.binary = samples, steps, bin_us, span, binary
@@ -101,9 +101,6 @@ class _SpikeSample:
         keys = (sample * self.steps + b) * CHANNELS + units
         return SparseSamples.from_keys(keys, np.full(len(sizes), self.steps), self.samples.labels[np.asarray(indices)],
                                        (CHANNELS,), self.binary)
-
-    def __call__(self, i: int) -> np.ndarray:
-        return self.sparse([i]).dense(0)
 
 
 def _spike_dataset(path: Path, name: str, user: str, T, bin_us, duration_s, binary, cache) -> BinnedDataset:
