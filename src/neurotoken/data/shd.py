@@ -66,8 +66,9 @@ class _H5Samples:
             rows, order = np.unique(idx, return_inverse=True)
         times, units = (a[rows][order] for a in self._arrays())
         sizes = np.fromiter(map(len, times), np.int64, len(times))
-        t = np.rint(np.concatenate([*times, np.zeros(0, np.float64)]).astype(np.float64) * 1e6).astype(np.int64)
-        u = np.concatenate([*units, np.zeros(0, np.int64)]).astype(np.int64)
+        t = np.concatenate([*times, np.zeros(0, np.float64)]).astype(np.float64, copy=False)
+        t = np.rint(t * 1e6).astype(np.int64)
+        u = np.concatenate([*units, np.zeros(0, np.int64)]).astype(np.int64, copy=False)
         uneven = np.flatnonzero(sizes != np.fromiter(map(len, units), np.int64, len(units)))
         outside = np.flatnonzero((u < 0) | (u >= CHANNELS)) if u.size and (u.min() < 0 or u.max() >= CHANNELS) else []
         if uneven.size or len(outside):
