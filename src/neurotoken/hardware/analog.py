@@ -16,7 +16,7 @@ their range (spike inputs calibrated as such keep their integer levels; a binary
 each tile's partial sums pass an ADC of ``adc_bits`` over its range, and the row tiles' partial sums
 are added digitally. Conductances are not clipped, so the noise statistics are exactly the configured
 ones. In training mode a layer is digital unless ``train_noise`` (hardware-aware training: fresh
-programming noise, drift exponents and read noise per forward) or ``train_quantisation`` (levels and
+programming noise, drift exponents and read noise per forward, from the global RNG) or ``train_quantisation`` (levels and
 conversions, with straight-through gradients); the weights stay the digital parameters throughout.
 """
 
@@ -167,12 +167,15 @@ class _Crossbar:
         return self.weight.flatten(1)
 
     def get_extra_state(self) -> dict:
+        """Calibration flags and the noise seed (JSON values: checkpoints store them beside the tensors)."""
         return {"inputs_calibrated": self.inputs_calibrated, "outputs_calibrated": self.outputs_calibrated,
-                "input_steps": self.input_steps}
+                "input_steps": self.input_steps, "seed": self._seed}
 
     def set_extra_state(self, state: dict) -> None:
+        """Restore :meth:`get_extra_state`; the read noise generator restarts from the seed."""
         self.inputs_calibrated, self.outputs_calibrated = state["inputs_calibrated"], state["outputs_calibrated"]
         self.input_steps = state["input_steps"]
+        self._seed, self._generator = state.get("seed", self._seed), None
 
     def generator(self) -> torch.Generator | None:
         """The layer's noise generator on its weight's device (seeded by :meth:`program`; none on meta)."""
@@ -183,20 +186,23 @@ class _Crossbar:
             self._generator = torch.Generator(device=device).manual_seed(self._seed)
         return self._generator
 
-    def _normal(self, shape, like: torch.Tensor) -> torch.Tensor:
-        return torch.randn(shape, generator=self.generator(), device=like.device, dtype=like.dtype)
+    def _normal(self, shape, like: torch.Tensor, programming: bool = False) -> torch.Tensor:
+        """N(0, 1) draws: a training forward takes the global RNG (like dropout, so a checkpoint's RNG
+        states resume hardware-aware training draw for draw); programming and inference the layer's own."""
+        generator = None if self.training and not programming else self.generator()
+        return torch.randn(shape, generator=generator, device=like.device, dtype=like.dtype)
 
     def program(self, seed: int) -> None:
         """Draw the programming noise and the drift exponents of every device (fixed until the next call)."""
         self._seed, self._generator = _checks.integer("seed", seed), None
         with torch.no_grad():
-            self.prog_z.copy_(self._normal(self.prog_z.shape, self.prog_z))
-            self.nu.copy_(self._exponents(self.nu))
+            self.prog_z.copy_(self._normal(self.prog_z.shape, self.prog_z, programming=True))
+            self.nu.copy_(self._exponents(self.nu, programming=True))
 
-    def _exponents(self, like: torch.Tensor) -> torch.Tensor:
+    def _exponents(self, like: torch.Tensor, programming: bool = False) -> torch.Tensor:
         """Drift exponents nu ~ N(drift_nu_mean, drift_nu_std) per device, clamped at 0."""
         cfg = self.config
-        return (cfg.drift_nu_mean + cfg.drift_nu_std * self._normal(like.shape, like)).clamp_min(0.0)
+        return (cfg.drift_nu_mean + cfg.drift_nu_std * self._normal(like.shape, like, programming)).clamp_min(0.0)
 
     def _analog(self) -> bool:
         return not self.training or self.config.train_noise or self.config.train_quantisation
@@ -363,10 +369,13 @@ ANALOG = (AnalogLinear, AnalogConv2d)
 
 
 def _swap(module: nn.Module, config: AnalogConfig) -> None:
+    """Every nn.Linear and nn.Conv2d below ``module`` (subclasses such as EventLinear included) as crossbar tiles."""
     for name, child in module.named_children():
-        if type(child) is nn.Linear:
+        if isinstance(child, ANALOG):
+            continue
+        if isinstance(child, nn.Linear):
             setattr(module, name, AnalogLinear.from_digital(child, config))
-        elif type(child) is nn.Conv2d:
+        elif isinstance(child, nn.Conv2d):
             setattr(module, name, AnalogConv2d.from_digital(child, config))
         else:
             _swap(child, config)
@@ -398,7 +407,7 @@ def analog(model: nn.Module, config: AnalogConfig = AnalogConfig()) -> nn.Module
     if not isinstance(config, AnalogConfig):
         raise TypeError(f"config must be an AnalogConfig, got {type(config).__name__}")
     chip = copy.deepcopy(_model(model))
-    if type(chip) in (nn.Linear, nn.Conv2d):
+    if isinstance(chip, (nn.Linear, nn.Conv2d)) and not isinstance(chip, ANALOG):
         chip = nn.Sequential(chip)
     _swap(chip, config)
     return program(chip, config.seed)

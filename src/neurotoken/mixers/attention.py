@@ -325,9 +325,10 @@ class SpikingAttention(_Attention):
 
     score="and" / "xnor": q, k, v = neuron(W x) along tau; C counts AND coincidences / XNOR
     agreements; y_t = neuron(scale (M * C) v_t) (Spikformer / Spike-driven Transformer: no softmax,
-    fixed scale, default 1 / (T d_head)). score="stochastic": q, k, v = sigmoid(W x) Bernoulli-
-    encoded with independent streams (straight-through gradient of the rates); y_t the per-step
-    AND products (default scale 1 / d_head). x [B, L, D] (real, repeated over tau) -> [B, L, D]
+    fixed scale, default 1 / (T d_head)). score="stochastic": rates q, k, v = clamp(W x, 0, 1) (an
+    integrate-and-fire neuron's rate: silent below zero, so scores depend on the query) Bernoulli-
+    encoded with independent streams (straight-through gradient of the rates, eq. (57)); y_t the
+    per-step AND products (default scale 1 / d_head). x [B, L, D] (real, repeated over tau) -> [B, L, D]
     (rate-decoded, then projected), or spikes [T, B, L, D] -> [T, B, L, D]. A CSR mask with
     score="and" is evaluated event-driven on active pairs only. ``neuron``: the NPE (default
     :class:`~neurotoken.neurons.LIF`), copied for the q/k/v and the output spikes.
@@ -372,7 +373,7 @@ class SpikingAttention(_Attention):
             cur = cur.expand(self.T, *cur.shape)
         if self.score != "stochastic":
             return self.neuron(cur)
-        p = torch.sigmoid(cur)
+        p = cur.clamp(0.0, 1.0)
         return p + ((torch.rand_like(p) < p).to(p.dtype) - p).detach()
 
     def _mix(self, q, k, v, mask):
