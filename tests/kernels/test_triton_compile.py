@@ -51,8 +51,9 @@ for xnor in (False, True):
         compile_(P._scores, {"a": "*i32", "b": "*i32", "out": f32, **{n: "i32" for n in ("L", "S", "W", "n_bits")}},
                  {"XNOR": xnor, "HARDWARE": hardware, "BLOCK_L": P.BLOCK_L, "BLOCK_S": P.BLOCK_S, "BLOCK_W": P.BLOCK_W})
 tiles = {"kblocks": "*i64", "blocked": "*u8", **{n: "i32" for n in ("Lp", "Sp", "K", "b", "d", "dv")}}
-for dtype, acc, precision in ((f32, tl.float32, "tf32"), (f32, tl.float32, "ieee"), ("*fp64", tl.float64, "ieee")):
-    blocks = {"BLOCK": 32, "BLOCK_D": 64, "BLOCK_DV": 64, "PRECISION": precision, "ACC": acc}
+for dtype, acc, precision, size in ((f32, tl.float32, "tf32", 64), (f32, tl.float32, "ieee", 64),
+                                    ("*fp64", tl.float64, "fma", 16)):
+    blocks = {"BLOCK": 32, "BLOCK_D": size, "BLOCK_DV": size, "PRECISION": precision, "ACC": acc}
     compile_(B._forward, {**{n: dtype for n in ("q", "k", "v", "out", "lse")}, **tiles}, blocks)
     compile_(B._backward, {**{n: dtype for n in ("q", "k", "v", "out", "lse", "gout", "glse", "dq", "dk", "dv_")},
                            **tiles}, blocks)

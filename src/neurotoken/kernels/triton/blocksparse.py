@@ -18,6 +18,17 @@ import triton.language as tl
 
 
 @triton.jit
+def _dot(a, b, PRECISION: tl.constexpr):
+    """a @ b: the tensor-core dot in ``PRECISION`` ("ieee" or "tf32"), or with "fma" (float64, whose
+    MMA Triton 3.6 cannot lower) a broadcast product summed over the inner dim."""
+    if PRECISION == "fma":
+        product = tl.sum(a[:, :, None] * b[None, :, :], 1)
+    else:
+        product = tl.dot(a, b, input_precision=PRECISION)
+    return product
+
+
+@triton.jit
 def _tile(q, k, v, kblocks, blocked, n, r, s, Sp, K, b, d, dv, rows, cols, vcols,
           BLOCK: tl.constexpr, PRECISION: tl.constexpr):
     """Key tile s of query block r: the keys and values [BLOCK, d], [BLOCK, dv] of its key block and
@@ -29,7 +40,7 @@ def _tile(q, k, v, kblocks, blocked, n, r, s, Sp, K, b, d, dv, rows, cols, vcols
     vt = tl.load(v + key[:, None] * dv + vcols[None, :], inside[:, None] & (vcols[None, :] < dv), other=0.0)
     held = tl.load(blocked + (r * b + rows[:, None]) * (K * b) + s * b + rows[None, :],
                    inside[:, None] & inside[None, :], other=1) == 0
-    scores = tl.dot(q, tl.trans(kt), input_precision=PRECISION)
+    scores = _dot(q, tl.trans(kt), PRECISION)
     return kt, vt, held, tl.where(held, scores, float("-inf"))
 
 
@@ -61,7 +72,7 @@ def _forward(q, k, v, kblocks, blocked, out, lse, Lp, Sp, K, b, d, dv, BLOCK: tl
         p = tl.exp(scores - shift[:, None])
         carry = tl.exp(peak - shift)
         total = total * carry + tl.sum(p, 1)
-        acc = acc * carry[:, None] + tl.dot(p.to(vt.dtype), vt, input_precision=PRECISION)
+        acc = acc * carry[:, None] + _dot(p.to(vt.dtype), vt, PRECISION)
         peak = new
     some = total > 0
     total = tl.where(some, total, 1.0)
@@ -88,22 +99,23 @@ def _backward(q, k, v, kblocks, blocked, out, lse, gout, glse, dq, dk, dv_, Lp, 
         kt, vt, held, scores = _tile(qt, k, v, kblocks, blocked, n, r, s, Sp, K, b, d, dv, rows, cols, vcols,
                                      BLOCK, PRECISION)
         p = tl.exp(scores - m[:, None])
-        gs = p * (tl.dot(go, tl.trans(vt), input_precision=PRECISION) - delta[:, None])
-        gq += tl.dot(gs.to(kt.dtype), kt, input_precision=PRECISION)
+        gs = p * (_dot(go, tl.trans(vt), PRECISION) - delta[:, None])
+        gq += _dot(gs.to(kt.dtype), kt, PRECISION)
         tile = ((n * nq + r) * K + s) * b + rows
         tl.store(dk + tile[:, None] * d + cols[None, :],
-                 tl.dot(tl.trans(gs.to(qt.dtype)), qt, input_precision=PRECISION), qmask)
+                 _dot(tl.trans(gs.to(qt.dtype)), qt, PRECISION), qmask)
         tl.store(dv_ + tile[:, None] * dv + vcols[None, :],
-                 tl.dot(tl.trans(p.to(go.dtype)), go, input_precision=PRECISION), vmask)
+                 _dot(tl.trans(p.to(go.dtype)), go, PRECISION), vmask)
     tl.store(dq + row[:, None] * d + cols[None, :], gq, qmask)
 
 
 def _sizes(q: torch.Tensor, v: torch.Tensor, b: int) -> dict:
     """The launch's block sizes (at least 16, a tensor-core tile), the matmul precision torch would use
-    (tf32 only where torch allows it) and the accumulator type (the inputs', float32 or float64)."""
+    (tf32 only where torch allows it; float64 without tensor cores) and the accumulator type (the
+    inputs', float32 or float64)."""
     tf32 = q.dtype == torch.float32 and q.is_cuda and torch.backends.cuda.matmul.allow_tf32
     return dict(BLOCK=max(16, triton.next_power_of_2(b)), BLOCK_D=max(16, triton.next_power_of_2(q.shape[-1])),
-                BLOCK_DV=max(16, triton.next_power_of_2(v.shape[-1])), PRECISION="tf32" if tf32 else "ieee",
+                BLOCK_DV=max(16, triton.next_power_of_2(v.shape[-1])), PRECISION="fma" if q.dtype == torch.float64 else "tf32" if tf32 else "ieee",
                 ACC=tl.float64 if q.dtype == torch.float64 else tl.float32)
 
 
