@@ -101,3 +101,10 @@ def test_bench_help_names_every_case():
     out = subprocess.run([sys.executable, "-m", "neurotoken", "bench", "--help"], capture_output=True, text=True,
                          check=True, env={**os.environ, "COLUMNS": "300"}).stdout
     assert all(case in out for case in bench.CASES)
+
+
+def test_time_fns_takes_turns_and_returns_a_median_per_name():
+    calls = []
+    times = bench.time_fns({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=1)
+    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
+    assert calls == ["a", "b"] + ["a", "b"] * 3

@@ -27,16 +27,24 @@ from .spikes import DEFAULT_SURROGATE, Binary
 F32 = 4  # bytes per float32
 
 
+def time_fns(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2) -> dict[str, float]:
+    """Median wall time of each ``fns[name]()`` in seconds over ``repeats`` calls, after ``warmup``
+    calls each; the calls take turns, so a change in the machine's load reaches every one alike."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+    times = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def time_fn(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> float:
     """Median wall time of ``fn()`` in seconds over ``repeats`` calls, after ``warmup`` calls."""
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+    return time_fns({"fn": fn}, repeats, warmup)["fn"]
 
 
 def copy_bandwidth(nbytes: int = 64 * 2**20, repeats: int = 7) -> float:
@@ -303,25 +311,26 @@ def event_linear_cases(M: int = 2048, K: int = 1024, N: int = 1024, rates=(0.01,
                  "fwd+bwd, exact input grad": (x.clone().requires_grad_(), {}),
                  f"fwd+bwd, input grad in a {mask_rate:.0%} mask": (x.clone().requires_grad_(), {"grad_mask": mask})}
         for mode, (xin, kw) in modes.items():
-            case, times = f"event linear {mode} M={M} K={K} N={N} rate={rate:.0%}", {}
+            case, runs = f"event linear {mode} M={M} K={K} N={N} rate={rate:.0%}", {}
             for impl, fn in impls.items():
                 if kw and impl == "neurotoken auto":
                     continue  # the chooser computes the exact input gradient
 
-                def run(fn=fn, xin=xin, kw=kw):
+                def run(fn=fn, xin=xin, kw=kw, mode=mode):
                     if mode == "forward":
                         with torch.no_grad():
                             return fn(xin)
                     weight.grad = bias.grad = xin.grad = None
                     y = fn(xin, **kw)
                     return y.backward(torch.ones_like(y))
-                times[impl] = time_fn(run, repeats)
+                runs[impl] = run
             if mode == "forward":
                 def csr(x=x):
                     with torch.no_grad(), warnings.catch_warnings():
                         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
                         return x.to_sparse_csr() @ weight.T + bias
-                times["torch sparse CSR (with the conversion)"] = time_fn(csr, repeats)
+                runs["torch sparse CSR (with the conversion)"] = csr
+            times = time_fns(runs, repeats)
             floats = (M * K + N * K + M * N) * (1 if mode == "forward" else 2)
             rows += [{"case": case, "impl": impl, "peer": impl.startswith("torch"), "median_s": t, "bytes": floats * F32,
                       **({} if impl.startswith("torch") else {"vs_dense": times["torch dense"] / t})}
@@ -382,7 +391,7 @@ def snn_step_cases(T: int = 16, B: int = 128, sizes=(784, 1024, 1024, 10), rate:
     case = f"SNN training step {'-'.join(map(str, sizes))} T={T} B={B} input rate={rate:.1%}"
     params = sum(p.numel() for p in nets["neurotoken dense"].parameters())
     activations = T * B * sum(sizes)
-    rows = []
+    steps = {}
     for name, net in nets.items():
         opt = torch.optim.SGD(net.parameters(), lr=1e-3)
 
@@ -390,10 +399,10 @@ def snn_step_cases(T: int = 16, B: int = 128, sizes=(784, 1024, 1024, 10), rate:
             opt.zero_grad()
             nn.functional.cross_entropy(net(x).mean(0), labels).backward()
             opt.step()
-        rows.append({"case": case, "impl": name, "peer": not name.startswith("neurotoken"),
-                     "median_s": time_fn(step, repeats), "bytes": (3 * params + 4 * activations) * F32,
-                     "hidden_spike_rates": rates})
-    return rows, skipped
+        steps[name] = step
+    return [{"case": case, "impl": name, "peer": not name.startswith("neurotoken"), "median_s": t,
+             "bytes": (3 * params + 4 * activations) * F32, "hidden_spike_rates": rates}
+            for name, t in time_fns(steps, repeats).items()], skipped
 
 
 def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
