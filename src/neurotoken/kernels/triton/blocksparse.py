@@ -113,10 +113,11 @@ def _sizes(q: torch.Tensor, v: torch.Tensor, b: int) -> dict:
     """The launch's block sizes (at least 16, a tensor-core tile), the matmul precision torch would use
     (tf32 only where torch allows it; float64 without tensor cores) and the accumulator type (the
     inputs', float32 or float64)."""
+    wide = q.dtype == torch.float64
     tf32 = q.dtype == torch.float32 and q.is_cuda and torch.backends.cuda.matmul.allow_tf32
     return dict(BLOCK=max(16, triton.next_power_of_2(b)), BLOCK_D=max(16, triton.next_power_of_2(q.shape[-1])),
-                BLOCK_DV=max(16, triton.next_power_of_2(v.shape[-1])), PRECISION="fma" if q.dtype == torch.float64 else "tf32" if tf32 else "ieee",
-                ACC=tl.float64 if q.dtype == torch.float64 else tl.float32)
+                BLOCK_DV=max(16, triton.next_power_of_2(v.shape[-1])),
+                PRECISION="fma" if wide else "tf32" if tf32 else "ieee", ACC=tl.float64 if wide else tl.float32)
 
 
 class TileAttention(torch.autograd.Function):
