@@ -21,7 +21,7 @@ def test_builtin_chips_are_listed_and_load():
 def test_loihi_figures_match_the_accounting_profile():
     chip = load_chip("loihi")
     assert (chip.cores, chip.neurons_per_core, chip.synapse_bytes_per_core) == (128, 1024, 128 * 1024)
-    assert chip.hop_pj == (3.0, 4.2) and chip.weight_update_pj == 120.0 and chip.learns
+    assert chip.hop_pj == (3.0, 4.0) and chip.weight_update_pj == 120.0 and chip.learns
     assert (chip.mesh, chip.cores_per_node) == ((8, 4), 4)
     assert chip.profile == PROFILES.get("loihi")  # one source of truth: the profile is the chip file's
 
