@@ -75,3 +75,13 @@ def test_triton_block_sparse_steps_aside_where_it_cannot_run(triton_device):
     with pytest.warns(RuntimeWarning, match="backend 'triton' cannot run"):
         y = blocksparse.block_sparse_attention(q, k, v, mask, 4, backend="triton")
     assert torch.equal(y, blocksparse.block_sparse_attention(q, k, v, mask, 4, backend="torch"))
+
+
+def test_triton_block_sparse_reads_no_values(triton_device, monkeypatch):
+    """No host sync in forward or backward: the plan holds every index, the kernels read the rest."""
+    mask, period = PATTERNS["strided"]
+    plan = blocksparse.plan(mask, 16, period).to(triton_device)
+    q = torch.randn(1, L, 4, device=triton_device, requires_grad=True)
+    for name in ("item", "tolist", "__bool__", "nonzero"):
+        monkeypatch.setattr(torch.Tensor, name, lambda *a, **k: pytest.fail("a value was read"))
+    blocksparse.block_sparse_attention(q, q, q, plan, backend="triton").sum().backward()

@@ -1,3 +1,5 @@
+import warnings
+
 import pytest
 import torch
 from hypothesis import given, settings
@@ -89,6 +91,16 @@ def test_bad_arguments_are_refused_naming_them():
         blocksparse.plan(torch.zeros(3, 3, dtype=torch.bool))
     with pytest.raises(ValueError, match="single"):
         blocksparse.plan(sparse.local(6, 2).expand(2, 6, 6))
+
+
+def test_backend_is_checked_and_auto_on_the_cpu_is_the_torch_path():
+    q = torch.randn(1, 6, 3)
+    with pytest.raises(ValueError, match="backend must be one of 'auto', 'torch', 'triton'"):
+        blocksparse.block_sparse_attention(q, q, q, sparse.local(6, 2), backend="cuda")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        auto = blocksparse.block_sparse_attention(q, q, q, sparse.local(6, 2), 4)
+    assert torch.equal(auto, blocksparse.block_sparse_attention(q, q, q, sparse.local(6, 2), 4, backend="torch"))
 
 
 def test_public_function_lives_in_sparse_too():
