@@ -1,4 +1,4 @@
-"""Triton bit-packed AND / XNOR spike scores (imported lazily by :mod:`neurotoken.kernels.bitpack`):
+"""Triton bit-packed AND / XNOR spike scores, eq. (44)-(45) (imported lazily by :mod:`neurotoken.kernels.bitpack`):
 the bits are packed into 32-bit words on the spikes' own device and one program scores a
 ``BLOCK_L`` x ``BLOCK_S`` tile of query and key tokens by a bitwise op + popcount over the words.
 Reference twin: the dense float matmul of :func:`neurotoken.mixers.attention.and_scores` /

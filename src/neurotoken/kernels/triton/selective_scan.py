@@ -1,5 +1,5 @@
-"""Triton selective scan, eq. (16)-(17) with a_t = exp(-Delta_t A), b_t = Delta_t, forward and reverse-scan
-backward (imported lazily by :func:`neurotoken.mixers.ssm.selective_scan`). Reference twin:
+"""Triton selective scan, eq. (33) (eq. (16)-(17) with a_t = exp(-Delta_t A), b_t = Delta_t), forward and
+reverse-scan backward (imported lazily by :func:`neurotoken.mixers.ssm.selective_scan`). Reference twin:
 ``selective_scan(method="sequential")``.
 
 One program owns ``BLOCK_D`` channels of one batch row and loops over the L tokens with their state
@@ -133,7 +133,7 @@ class SelectiveScan(torch.autograd.Function):
 
 def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, k: torch.Tensor, q: torch.Tensor,
                    state: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Eq. (16)-(17) as :func:`neurotoken.mixers.ssm.selective_scan` (validated there): x, delta [B, L, D],
+    """Eq. (33) as :func:`neurotoken.mixers.ssm.selective_scan` (validated there): x, delta [B, L, D],
     A [D, N], k, q [B, L, N], state [B, D, N] or None -> (y [B, L, D], last state [B, D, N]), in the
     promoted dtype (float32 or float64)."""
     tensors = (x, delta, A, k, q) + (() if state is None else (state,))
