@@ -1,6 +1,8 @@
 """Triton kernels (GPU; on CPU tensors under Triton's interpreter, ``TRITON_INTERPRET=1``). Each
-module sits beside its reference twin and is imported lazily, by the dispatch in
-:mod:`neurotoken.kernels`; importing this package imports nothing from Triton."""
+module sits beside its reference twin and is imported lazily by the dispatch next to that twin
+(:mod:`neurotoken.kernels.lif`, ``.scan`` and ``.bitpack``; :func:`neurotoken.mixers.ssm.selective_scan`;
+:func:`neurotoken.mixers.blocksparse.block_sparse_attention`); importing this package imports nothing
+from Triton."""
 
 from __future__ import annotations
 
