@@ -364,7 +364,9 @@ def snn_step_cases(T: int = 16, B: int = 128, sizes=(784, 1024, 1024, 10), rate:
 
     g = torch.Generator().manual_seed(0)
     x, labels = _spikes((T, B, sizes[0]), rate, g), torch.randint(sizes[-1], (B,), generator=g)
-    reference = [nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
+    with torch.random.fork_rng():
+        torch.manual_seed(0)
+        reference = [nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
 
     def ours(backend):
         return nn.Sequential(*(SpikingLinear(a, b, beta=0.9, linear_backend=backend) for a, b in zip(sizes, sizes[1:-1])),
