@@ -26,6 +26,7 @@ def test_quick_run_reports_baselines_twin_spiking_and_distilled_per_seed_and_the
     for s in summary:
         per_seed = [r["test_accuracy"] for r in rows if r["model"] == s["model"]]
         assert s["per_seed"] == per_seed and s["mean_test_accuracy"] == pytest.approx(sum(per_seed) / 2)
+        assert ("mean_energy_j" in s) == (s["model"] in MODELS[2:])
 
 
 def data():
@@ -101,3 +102,12 @@ def test_config_refuses_bad_values_naming_the_key(changes, error, match):
     with pytest.raises(error, match=match):
         BertDistillation(**changes)
 
+
+
+def test_main_job_row_is_the_twin_and_the_distilled_spiking_bert():
+    from neurotoken.experiments.main_job import MainJob, run_main_job
+
+    rows = run_main_job(MainJob.quick(paradigms=("spiking-bert",))).tables["rows"]
+    assert [(r["model"], r["neuromorphic"], r["metric"]) for r in rows] == [
+        ("BERT twin", False, "accuracy"), ("SpikingBERT (distilled)", True, "accuracy")]
+    assert rows[1]["spikes"] > 0 == rows[0]["spikes"] and all(0 <= r["value"] <= 1 for r in rows)

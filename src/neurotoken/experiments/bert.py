@@ -7,17 +7,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from statistics import fmean
 
 import torch
 from torch import nn
 
+from ..accounting import get_profile
 from ..data.baselines import bag_of_bytes, logistic_regression, majority
 from ..data.docstrings import MODULES, DocstringModules, docstring_modules, mask_bytes
 from ..learning.bptt import FitConfig, Trainer, cross_entropy, resolve_device
 from ..learning.distill import Distillation
 from ..metrics import accuracy
-from ..models.bert import masked_lm_loss
-from .config import each, integer, nested, real, validate
+from ..models.bert import SpikingBERT, masked_lm_loss
+from .config import accepted, each, integer, nested, real, validate
 from .runner import Results, Runner, recipe
 from .task import Task
 
@@ -46,12 +48,13 @@ class BertDistillation:
     fit: FitConfig = FitConfig(epochs=40, batch_size=32, lr=1e-2, weight_decay=5e-2)  # every model's
     seeds: tuple[int, ...] = (0, 1, 2)  # split and initial draw of each repeat
     count_batch: int = 32  # test docstrings counted per model
+    profile: str = "cmos45"  # energy profile of the counts
     CHECKS = {"k": integer(2), "max_len": integer(), "per_module": integer(2), "test_per_module": integer(),
               "d_model": integer(), "heads": integer(), "layers": integer(), "mlp_ratio": integer(), "T": integer(),
               "pretrain_epochs": integer(0), "mask_p": real(low=0.0, high=1.0, low_open=True),
               "temperature": real(low=0.0, low_open=True), "alpha": real(low=0.0, high=1.0),
               "hidden_weight": real(low=0.0), "fit": nested(FitConfig), "seeds": each(integer(0), unique=True),
-              "count_batch": integer()}
+              "count_batch": integer(), "profile": accepted(get_profile)}
     RELATIONS = (("k", lambda c: c.k <= len(MODULES), f"be <= {len(MODULES)} (the pinned modules), got {{c.k}}"),
                  ("test_per_module", lambda c: c.test_per_module < c.per_module,
                   "be < per_module ({c.per_module}), got {c.test_per_module}"),
@@ -103,7 +106,7 @@ def run_bert(config: BertDistillation, runner: Runner) -> Results:
     """Table "rows", per seed: the majority class, logistic regression on byte counts, then the twin,
     the spiking encoder and the distilled one {"seed", "model", "test_accuracy", "energy_j",
     "final_loss", "train_seconds", "test_size"}; table "summary": per model the mean test accuracy
-    over the seeds and the per-seed figures."""
+    over the seeds, the per-seed figures and, for the encoders, the mean energy per inference."""
     from .main_job import measure  # the main job's counter: energy per inference under one profile
 
     for seed in config.seeds:
@@ -116,18 +119,21 @@ def run_bert(config: BertDistillation, runner: Runner) -> Results:
         for role in ROLES:
             spiking = role != "twin"
             fit = config.fit_for(data.x_train, data.y_train, teacher if role == "distilled" else None)
-            trained = runner.train(f"{role} seed {seed}", lambda: _build(config, spiking), fit, seed=seed)
+            trained = runner.train(f"{role} seed {seed}", lambda: SpikingBERT(**config.model_kwargs(spiking)), fit,
+                                   seed=seed)
             if role == "twin":
                 teacher = trained.model
             runner.emit({**common, "model": LABELS[role], "test_accuracy": accuracy(trained.model, data.x_test,
                                                                                     data.y_test),
-                         "energy_j": measure(trained.model, data.x_test[:config.count_batch], "cmos45")["energy_j"],
+                         "energy_j": measure(trained.model, data.x_test[:config.count_batch], config.profile)["energy_j"],
                          "final_loss": trained.losses[-1], "train_seconds": trained.seconds})
     rows = runner.tables["rows"]
     for label in dict.fromkeys(r["model"] for r in rows):
-        per_seed = [r["test_accuracy"] for r in rows if r["model"] == label]
-        runner.emit({"model": label, "mean_test_accuracy": sum(per_seed) / len(per_seed), "per_seed": per_seed,
-                     "test_size": rows[0]["test_size"]}, "summary")
+        mine = [r for r in rows if r["model"] == label]
+        per_seed = [r["test_accuracy"] for r in mine]
+        energy = {"mean_energy_j": fmean(r["energy_j"] for r in mine)} if "energy_j" in mine[0] else {}
+        runner.emit({"model": label, "mean_test_accuracy": fmean(per_seed), "per_seed": per_seed,
+                     "test_size": rows[0]["test_size"], **energy}, "summary")
     return runner.results()
 
 
@@ -140,11 +146,6 @@ def task(config: BertDistillation, n: int) -> Task:
     return Task("docstring modules (SpikingBERT)", "accuracy", True, "inference", models, config.fit, data.x_train,
                 data.y_train, lambda m: accuracy(m, data.x_test, data.y_test), data.x_test[:n],
                 fit_for=lambda role, twin: config.fit_for(data.x_train, data.y_train, twin if role != "twin" else None))
-
-
-def _build(config: BertDistillation, spiking: bool) -> nn.Module:
-    from ..models import SpikingBERT
-    return SpikingBERT(**config.model_kwargs(spiking))
 
 
 __all__ = ["BertDistillation", "run_bert", "task", "ROLES"]
