@@ -7,7 +7,8 @@ from typer.testing import CliRunner
 
 from neurotoken.cli import app
 from experiments.real_formats import WRITERS
-from neurotoken.experiments import EXPERIMENTS, REAL_DATA
+from neurotoken.experiments import EXPERIMENTS, REAL_DATA, MainJob
+from neurotoken.experiments.config import fit_keys
 from neurotoken.learning import bptt
 from neurotoken.zoo import load_model
 
@@ -326,7 +327,7 @@ def test_device_and_data_reach_the_config_and_throughput_is_logged_per_epoch(tmp
     dumped = invoke("train", "shd", "--quick", "--data", f"shd={root}", "--device", "cpu", "--dump")
     assert dumped.exit_code == 0 and f'path = "{root}"' in dumped.output and 'device = "cpu"' in dumped.output
     main = invoke("run", "--quick", "--device", "cpu", "--dump")
-    assert main.output.count('device = "cpu"') == 4  # every paradigm's fit
+    assert main.output.count('device = "cpu"') == len(fit_keys(MainJob.quick()))  # every paradigm's fit
     result = invoke("train", "shd", "--quick", "--data", f"shd={root}", "--device", "cpu", "--out", tmp_path / "runs")
     assert result.exit_code == 0, result.output
     assert re.search(r"twin epoch 0: loss [\d.]+, [\d.e+]+ samples/s, [\d.e+]+ tokens/s", result.output)
