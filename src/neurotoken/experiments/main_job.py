@@ -25,7 +25,8 @@ from ..data import load_digits, load_seq_digits
 from ..hardware import estimate, load_chip
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, predict, symbol_error_rate
-from . import demodulation, digits, language
+from . import bert, demodulation, digits, language
+from .bert import BertDistillation
 from .demodulation import DemodulationSweep
 from .config import accepted, dumps, each, integer, nested, one_of, validate
 from .digits import DigitsSweep
@@ -34,7 +35,7 @@ from .runner import Results, Runner, recipe
 from .seq_digits import SeqDigits, seq_digits_kwargs
 from .task import Task
 
-PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language", "spiking-mamba")
+PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language", "spiking-mamba", "spiking-bert")
 HARDWARE_KEYS = ("paradigm", "task", "model", "neuromorphic", "metric", "value", "higher_is_better")
 
 
@@ -60,10 +61,12 @@ class MainJob:
                                               fit=replace(LanguageModels.fit, epochs=1))
     mamba: LanguageModels = LanguageModels(backbone="mamba", d_model=64, d_state=8, train_windows=6_400,
                                            val_windows=512, fit=replace(LanguageModels.fit, epochs=1))
+    bert: BertDistillation = BertDistillation(seeds=(0,))  # the distilled SpikingBERT vs its twin
     CHECKS = {"paradigms": each(one_of(PARADIGMS), unique=True), "profile": accepted(get_profile),
               "count_batch": integer(), "seed": integer(0),
               "hardware": each(accepted(load_chip), min_len=0, unique=True), "intra": nested(DigitsSweep), "ssm": nested(SeqDigits),
-              "attention": nested(DemodulationSweep), "language": nested(LanguageModels), "mamba": nested(LanguageModels)}
+              "attention": nested(DemodulationSweep), "language": nested(LanguageModels), "mamba": nested(LanguageModels),
+              "bert": nested(BertDistillation)}
 
     __post_init__ = validate
 
@@ -82,6 +85,7 @@ class MainJob:
                                                      n_test=200, fit=one),
                       "language": LanguageModels.quick(),
                       "mamba": LanguageModels.quick(backbone="mamba", d_state=4),
+                      "bert": BertDistillation.quick(),
                       "count_batch": 8, **changes})
 
 
@@ -138,7 +142,8 @@ def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
     return {"intra-token": lambda: intra_task(config.intra, n), "inter-token-ssm": lambda: _ssm(config.ssm, n),
             "inter-token-attention": lambda: attention_task(config.attention, n),
             "language": lambda: language.task(config.language, n),
-            "spiking-mamba": lambda: language.task(config.mamba, n, "text (SpikingMamba)")}
+            "spiking-mamba": lambda: language.task(config.mamba, n, "text (SpikingMamba)"),
+            "spiking-bert": lambda: bert.task(config.bert, n)}
 
 
 def to_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
