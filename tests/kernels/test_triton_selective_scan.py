@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.testing import assert_close
 
-from neurotoken.mixers import SelectiveSSM
+from neurotoken.mixers import MambaBlock, SelectiveSSM
 from neurotoken.mixers.ssm import selective_scan
 
 pytestmark = pytest.mark.usefixtures("triton_device")
@@ -81,3 +81,17 @@ def test_triton_selective_scan_reads_no_values(triton_device, monkeypatch):
         monkeypatch.setattr(torch.Tensor, name, lambda *a, **k: pytest.fail("a value was read"))
     y, S = selective_scan(*inputs, method="triton")
     (y.sum() + S.sum()).backward()
+
+
+def test_mamba_block_with_the_triton_scan_equals_sequential_with_gradients(triton_device):
+    torch.manual_seed(0)
+    block = MambaBlock(4, d_state=3, expand=2, method="sequential").to(triton_device)
+    x = torch.randn(2, 9, 4, device=triton_device)
+    want = block(x, return_state=True)
+    want_grads = torch.autograd.grad(want[0].square().sum(), list(block.parameters()))
+    block.method = "triton"
+    got = block(x, return_state=True)
+    assert_close(got[0], want[0], rtol=1e-4, atol=1e-5)
+    assert_close(got[1].ssm, want[1].ssm, rtol=1e-4, atol=1e-5)
+    for g, w in zip(torch.autograd.grad(got[0].square().sum(), list(block.parameters())), want_grads, strict=True):
+        assert_close(g, w, rtol=1e-4, atol=1e-5)
