@@ -4,7 +4,8 @@
     output W_out (y * SiLU(z))
 
 The spiking form feeds both projections spikes of an NPE, s = spike(x - theta) element-wise for a
-memoryless one (eq. 7 multi-level spikes by default) or eq. (9)-(10) along the tokens for a LIF, so
+memoryless one (by default eq. 6 ternary spikes: both inputs are signed) or eq. (9)-(10) along the
+tokens for a LIF, so
 W_in and W_out do accumulates only; the conv, the scan and the gate stay real-valued. The conv keeps
 its last k - 1 inputs as state (and a LIF its membrane), so ``step`` continues ``forward``.
 """
@@ -33,8 +34,18 @@ class MambaState(NamedTuple):
 
 
 def multilevel_neuron() -> NPE:
-    """SpikingMamba's default NPE: memoryless multi-level spikes 0..3 at theta = 0.5 (eq. 7)."""
+    """Memoryless multi-level spikes 0..3 at theta = 0.5 (eq. 7): the negative inputs stay silent."""
     return memoryless(0.5, "multilevel")
+
+
+OUT_THRESHOLD = 0.05  # the default initial theta before W_out: the gated SSM output starts small
+
+
+def ternary_neuron(threshold: float = 0.3) -> NPE:
+    """SpikingMamba's default NPE: memoryless ternary spikes -1/0/+1 at a learned theta starting at
+    ``threshold`` (eq. 6), so the signed inputs of W_in (the normalised tokens) and W_out (the gated
+    SSM output) keep their sign."""
+    return memoryless(threshold, "ternary", learn_threshold=True)
 
 
 class MambaBlock(SelectiveSSM):
@@ -43,7 +54,7 @@ class MambaBlock(SelectiveSSM):
     (:class:`SelectiveSSM`'s readout), gate y * SiLU(z), W_out -> D.
 
     ``neuron`` (an NPE or its config dict; None for this conventional form) spikes the inputs of
-    W_in and W_out (:class:`SpikingMamba` defaults it to multi-level spikes); a stateful one (a LIF)
+    W_in and W_out (:class:`SpikingMamba` defaults it to :func:`ternary_neuron`); a stateful one (a LIF)
     runs along the tokens with exact BPTT. State: :class:`MambaState` (conv window, SSM state, and
     the neurons' states with a stateful neuron).
     """
@@ -60,9 +71,10 @@ class MambaBlock(SelectiveSSM):
         self.conv_weight = nn.Parameter(torch.empty(inner, d_conv).uniform_(-bound, bound))
         self.conv_bias = nn.Parameter(torch.empty(inner).uniform_(-bound, bound))
         self.out = nn.Linear(inner, d_model)  # W_out replaces the SSM's square output projection
-        neuron = resolve_neuron(neuron, multilevel_neuron)
+        out = ternary_neuron(OUT_THRESHOLD) if neuron is DEFAULT else None
+        neuron = resolve_neuron(neuron, ternary_neuron)
         self.fire_in = None if neuron is None else TokenFire(neuron, "sequential")
-        self.fire_out = None if neuron is None else TokenFire(resolve_neuron(neuron, None), "sequential")
+        self.fire_out = None if neuron is None else TokenFire(out or resolve_neuron(neuron, None), "sequential")
 
     @property
     def spiking(self) -> bool:
@@ -122,12 +134,13 @@ class MambaBlock(SelectiveSSM):
 
 
 class SpikingMamba(MambaBlock):
-    """SpikingMamba: :class:`MambaBlock` whose W_in and W_out read spikes of ``neuron`` (default
-    memoryless multi-level spikes 0..3 at theta = 0.5, eq. 7); ``neuron=None`` is the conventional block."""
+    """SpikingMamba: :class:`MambaBlock` whose W_in and W_out read spikes of ``neuron`` (copies; default
+    :func:`ternary_neuron`, eq. 6, starting at theta 0.3 before W_in and ``OUT_THRESHOLD`` before
+    W_out, each learning its own); ``neuron=None`` is the conventional block."""
 
     def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, neuron=DEFAULT,
                  method: str = "auto", dt_range: tuple[float, float] = (1e-3, 1e-1)):
         super().__init__(d_model, d_state, expand, d_conv, neuron, method, dt_range)
 
 
-__all__ = ["MambaState", "MambaBlock", "SpikingMamba", "multilevel_neuron"]
+__all__ = ["MambaState", "MambaBlock", "SpikingMamba", "multilevel_neuron", "ternary_neuron", "OUT_THRESHOLD"]
