@@ -2,8 +2,8 @@
 only, y[m] = b + sum over k with x[m, k] != 0 of x[m, k] W[:, k] (binary spikes: a sum of weight
 columns, adds only). Reference twin: :func:`dense_linear`.
 
-Forward turns x [M, K] into its events (per row the active inputs and their values, one numba
-pass, :mod:`neurotoken.kernels._event_numba`, imported lazily) and accumulates rows of W^T; it
+Forward turns x [M, K] into its events (per row the active inputs and their values, in one numba
+kernel, :mod:`neurotoken.kernels._event_numba`, imported lazily) and accumulates rows of W^T; it
 keeps the events, not x, for backward. Backward: dL/dW^T[k] = sum over the rows m where
 x[m, k] != 0 of x[m, k] dL/dy[m] (only the rows of active inputs); dL/dx = dL/dy W dense and
 exact, or only where ``grad_mask`` is True (zeros elsewhere: exact wherever the upstream
