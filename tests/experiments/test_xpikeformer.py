@@ -1,9 +1,13 @@
 import math
 
 import pytest
+import torch
 
+from neurotoken.data.qam import demodulation
 from neurotoken.experiments import Xpikeformer, run_xpikeformer
 from neurotoken.experiments.xpikeformer import breakdown_figure
+from neurotoken.metrics import predict, symbol_error_rate
+from neurotoken.models import SpikingTransformer
 
 
 @pytest.fixture(scope="module")
@@ -57,3 +61,19 @@ def test_the_energy_plot_is_written_with_labelled_axes(quick_run):
 def test_bad_configs_are_refused_naming_the_field(changes, message):
     with pytest.raises(ValueError, match=message):
         Xpikeformer(**changes)
+
+
+def test_the_stochastic_attention_transformer_learns_in_context_demodulation():
+    """Rates clamp(W x, 0, 1) make the scores depend on the query: far below chance (0.75) in 150 steps."""
+    train, test = demodulation(1024, 8, 15.0, seed=1), demodulation(500, 8, 15.0, seed=2)
+    torch.manual_seed(0)
+    model = SpikingTransformer(5, d_model=16, heads=2, layers=1, T=4, score="stochastic", classes=4)
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(150):
+        i = torch.randint(len(train.labels), (64,), generator=g)
+        loss = torch.nn.functional.cross_entropy(model(train.tokens[i]), train.labels[i])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    assert symbol_error_rate(predict(model.eval(), test.tokens, 500), test.labels) < 0.4
