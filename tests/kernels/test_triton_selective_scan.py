@@ -95,3 +95,14 @@ def test_mamba_block_with_the_triton_scan_equals_sequential_with_gradients(trito
     assert_close(got[1].ssm, want[1].ssm, rtol=1e-4, atol=1e-5)
     for g, w in zip(torch.autograd.grad(got[0].square().sum(), list(block.parameters())), want_grads, strict=True):
         assert_close(g, w, rtol=1e-4, atol=1e-5)
+
+
+def test_triton_selective_scan_takes_half_inputs_promoted_by_a_float32_A(triton_device):
+    """As under autocast: bfloat16 activations with the float32 A computed from its parameter."""
+    x, delta, A, k, q, _ = _inputs(triton_device, B=1, L=5, D=3, N=2)
+    half = [t.to(torch.bfloat16) for t in (x, delta, k, q)]
+    got = selective_scan(half[0], half[1], A, half[2], half[3], method="triton")
+    want = selective_scan(*(t.float() for t in half[:2]), A, *(t.float() for t in half[2:]), method="sequential")
+    assert got[0].dtype == torch.float32
+    for g, w in zip(got, want, strict=True):
+        assert_close(g, w)

@@ -182,7 +182,7 @@ def _triton(q, k, v, plan_: BlockPlan, scale: float) -> torch.Tensor:
 def _block_sparse(q, k, v, plan_: BlockPlan, scale: float, backend: str = "auto") -> torch.Tensor:
     """Eq. (21)-(23) over the plan's tiles, on trusted inputs; ``backend`` as in :func:`block_sparse_attention`."""
     if backend == "triton" or (backend == "auto" and q.device.type == "cuda"):
-        why = triton_kernels.unsupported_real(q)
+        why = triton_kernels.unsupported_real(q, k, v)
         if why is None:
             return _triton(q, k, v, plan_, scale)
         if backend == "triton":

@@ -118,7 +118,7 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, k: tor
     if state is not None:
         check_state("state", state, (x.shape[0], *A.shape), like=x)
     if (method == "triton" or (method == "auto" and choose(x, 1) == "triton")) \
-            and triton_kernels.unsupported_real(x) is None:
+            and triton_kernels.unsupported_real(x, delta, A, k, q) is None:
         from ..kernels.triton.selective_scan import selective_scan as triton_selective_scan
 
         return triton_selective_scan(x, delta, A, k, q, state)

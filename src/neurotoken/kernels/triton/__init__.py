@@ -22,13 +22,21 @@ def unsupported(t: torch.Tensor) -> str | None:
     return f"the tensor is on {t.device.type}; Triton runs on cuda (on the cpu only with TRITON_INTERPRET=1)"
 
 
-def unsupported_real(x: torch.Tensor) -> str | None:
-    """Why a Triton kernel on real values (the selective scan, block-sparse attention) cannot run on x,
-    or None when it can: as the Triton linear scan (float32 or float64, outside torch.compile's tracing),
-    on real values."""
-    from ..scan import triton_unsupported
+def promoted(*tensors: torch.Tensor) -> torch.dtype:
+    """The dtype the tensors' values promote to together."""
+    dtype = tensors[0].dtype
+    for t in tensors[1:]:
+        dtype = torch.promote_types(dtype, t.dtype)
+    return dtype
 
-    why = triton_unsupported(x)
-    if why is None and x.is_complex():
-        return f"the tensor is {x.dtype}; the kernel takes real float32 or float64 values"
+
+def unsupported_real(*tensors: torch.Tensor) -> str | None:
+    """Why a Triton kernel on real values (the selective scan, block-sparse attention) cannot take the
+    tensors, or None when it can: where Triton runs on the first one's device, outside torch.compile's
+    tracing (the kernel is opaque to it), their values promoting together to float32 or float64."""
+    why = unsupported(tensors[0])
+    if why is None and torch.compiler.is_compiling():
+        return "torch.compile is tracing (the Triton kernel is opaque to it)"
+    if why is None and promoted(*tensors) not in (torch.float32, torch.float64):
+        return f"the values are {promoted(*tensors)}; the kernel takes float32 or float64"
     return why

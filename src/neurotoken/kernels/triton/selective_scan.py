@@ -18,6 +18,8 @@ import torch
 import triton
 import triton.language as tl
 
+from . import promoted
+
 BLOCK_D = 32
 CHUNK = 16
 
@@ -137,9 +139,7 @@ def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, k: tor
     A [D, N], k, q [B, L, N], state [B, D, N] or None -> (y [B, L, D], last state [B, D, N]), in the
     promoted dtype (float32 or float64)."""
     tensors = (x, delta, A, k, q) + (() if state is None else (state,))
-    dtype = torch.result_type(x, delta)
-    for t in tensors[2:]:
-        dtype = torch.promote_types(dtype, t.dtype)
+    dtype = promoted(*tensors)
     x, delta, A, k, q = (t.to(dtype).contiguous() for t in (x, delta, A, k, q))
     h0 = x.new_zeros((x.shape[0], *A.shape)) if state is None else state.to(dtype).contiguous()
     save = torch.is_grad_enabled() and any(t.requires_grad for t in tensors)
