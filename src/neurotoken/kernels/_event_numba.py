@@ -98,12 +98,11 @@ def accumulate(weighted: bool):
 
 @njit(cache=True, parallel=True, error_model="numpy", fastmath={"reassoc"})
 def sampled(indptr, cols, gy, wt, out):
-    """out[r, k] = gy[r] . wt[k] (summed in float64) at the events (r, k) of a mask; out keeps its
-    values elsewhere."""
+    """out[r, k] = gy[r] . wt[k] at the events (r, k) of a mask; out keeps its values elsewhere."""
     for r in prange(indptr.size - 1):
         g = gy[r]
         for j in range(indptr[r], indptr[r + 1]):
-            w, s = wt[cols[j]], 0.0
+            w, s = wt[cols[j]], gy.dtype.type(0)
             for n in range(g.size):
                 s += g[n] * w[n]
             out[r, cols[j]] = s
