@@ -33,7 +33,7 @@ from .digits import DigitsSweep
 from .language import LanguageModels
 from .runner import Results, Runner, recipe
 from .seq_digits import SeqDigits, seq_digits_kwargs
-from .task import Task
+from .task import Task, to_model
 
 PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language", "spiking-mamba", "spiking-bert")
 HARDWARE_KEYS = ("paradigm", "task", "model", "neuromorphic", "metric", "value", "higher_is_better")
@@ -144,12 +144,6 @@ def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
             "language": lambda: language.task(config.language, n),
             "spiking-mamba": lambda: language.task(config.mamba, n, "text (SpikingMamba)"),
             "spiking-bert": lambda: bert.task(config.bert, n)}
-
-
-def to_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """``x`` on the device of ``model``'s parameters (as it is for a model without any)."""
-    tensor = next(iter((*model.parameters(), *model.buffers())), None)
-    return x if tensor is None else x.to(tensor.device)
 
 
 def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> dict | None:

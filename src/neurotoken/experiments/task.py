@@ -18,7 +18,8 @@ class Task:
     """One paradigm, ready to train: models ``(role, label, model class, kwargs)`` (the twin first),
     fitted by BPTT with ``fit`` on (x, y), judged by ``quality(model)``, counted on ``count_input``.
     ``fit_for(role, twin)`` (optional) gives a model its own fit instead: a FitConfig or a callable
-    ``fit(model) -> losses`` (e.g. distillation from ``twin``, the trained twin; None for the twin itself)."""
+    ``fit(model) -> losses`` (e.g. distillation from ``twin``, the trained twin; None for the twin itself).
+    ``baseline`` (optional): (label, score thunk) of a non-neural model judged the same way on the same split."""
 
     name: str
     metric: str
@@ -30,4 +31,11 @@ class Task:
     y: torch.Tensor | None  # None when x is a Dataset of (x, y) pairs
     quality: Callable[[nn.Module], float]
     count_input: torch.Tensor
+    baseline: tuple[str, Callable[[], float]] | None = None
     fit_for: Callable[[str, nn.Module | None], FitConfig | Callable[[nn.Module], list[float]]] | None = None
+
+
+def to_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the device of ``model``'s parameters (as it is for a model without any)."""
+    tensor = next(iter((*model.parameters(), *model.buffers())), None)
+    return x if tensor is None else x.to(tensor.device)
