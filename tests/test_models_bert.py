@@ -112,12 +112,24 @@ def test_a_tiny_distillation_run_from_the_twin_lowers_the_loss():
     assert all(p.grad is None for p in teacher.parameters())  # the teacher is not trained by the student's loss
 
 
+@pytest.mark.parametrize("spiking", [True, False])
+def test_embedding_dropout_acts_only_in_training(spiking):
+    plain, dropped, x = bert(spiking), bert(spiking, dropout=0.5), tokens()
+    assert_close(dropped.eval()(x), plain.eval()(x))
+    torch.manual_seed(2)
+    zeroed = []
+    dropped.drop.register_forward_hook(lambda m, i, o: zeroed.append(((o == 0) & (i[0] != 0)).float().mean().item()))
+    dropped.train()(x)
+    assert 0.4 < zeroed[0] < 0.6
+
+
 @pytest.mark.parametrize("call, error, match", [
     (lambda m: m(torch.zeros(2, 25, dtype=torch.long)), ValueError, "tokens must have at most max_len=24"),
     (lambda m: m(torch.zeros(2, 5)), TypeError, "tokens must be integer token ids"),
     (lambda m: m(torch.zeros(2, 5, dtype=torch.long), task="lm"), ValueError, "task must be one of"),
     (lambda m: SpikingBERT(spiking="yes"), TypeError, "spiking must be a bool"),
     (lambda m: SpikingBERT(max_len=0), ValueError, "max_len"),
+    (lambda m: SpikingBERT(dropout=1.0), ValueError, "dropout must be"),
 ])
 def test_bad_inputs_are_refused_by_name(call, error, match):
     with pytest.raises(error, match=match):

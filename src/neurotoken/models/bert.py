@@ -27,11 +27,12 @@ class SpikingBERT(nn.Module):
     logits [B, L, vocab] per position (masked-byte pre-training), ``task="classify"`` class logits
     [B, classes] of the mean of the non-PAD positions' hidden states.
     ``neuron``: the NPE of every spiking layer (copied; default :class:`~neurotoken.neurons.LIF`).
+    ``dropout``: the fraction of embedded features zeroed while training (BERT's embedding dropout).
     """
 
     def __init__(self, vocab: int = 256, d_model: int = 64, heads: int = 4, layers: int = 2, max_len: int = 256,
                  classes: int = 2, mlp_ratio: int = 2, T: int = 4, score: str = "and", spiking: bool = True,
-                 neuron=DEFAULT):
+                 neuron=DEFAULT, dropout: float = 0.0):
         super().__init__()
         d = _checks.positive_int("d_model", d_model)
         hidden = _checks.positive_int("mlp_ratio", mlp_ratio) * d
@@ -41,6 +42,7 @@ class SpikingBERT(nn.Module):
         neuron = resolve_neuron(neuron, LIF) if spiking else None
         self.embed = nn.Embedding(_checks.positive_int("vocab", vocab), d)
         self.position = nn.Parameter(0.02 * torch.randn(max_len, d))
+        self.drop = nn.Dropout(_checks.number("dropout", dropout, low=0.0, high=1.0, high_open=True))
         self.blocks = nn.Sequential(*(_transformer_block(d, heads, hidden, T, score, "full", neuron)
                                       for _ in range(_checks.positive_int("layers", layers))))
         self.norm = nn.LayerNorm(d)
@@ -53,7 +55,7 @@ class SpikingBERT(nn.Module):
         if tokens.shape[1] > self.max_len:
             raise ValueError(f"tokens must have at most max_len={self.max_len} positions, got shape "
                              f"{tuple(tokens.shape)}")
-        h = _embed("tokens", tokens, self.embed) + self.position[:tokens.shape[1]]
+        h = self.drop(_embed("tokens", tokens, self.embed) + self.position[:tokens.shape[1]])
         if self.spiking:
             h = h.expand(self.T, *h.shape)
         h = self.norm(self.blocks(h))
