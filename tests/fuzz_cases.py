@@ -455,6 +455,7 @@ refused("nt.models.SpikingBERT", "more positions than max_len",
         lambda tmp: small_bert()(torch.ones(1, 9, dtype=torch.long)), "tokens")
 refused("nt.models.SpikingBERT", "spiking='yes'", lambda tmp: small_bert(spiking="yes"), "spiking")
 refused("nt.models.SpikingBERT", "max_len=0", lambda tmp: small_bert(max_len=0), "max_len")
+refused("nt.models.SpikingBERT", "dropout=1.0", lambda tmp: small_bert(dropout=1.0), "dropout")
 refused("nt.models.masked_lm_loss", "float tokens",
         lambda tmp: nt.models.masked_lm_loss(small_bert(), torch.rand(1, 3), torch.zeros(1, 3, dtype=torch.long)),
         "tokens")
