@@ -7,6 +7,10 @@ arguments that do not rebuild ``model``. ``load_model(path)`` verifies the check
 NaN/inf weights, compares the spec with the stored tensors on the ``meta`` device (a crafted size
 allocates nothing), then builds the model and loads the weights. Every refusal is one line naming
 the file and the field or tensor. Files written before the checksum existed load unverified.
+
+A model returned by :func:`neurotoken.hardware.analog` keeps its :class:`AnalogConfig` in the spec
+(field ``analog``) and its layers' extra states (calibration flags, noise seed) as JSON beside the
+spec (:func:`~neurotoken.learning.checkpoint.split_state`); it loads programmed and calibrated as saved.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import json
 import os
 import threading
 import warnings
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
@@ -27,7 +32,8 @@ from torch import nn
 from torch.nn.modules import module as torch_module
 
 from ._registry import Registry
-from .learning.checkpoint import atomic_write
+from .hardware.analog import AnalogConfig, analog, tiles
+from .learning.checkpoint import atomic_write, join_state, split_state
 from .models import (KeywordSpotter, SNNClassifier, SpikingBERT, SpikingCNN, SpikingLM, SpikingSegmenter,
                      SpikingSSMClassifier, SpikingTransformer)
 from .neurons import NPE
@@ -39,6 +45,7 @@ for _cls in (SNNClassifier, SpikingSSMClassifier, SpikingTransformer, SpikingLM,
 
 KEY = "neurotoken_model"
 CHECKSUM = "neurotoken_sha256"
+EXTRAS = "neurotoken_extra_state"  # JSON: the non-tensor fields of every module's extra state
 
 
 def build(name: str, kwargs: dict) -> nn.Module:
@@ -46,9 +53,10 @@ def build(name: str, kwargs: dict) -> nn.Module:
     return MODELS.get(name)(**kwargs)
 
 
-def _digest(spec: str, state: dict[str, torch.Tensor]) -> str:
-    """sha256 of the spec and of every tensor's name, dtype, shape and bytes, in name order."""
-    h = hashlib.sha256(spec.encode())
+def _digest(spec: str, state: dict[str, torch.Tensor], extras: str | None = None) -> str:
+    """sha256 of the spec (with the extra states' JSON, if any) and of every tensor's name, dtype,
+    shape and bytes, in name order."""
+    h = hashlib.sha256((spec if extras is None else json.dumps([spec, extras])).encode())
     for name in sorted(state):
         t = state[name].detach().cpu().contiguous()
         h.update(json.dumps([name, str(t.dtype), list(t.shape)]).encode())
@@ -75,16 +83,43 @@ def _at_most(n: int, held: int):
             handle.remove()
 
 
-def _misfit(name: str, kwargs: dict, state: dict[str, torch.Tensor]) -> str | None:
-    """How ``name(**kwargs)``, built on the meta device (nothing allocated), differs from the tensor
-    names and shapes of ``state`` (after the model's own key-renaming load hooks); None if it fits.
-    A constructor's error propagates."""
+def _build(name: str, kwargs: dict, config: AnalogConfig | None) -> nn.Module:
+    """``name(**kwargs)``, as crossbar tiles of ``config`` unless it is None."""
+    model = build(name, kwargs)
+    return model if config is None else analog(model, config)
+
+
+def _extra_misfit(key: str, expected: dict, saved) -> str | None:
+    """How a saved extra state differs from the one the model has: its fields, their JSON types and
+    tensor shapes; None if it fits."""
+    if not isinstance(saved, dict):
+        return f"extra state {key!r} is missing"
+    if saved.keys() != expected.keys():
+        return f"extra state {key!r} has fields {sorted(saved)}, the model {sorted(expected)}"
+    for field, want in expected.items():
+        got = saved[field]
+        if isinstance(want, torch.Tensor):
+            ok = isinstance(got, torch.Tensor) and got.shape == want.shape
+        else:
+            ok = type(got) is type(want)
+        if not ok:
+            return f"extra state {key!r} field {field!r} must be like {want!r:.40}, got {got!r:.40}"
+    return None
+
+
+def _misfit(name: str, kwargs: dict, state: dict, config: AnalogConfig | None = None) -> str | None:
+    """How ``name(**kwargs)`` (as crossbar tiles of ``config`` unless None), built on the meta device
+    (nothing allocated), differs from the tensor names and shapes and the extra states of ``state``
+    (after the model's own key-renaming load hooks); None if it fits. A constructor's error propagates."""
     with torch.device("meta"), warnings.catch_warnings(), _at_most(2 * len(state) + 64, len(state)):
         warnings.simplefilter("ignore")  # deprecations are reported once, by the real build
-        model = build(name, kwargs)
+        model = _build(name, kwargs, config)
         expected = model.state_dict()
         for key, t in expected.items():
-            if key in state and state[key].shape != t.shape:
+            if not isinstance(t, torch.Tensor):
+                if (problem := _extra_misfit(key, t, state.get(key))) is not None:
+                    return problem
+            elif isinstance(state.get(key), torch.Tensor) and state[key].shape != t.shape:
                 return (f"tensor {key!r} has shape {tuple(state[key].shape)} in the weights, "
                         f"{tuple(t.shape)} in the spec")
         try:
@@ -116,9 +151,20 @@ def _json(kwargs: dict) -> str:
     return json.dumps(kwargs, default=_config)
 
 
+def _chip(model: nn.Module) -> AnalogConfig | None:
+    """The one AnalogConfig of ``model``'s crossbar tiles; None without any."""
+    configs = list(dict.fromkeys(m.config for m in tiles(model).values()))
+    if len(configs) > 1:
+        raise ValueError(f"model's analog layers have {len(configs)} different AnalogConfigs; a saved model has one "
+                         "(change them all with neurotoken.hardware.analog.configure)")
+    return configs[0] if configs else None
+
+
 def save_model(path: str | Path, name: str, kwargs: dict, model: nn.Module) -> Path:
     """Write ``model``'s weights and its constructor call (registered class ``name``, JSON-able
-    ``kwargs`` that rebuild a model of the same tensor shapes), with a checksum of both."""
+    ``kwargs`` that rebuild a model of the same tensor shapes), with a checksum of both. A model
+    converted by :func:`neurotoken.hardware.analog` keeps its AnalogConfig, programmed devices,
+    calibrated ranges and noise seed."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     if Path(path).is_dir():
@@ -128,18 +174,25 @@ def save_model(path: str | Path, name: str, kwargs: dict, model: nn.Module) -> P
     if type(model) is not MODELS.get(name):
         raise TypeError(f"model must be a {name}, the class name gives, got {type(model).__name__}")
     plain = json.loads(_json(kwargs))
-    state = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+    config = _chip(model)
+    state, extras = split_state(model.state_dict())
     try:
-        misfit = _misfit(name, plain, state)
+        misfit = _misfit(name, plain, join_state(state, extras), config)
     except (TypeError, ValueError) as e:
         raise ValueError(f"kwargs do not rebuild a {name}: {_one_line(e)}") from None
     if misfit:
         raise ValueError(f"kwargs do not rebuild this model: {name}(**kwargs) differs: {misfit}")
-    spec = json.dumps({"class": name, "kwargs": plain})
+    spec, extras = json.dumps(_described(name, plain, config)), json.dumps(extras) if extras else None
+    metadata = {KEY: spec, CHECKSUM: _digest(spec, state, extras)} | ({} if extras is None else {EXTRAS: extras})
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, save(state, metadata={KEY: spec, CHECKSUM: _digest(spec, state)}))
+    atomic_write(path, save(state, metadata=metadata))
     return path
+
+
+def _described(name: str, kwargs: dict, config: AnalogConfig | None) -> dict:
+    """The stored spec: class, kwargs and, for crossbar tiles, the AnalogConfig's fields."""
+    return {"class": name, "kwargs": kwargs} | ({} if config is None else {"analog": asdict(config)})
 
 
 def _one_line(e: Exception, limit: int = 200) -> str:
@@ -147,8 +200,37 @@ def _one_line(e: Exception, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + " ..."
 
 
-def _spec(where: str, text: str) -> tuple[str, dict]:
-    """(class name, kwargs) of a stored spec; ValueError naming the field that is wrong."""
+def _analog_config(where: str, value) -> AnalogConfig:
+    """The AnalogConfig of a stored spec's field 'analog'; ValueError naming the key that is wrong."""
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: field 'analog' must be a JSON object of AnalogConfig fields, "
+                         f"got {json.dumps(value):.80}")
+    names = [f.name for f in fields(AnalogConfig)]
+    unknown = sorted(set(value) - set(names))
+    if unknown:
+        raise ValueError(f"{where}: field 'analog' has unknown key(s) {', '.join(map(repr, unknown))}; "
+                         f"expected some of: {', '.join(names)}")
+    try:
+        return AnalogConfig(**value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{where}: field 'analog': {_one_line(e)}") from None
+
+
+def _extras(where: str, meta: dict) -> dict[str, dict]:
+    """The extra states' JSON fields stored beside the spec ({} when there are none)."""
+    if EXTRAS not in meta:
+        return {}
+    try:
+        extras = json.loads(meta[EXTRAS])
+    except ValueError as e:
+        raise ValueError(f"{where}: metadata {EXTRAS!r} is not valid JSON ({e})") from None
+    if not isinstance(extras, dict) or not all(isinstance(v, dict) for v in extras.values()):
+        raise ValueError(f"{where}: metadata {EXTRAS!r} must be a JSON object of JSON objects (one per module)")
+    return extras
+
+
+def _spec(where: str, text: str) -> tuple[str, dict, AnalogConfig | None]:
+    """(class name, kwargs, AnalogConfig or None) of a stored spec; ValueError naming the field that is wrong."""
     try:
         spec = json.loads(text)
     except ValueError as e:
@@ -163,11 +245,13 @@ def _spec(where: str, text: str) -> tuple[str, dict]:
     if spec["class"] not in MODELS:
         raise ValueError(f"{where}: field 'class': unknown model class {spec['class']!r}; expected one of: "
                          f"{', '.join(MODELS.names())}")
-    return spec["class"], spec["kwargs"]
+    config = _analog_config(where, spec["analog"]) if "analog" in spec else None
+    return spec["class"], spec["kwargs"], config
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
-    """(model, {"class", "kwargs"}) from a file written by :func:`save_model`."""
+    """(model, {"class", "kwargs"}) from a file written by :func:`save_model`; an analog model's
+    spec also holds "analog" (its AnalogConfig's fields)."""
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"path must be a file path (str or os.PathLike), got {type(path).__name__}")
     path = Path(path)
@@ -186,18 +270,19 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
         what = "is a training checkpoint, not a model file: it " if checkpoint else ""
         raise ValueError(f"{where} {what}holds no neurotoken model spec (metadata key {KEY!r}); "
                          "save the model with neurotoken.zoo.save_model")
-    if CHECKSUM in meta and meta[CHECKSUM] != _digest(meta[KEY], state):
+    if CHECKSUM in meta and meta[CHECKSUM] != _digest(meta[KEY], state, meta.get(EXTRAS)):
         raise ValueError(f"{where} is corrupt: its weights or spec do not match the sha256 stored with them")
-    name, kwargs = _spec(where, meta[KEY])
+    name, kwargs, config = _spec(where, meta[KEY])
     for key, t in state.items():
         if (t.is_floating_point() or t.is_complex()) and not bool(torch.isfinite(t).all()):
             raise ValueError(f"{where}: tensor {key!r} holds NaN or inf weights")
+    state = join_state(state, _extras(where, meta))
     try:
-        misfit = _misfit(name, kwargs, state)
+        misfit = _misfit(name, kwargs, state, config)
     except Exception as e:  # noqa: BLE001  (untrusted metadata: any constructor failure is the field's fault)
         raise ValueError(f"{where}: field 'kwargs' does not build a {name}: {_one_line(e)}") from None
     if misfit:
         raise ValueError(f"{where}: weights do not fit {name}({json.dumps(kwargs):.200}): {misfit}")
-    model = build(name, kwargs)
+    model = _build(name, kwargs, config)
     model.load_state_dict(state)
-    return model.eval(), {"class": name, "kwargs": kwargs}
+    return model.eval(), _described(name, kwargs, config)
