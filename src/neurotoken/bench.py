@@ -21,49 +21,85 @@ import torch
 
 from . import _checks
 from .neurons import LIF, NPEParams, npe_multistep
-from .scan import METHODS, linear_scan
+from .scan import choose, linear_scan
 from .spikes import DEFAULT_SURROGATE, Binary
 
 F32 = 4  # bytes per float32
 
 
-def time_fns(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2) -> dict[str, float]:
+def _sync(device: torch.device | str | None) -> None:
+    """Wait for the work queued on ``device`` (CUDA runs asynchronously; the CPU needs nothing)."""
+    if device is not None and torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_fns(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2, device=None,
+             peaks: dict[str, int] | None = None) -> dict[str, float]:
     """Median wall time of each ``fns[name]()`` in seconds over ``repeats`` calls, after ``warmup``
-    calls each; the calls take turns, so a change in the machine's load reaches every one alike."""
-    for fn in fns.values():
-        for _ in range(warmup):
+    calls each; the calls take turns, so a change in the machine's load reaches every one alike.
+    On a CUDA ``device`` each call is timed to the end of its queued work, and ``peaks`` (when
+    given) receives each function's peak allocated device memory in bytes over its first call."""
+    cuda = device is not None and torch.device(device).type == "cuda"
+    for name, fn in fns.items():
+        for i in range(warmup):
+            if cuda and peaks is not None and i == 0:
+                _sync(device)
+                torch.cuda.reset_peak_memory_stats(device)
             fn()
+            if cuda and peaks is not None and i == 0:
+                _sync(device)
+                peaks[name] = torch.cuda.max_memory_allocated(device)
     times = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            _sync(device)
             t0 = time.perf_counter()
             fn()
+            _sync(device)
             times[name].append(time.perf_counter() - t0)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
-def time_fn(fn: Callable[[], object], repeats: int = 7, warmup: int = 2) -> float:
+def time_fn(fn: Callable[[], object], repeats: int = 7, warmup: int = 2, device=None) -> float:
     """Median wall time of ``fn()`` in seconds over ``repeats`` calls, after ``warmup`` calls."""
-    return time_fns({"fn": fn}, repeats, warmup)["fn"]
+    return time_fns({"fn": fn}, repeats, warmup, device)["fn"]
 
 
-def copy_bandwidth(nbytes: int = 64 * 2**20, repeats: int = 7) -> float:
-    """Measured memory bandwidth in bytes/s: a float32 tensor copy reads and writes nbytes each."""
-    src = torch.ones(nbytes // F32)
+def copy_bandwidth(nbytes: int = 64 * 2**20, repeats: int = 7, device="cpu") -> float:
+    """Measured memory bandwidth of ``device`` in bytes/s: a float32 tensor copy reads and writes
+    nbytes each."""
+    src = torch.ones(nbytes // F32, device=device)
     dst = torch.empty_like(src)
-    return 2 * nbytes / time_fn(lambda: dst.copy_(src), repeats)
+    return 2 * nbytes / time_fn(lambda: dst.copy_(src), repeats, device=device)
 
 
-def _peer_lifs() -> tuple[dict[str, Callable[[], Callable]], dict[str, str]]:
-    """Factories of multi-step LIF callables x [T, B, N] -> spikes for each importable peer, and
-    notes for the peers skipped. Each peer runs as its documentation shows (subtract/soft reset,
-    ATan-type surrogate, theta = 1)."""
+def saved_bytes_per_neuron_step(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor) -> float:
+    """Bytes of the tensors autograd saves for backward while ``fn`` runs on x [T, ...] (T >= 2), per
+    neuron and time step: the growth from x[:1] to x (each storage counted once), so per-neuron
+    tensors (the initial state, per-neuron parameters) do not count."""
+    def saved(x):
+        storages = {}
+
+        def pack(t):
+            storages[t.untyped_storage().data_ptr()] = t.untyped_storage().nbytes()
+            return t
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            fn(x.detach().clone().requires_grad_())
+        return sum(storages.values())
+    return (saved(x) - saved(x[:1])) / (x[1:].numel())
+
+
+def _peer_lifs(device="cpu") -> tuple[dict[str, Callable[[], Callable]], dict[str, str]]:
+    """Factories of multi-step LIF callables x [T, B, N] -> spikes on ``device`` for each importable
+    peer, and notes for the peers skipped. Each peer runs as its documentation shows (subtract/soft
+    reset, ATan-type surrogate, theta = 1), SpikingJelly with the implementation it picks for the
+    device (its Triton/CUDA kernels on a GPU, named in the row)."""
     peers, skipped = {}, {}
     try:
         import snntorch as snn
 
         def snntorch_leaky():
-            lif = snn.Leaky(beta=0.9, threshold=1.0, reset_mechanism="subtract")
+            lif = snn.Leaky(beta=0.9, threshold=1.0, reset_mechanism="subtract").to(device)
 
             def run(x):
                 mem, spikes = lif.init_leaky(), []
@@ -77,24 +113,29 @@ def _peer_lifs() -> tuple[dict[str, Callable[[], Callable]], dict[str, str]]:
         skipped["snntorch"] = f"{type(e).__name__}: {e}"
     try:
         from spikingjelly.activation_based import functional, neuron, surrogate
+        from spikingjelly.activation_based.functional import neuron as sj_functional
 
         def spikingjelly_lif():
-            # SpikingJelly 2.0's LIFNode has no `backend` argument: multi-step runs its torch path
+            # SpikingJelly 2.0's LIFNode has no `backend` argument: it picks its kernel per device
             node = neuron.LIFNode(tau=10.0, v_threshold=1.0, v_reset=None, step_mode="m",
-                                  surrogate_function=surrogate.ATan())
+                                  surrogate_function=surrogate.ATan()).to(device)
 
             def run(x):
                 functional.reset_net(node)
                 return node(x)
             return run
-        peers["spikingjelly LIFNode"] = spikingjelly_lif
+        try:
+            kernel = sj_functional.neuron_implementation("lif", torch.device(device))["implementation"]
+        except Exception:  # noqa: BLE001 - older releases cannot say
+            kernel = None
+        peers["spikingjelly LIFNode" + (f" ({kernel})" if kernel else "")] = spikingjelly_lif
     except Exception as e:  # noqa: BLE001
         skipped["spikingjelly"] = f"{type(e).__name__}: {e}"
     try:
         import norse.torch as norse
 
         def norse_lif():
-            lif = norse.LIF()
+            lif = norse.LIF().to(device)
             return lambda x: lif(x)[0]
         peers["norse LIF"] = norse_lif
     except Exception as e:  # noqa: BLE001
@@ -102,54 +143,79 @@ def _peer_lifs() -> tuple[dict[str, Callable[[], Callable]], dict[str, str]]:
     return peers, skipped
 
 
-def _ours() -> dict[str, Callable[[], Callable]]:
-    fused, sequential = LIF(beta=0.9, backend="fused"), LIF(beta=0.9, backend="sequential")
+def _triton_runs(device) -> bool:
+    """Whether the Triton kernels run on ``device``: compiled on CUDA, interpreted on the CPU under
+    ``TRITON_INTERPRET=1``."""
+    from .kernels import triton
+
+    return triton.unsupported(torch.empty(0, device=device)) is None
+
+
+def _ours(device="cpu") -> dict[str, Callable[[], Callable]]:
+    """Our multi-step LIFs for ``device``: the fused numba kernel on the CPU, the Triton kernel
+    (float32, and bf16 states with bit spikes) where it runs, and the sequential reference."""
     p = NPEParams(0.9, 1.0)
-    return {"neurotoken fused": lambda: fused,
-            "neurotoken fused (kernel only)": lambda: lambda x: npe_multistep(x, p, None, "fused", False)[0],
-            "neurotoken sequential": lambda: sequential}
+    ours = {}
+    if torch.device(device).type == "cpu":
+        fused = LIF(beta=0.9, backend="fused")
+        ours = {"neurotoken fused": lambda: fused,
+                "neurotoken fused (kernel only)": lambda: lambda x: npe_multistep(x, p, None, "fused", False)[0]}
+    if _triton_runs(device):
+        triton, lean = LIF(beta=0.9, backend="triton"), LIF(beta=0.9, backend="triton", state_dtype=torch.bfloat16)
+        ours.update({"neurotoken triton": lambda: triton, "neurotoken triton (bf16 state, bit spikes)": lambda: lean})
+    sequential = LIF(beta=0.9, backend="sequential")
+    return {**ours, "neurotoken sequential": lambda: sequential}
 
 
-def lif_cases(T: int = 64, B: int = 32, N: int = 2048, repeats: int = 7, peers: bool = True) -> tuple[list[dict], dict]:
+def lif_cases(T: int = 64, B: int = 32, N: int = 2048, repeats: int = 7, peers: bool = True,
+              device="cpu") -> tuple[list[dict], dict]:
     """Multi-step LIF (subtract reset, surrogate gradient), forward and forward+backward, on one
-    input x [T, B, N]. Must move: forward x in, s out (2 T B N floats); forward+backward also x,
-    dL/ds in and dL/dx out (5 T B N floats)."""
-    x = 0.5 * torch.randn(T, B, N, generator=torch.Generator().manual_seed(0)) + 0.3
+    input x [T, B, N] on ``device``. Must move: forward x in, s out (2 T B N floats);
+    forward+backward also x, dL/ds in and dL/dx out (5 T B N floats). Forward+backward rows carry
+    ``saved_bytes_per_neuron_step`` (what autograd keeps for backward) and, on CUDA, every row the
+    peak device memory ``peak_bytes``."""
+    x = 0.5 * torch.randn(T, B, N, generator=torch.Generator(device).manual_seed(0), device=device) + 0.3
     xg = x.clone().requires_grad_()
     grad_out = torch.ones_like(x)
-    impls = _ours()
+    impls = _ours(device)
     skipped = {}
     if peers:
-        found, skipped = _peer_lifs()
+        found, skipped = _peer_lifs(device)
         impls.update(found)
+    fns = {name: make() for name, make in impls.items()}
     rows = []
-    for name, make in impls.items():
-        fn = make()
-
-        def forward():
-            with torch.no_grad():
-                fn(x)
-
-        def forward_backward():
+    for mode, floats in (("forward", 2), ("forward+backward", 5)):
+        def run(fn, mode=mode):
+            if mode == "forward":
+                with torch.no_grad():
+                    return fn(x)
             xg.grad = None
             torch.autograd.backward(fn(xg), grad_out)
-        for mode, run, floats in (("forward", forward, 2), ("forward+backward", forward_backward, 5)):
-            rows.append({"case": f"LIF {mode} T={T} B={B} N={N}", "impl": name, "peer": not name.startswith("neurotoken"),
-                         "median_s": time_fn(run, repeats), "bytes": floats * T * B * N * F32})
+        peaks = {}
+        times = time_fns({name: (lambda fn=fn: run(fn)) for name, fn in fns.items()}, repeats, device=device,
+                         peaks=peaks)
+        for name, t in times.items():
+            saved = {} if mode == "forward" else {
+                "saved_bytes_per_neuron_step": saved_bytes_per_neuron_step(fns[name], x[:, :1])}
+            rows.append({"case": f"LIF {mode} T={T} B={B} N={N}", "impl": name,
+                         "peer": not name.startswith("neurotoken"), "median_s": t, "bytes": floats * T * B * N * F32,
+                         "peak_bytes": peaks.get(name), **saved})
     return rows, skipped
 
 
-def scan_cases(L: int = 4096, B: int = 8, D: int = 256, repeats: int = 5,
-               methods=("sequential", "parallel", "fused", "auto")) -> list[dict]:
+def scan_cases(L: int = 4096, B: int = 8, D: int = 256, repeats: int = 5, methods=None, device="cpu") -> list[dict]:
     """Reset-free spiking SSM layer, s = spike(h) with h_t = a h_{t-1} + b_t along L (a per channel),
     forward+backward: linear_scan by each method on tokens b [B, L, D], then the torch spike function
     (the sequential loop is the peer; the auto row names the method it picked), and the whole layer
     in the fused LIF kernel (reset none) on the same values time-leading [L, B, D], its layout.
-    Must move: b in, s out, dL/ds in, dL/db out (4 B L D floats)."""
-    g = torch.Generator().manual_seed(0)
-    b = torch.randn(B, L, D, generator=g).requires_grad_()
+    ``methods`` None: sequential, parallel, the device's kernel (fused on the CPU, triton on CUDA)
+    and auto. Must move: b in, s out, dL/ds in, dL/db out (4 B L D floats)."""
+    kernel = "fused" if torch.device(device).type == "cpu" else "triton"
+    methods = ("sequential", "parallel", kernel, "auto") if methods is None else methods
+    g = torch.Generator(device).manual_seed(0)
+    b = torch.randn(B, L, D, generator=g, device=device).requires_grad_()
     b_time = b.detach().transpose(0, 1).contiguous().requires_grad_()
-    a = 0.5 + 0.5 * torch.rand(D, generator=g)
+    a = 0.5 + 0.5 * torch.rand(D, generator=g, device=device)
     spike, case = Binary(), f"reset-free spiking SSM fwd+bwd L={L} B={B} D={D}"
 
     def scan(method):
@@ -160,12 +226,14 @@ def scan_cases(L: int = 4096, B: int = 8, D: int = 256, repeats: int = 5,
 
     def fused():
         b_time.grad = None
-        npe_multistep(b_time, NPEParams(a, 1.0, "none"), None, "fused", all_states=False)[0].sum().backward()
-    auto = METHODS.get("auto")(b, 1)
+        npe_multistep(b_time, NPEParams(a, 1.0, "none"), None, kernel, all_states=False)[0].sum().backward()
+    auto = choose(b, 1)
     runs = {f"linear_scan {m}" + (f" (picks {auto})" if m == "auto" else "") + " + spike": scan(m) for m in methods}
-    runs["neurotoken fused LIF (reset none)"] = fused
-    return [{"case": case, "impl": name, "peer": name == "linear_scan sequential + spike",
-             "median_s": time_fn(run, repeats), "bytes": 4 * B * L * D * F32} for name, run in runs.items()]
+    runs[f"neurotoken {kernel} LIF (reset none)"] = fused
+    peaks = {}
+    times = time_fns(runs, repeats, device=device, peaks=peaks)
+    return [{"case": case, "impl": name, "peer": name == "linear_scan sequential + spike", "median_s": t,
+             "bytes": 4 * B * L * D * F32, "peak_bytes": peaks.get(name)} for name, t in times.items()]
 
 
 def attention_cases(B: int = 8, H: int = 4, L: int = 512, bits: int = 256, sparse_L: int = 4096, d: int = 64,
@@ -220,41 +288,50 @@ def _neighbour_gather(q, k, v, window: int, block: int = 64):
 
 
 def blocksparse_cases(L: int = 4096, d: int = 64, window: int = 41, stride: int = 44, fixed_block: int = 64,
-                      blocks: tuple[int, int, int] = (16, 32, 64), repeats: int = 5) -> list[dict]:
+                      blocks: tuple[int, int, int] = (16, 32, 64), repeats: int = 5, device="cpu") -> list[dict]:
     """Softmax attention (one head, q, k, v [1, L, d]) over causal local, strided and fixed patterns,
     forward and forward+backward: the block-sparse path (tiles of ``blocks`` per pattern, strided and
     fixed in their residue-permuted layout) vs dense masked attention and, for the local window, a
-    plain torch gather of neighbouring key blocks. Must move: q, k, v in, out (4 L d floats; twice
-    that with gradients). Rows of ours carry ``vs_dense``, the ratio to dense masked attention."""
+    plain torch gather of neighbouring key blocks; off the CPU also torch's fused SDPA with the mask.
+    Must move: q, k, v in, out (4 L d floats; twice that with gradients). Rows of ours carry
+    ``vs_dense``, the ratio to dense masked attention."""
+    import torch.nn.functional as F
+
     from .mixers import attention, blocksparse, sparse
 
-    g = torch.Generator().manual_seed(0)
-    q, k, v = (torch.randn(1, L, d, generator=g).requires_grad_() for _ in range(3))
+    g = torch.Generator(device).manual_seed(0)
+    q, k, v = (torch.randn(1, L, d, generator=g, device=device).requires_grad_() for _ in range(3))
     patterns = {f"local window={window}": (sparse.local(L, window), None, blocks[0]),
                 f"strided stride={stride}": (sparse.strided(L, stride), stride, blocks[1]),
                 f"fixed block={fixed_block}": (sparse.fixed(L, fixed_block), fixed_block, blocks[2])}
     rows = []
     for name, (mask, period, block) in patterns.items():
-        tiles = blocksparse.plan(mask, block, period)
+        tiles = blocksparse.plan(mask, block, period).to(device)
+        mask = mask.to(device)
         impls = {"torch dense masked softmax": lambda a, b, c: attention.softmax_attention(a, b, c, mask),
                  f"neurotoken block-sparse (block {block})":
                      lambda a, b, c: blocksparse.block_sparse_attention(a, b, c, tiles)}
         if name.startswith("local") and window <= 65:
             impls["torch gather of neighbouring key blocks"] = lambda a, b, c: _neighbour_gather(a, b, c, window)
+        if torch.device(device).type != "cpu":
+            impls["torch SDPA (masked)"] = lambda a, b, c: F.scaled_dot_product_attention(a, b, c, attn_mask=mask)
         for mode, floats in (("forward", 4), ("forward+backward", 8)):
             case = f"block-sparse attention {mode} {name} L={L} d={d} density={float(mask.float().mean()):.2%}"
-            times = {}
+            runs = {}
             for impl, fn in impls.items():
-                def run(fn=fn):
+                def run(fn=fn, mode=mode):
                     if mode == "forward":
                         with torch.no_grad():
                             return fn(q, k, v)
                     q.grad = k.grad = v.grad = None
                     fn(q, k, v).sum().backward()
-                times[impl] = time_fn(run, repeats)
+                runs[impl] = run
+            peaks = {}
+            times = time_fns(runs, repeats, device=device, peaks=peaks)
             dense = times["torch dense masked softmax"]
             rows += [{"case": case, "impl": impl, "peer": impl.startswith("torch"), "median_s": t,
-                      "bytes": floats * L * d * F32, **({} if impl.startswith("torch") else {"vs_dense": dense / t})}
+                      "bytes": floats * L * d * F32, "peak_bytes": peaks.get(impl),
+                      **({} if impl.startswith("torch") else {"vs_dense": dense / t})}
                      for impl, t in times.items()]
     return rows
 
@@ -284,12 +361,12 @@ def reset_cases(T: int = 64, B: int = 32, N: int = 256, repeats: int = 5) -> lis
 
 
 def _spikes(shape: tuple[int, ...], rate: float, generator: torch.Generator) -> torch.Tensor:
-    """Binary spikes of ``shape``, each 1 with probability ``rate``."""
-    return (torch.rand(shape, generator=generator) < rate).float()
+    """Binary spikes of ``shape`` on the generator's device, each 1 with probability ``rate``."""
+    return (torch.rand(shape, generator=generator, device=generator.device) < rate).float()
 
 
 def event_linear_cases(M: int = 2048, K: int = 1024, N: int = 1024, rates=(0.01, 0.05, 0.1, 0.2),
-                       mask_rate: float = 0.05, repeats: int = 5) -> list[dict]:
+                       mask_rate: float = 0.05, repeats: int = 5, device="cpu") -> list[dict]:
     """y = x W^T + b on binary spikes x [M, K] at each rate, W [N, K]: forward, and forward+backward
     with no input gradient (a first layer), the exact dense one, and one sparse where a narrow
     surrogate is non-zero (``mask_rate`` of the inputs); the event-driven kernel and the auto chooser
@@ -297,13 +374,13 @@ def event_linear_cases(M: int = 2048, K: int = 1024, N: int = 1024, rates=(0.01,
     gradients). Rows of ours carry ``vs_dense``, the ratio to the dense product."""
     from .kernels.event_linear import EventLinear, dense_linear, event_linear
 
-    g = torch.Generator().manual_seed(0)
-    auto = EventLinear(K, N)
+    g = torch.Generator(device).manual_seed(0)
+    auto = EventLinear(K, N, device=device)
     weight, bias = auto.weight, auto.bias
     rows = []
     for rate in rates:
         x = _spikes((M, K), rate, g)
-        mask = torch.rand(M, K, generator=g) < mask_rate
+        mask = torch.rand(M, K, generator=g, device=device) < mask_rate
         impls = {"torch dense": lambda x, **kw: dense_linear(x, weight, bias),
                  "neurotoken event": lambda x, **kw: event_linear(x, weight, bias, **kw),
                  "neurotoken auto": lambda x, **kw: auto(x)}
@@ -330,9 +407,11 @@ def event_linear_cases(M: int = 2048, K: int = 1024, N: int = 1024, rates=(0.01,
                         warnings.simplefilter("ignore", UserWarning)  # "sparse CSR support is in beta"
                         return x.to_sparse_csr() @ weight.T + bias
                 runs["torch sparse CSR (with the conversion)"] = csr
-            times = time_fns(runs, repeats)
+            peaks = {}
+            times = time_fns(runs, repeats, device=device, peaks=peaks)
             floats = (M * K + N * K + M * N) * (1 if mode == "forward" else 2)
             rows += [{"case": case, "impl": impl, "peer": impl.startswith("torch"), "median_s": t, "bytes": floats * F32,
+                      "peak_bytes": peaks.get(impl),
                       **({} if impl.startswith("torch") else {"vs_dense": times["torch dense"] / t})}
                      for impl, t in times.items()]
     return rows
@@ -350,7 +429,7 @@ class _Multistep(torch.nn.Module):
 
 
 def snn_step_cases(T: int = 16, B: int = 128, sizes=(784, 1024, 1024, 10), rate: float = 0.075, gain: float = 4.0,
-                   repeats: int = 5, peers: bool = True) -> tuple[list[dict], dict]:
+                   repeats: int = 5, peers: bool = True, device="cpu") -> tuple[list[dict], dict]:
     """One SGD training step (forward, cross-entropy of the rate-decoded readout, backward, update) of
     a LIF SNN ``sizes`` on binary input spikes [T, B, sizes[0]] at ``rate``: ours (SpikingLinear with
     the event chooser, our LIF), our dense path, and each importable peer's LIF between torch Linear
@@ -362,8 +441,8 @@ def snn_step_cases(T: int = 16, B: int = 128, sizes=(784, 1024, 1024, 10), rate:
     from .kernels.event_linear import EventLinear
     from .layers import SpikingLinear
 
-    g = torch.Generator().manual_seed(0)
-    x, labels = _spikes((T, B, sizes[0]), rate, g), torch.randint(sizes[-1], (B,), generator=g)
+    g = torch.Generator(device).manual_seed(0)
+    x, labels = _spikes((T, B, sizes[0]), rate, g), torch.randint(sizes[-1], (B,), generator=g, device=device)
     with torch.random.fork_rng():
         torch.manual_seed(0)
         reference = [nn.Linear(a, b) for a, b in zip(sizes, sizes[1:])]
@@ -380,8 +459,9 @@ def snn_step_cases(T: int = 16, B: int = 128, sizes=(784, 1024, 1024, 10), rate:
     nets = {"neurotoken (event chooser)": ours("auto"), "neurotoken dense": ours("dense")}
     skipped = {}
     if peers:
-        found, skipped = _peer_lifs()
+        found, skipped = _peer_lifs(device)
         nets.update({name.split()[0]: peer(make) for name, make in found.items()})
+    nets = {name: net.to(device) for name, net in nets.items()}
     with torch.no_grad():
         for linear in reference:
             linear.weight.mul_(gain)
@@ -402,9 +482,10 @@ def snn_step_cases(T: int = 16, B: int = 128, sizes=(784, 1024, 1024, 10), rate:
             nn.functional.cross_entropy(net(x).mean(0), labels).backward()
             opt.step()
         steps[name] = step
+    peaks = {}
     return [{"case": case, "impl": name, "peer": not name.startswith("neurotoken"), "median_s": t,
-             "bytes": (3 * params + 4 * activations) * F32, "hidden_spike_rates": rates}
-            for name, t in time_fns(steps, repeats).items()], skipped
+             "bytes": (3 * params + 4 * activations) * F32, "hidden_spike_rates": rates, "peak_bytes": peaks.get(name)}
+            for name, t in time_fns(steps, repeats, device=device, peaks=peaks).items()], skipped
 
 
 def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
@@ -419,31 +500,57 @@ def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
 
 
 CASES = ("lif", "scan", "reset", "attention", "blocksparse", "event-linear", "snn-step")
+GPU_CASES = ("lif", "scan", "blocksparse", "event-linear", "snn-step")  # in priority order
+QUICK = {"lif": dict(T=8, B=2, N=64), "scan": [dict(L=128, B=2, D=16)], "reset": dict(T=8, B=2, N=16),
+         "attention": dict(B=1, H=1, L=32, bits=64, sparse_L=128, d=8, density=0.1),
+         "blocksparse": dict(L=100, d=8, window=5, stride=6, fixed_block=16, blocks=(16, 16, 16)),
+         "event-linear": dict(M=64, K=48, N=32, rates=(0.05, 0.5)), "snn-step": dict(T=2, B=4, sizes=(20, 16, 16, 3))}
+CPU_SIZES = {"lif": dict(T=64, B=32, N=2048), "scan": [dict(L=4096, B=8, D=256), dict(L=64, B=8, D=256)]}
+GPU_SIZES = {"lif": dict(T=64, B=64, N=65536), "scan": [dict(L=4096, B=8, D=4096)],
+             "blocksparse": dict(L=16384, d=64, window=819, stride=20, fixed_block=1024, blocks=(64, 64, 64)),
+             "event-linear": dict(M=16384, K=4096, N=4096), "snn-step": dict(T=16, B=1024)}
 
 
-def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tuple[str, ...] = CASES) -> dict:
-    """The chosen ``cases`` (all by default) at full sizes (``quick``: tiny sizes, for tests)."""
+def _device(device) -> torch.device:
+    """``device`` as a torch.device this machine has (cpu or cuda[:N]), else ValueError naming it."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as e:
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {device!r}") from e
+    if device.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be 'cpu' or 'cuda[:N]', got {str(device)!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r}: no CUDA device here (torch.cuda.is_available() is False)")
+    return device
+
+
+def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tuple[str, ...] | None = None,
+            device="cpu") -> dict:
+    """The chosen ``cases`` (None: every one that runs on ``device``) at full sizes for the device
+    (``quick``: tiny sizes, for tests), with the device's copy bandwidth measured in the same run."""
+    device = _device(device)
+    allowed = CASES if device.type == "cpu" else GPU_CASES
+    cases = allowed if cases is None else cases
     for i, case in enumerate(cases):
-        _checks.choice(f"cases[{i}]", case, CASES)
-    sizes = dict(T=8, B=2, N=64) if quick else dict(T=64, B=32, N=2048)
-    bandwidth = copy_bandwidth(2**20 if quick else 64 * 2**20, repeats)
-    lif_rows, skipped = lif_cases(**sizes, repeats=repeats, peers=peers) if "lif" in cases else ([], {})
-    scans = [dict(L=128, B=2, D=16)] if quick else [dict(L=4096, B=8, D=256), dict(L=64, B=8, D=256)]
-    reset_sizes = dict(T=8, B=2, N=16) if quick else dict(T=64, B=32, N=256)
-    attention_sizes = (dict(B=1, H=1, L=32, bits=64, sparse_L=128, d=8, density=0.1) if quick else {})
-    blocksparse_sizes = dict(L=100, d=8, window=5, stride=6, fixed_block=16, blocks=(16, 16, 16)) if quick else {}
-    event_sizes = dict(M=64, K=48, N=32, rates=(0.05, 0.5)) if quick else {}
-    step_rows, step_skipped = (snn_step_cases(**(dict(T=2, B=4, sizes=(20, 16, 16, 3)) if quick else {}), repeats=repeats,
-                                              peers=peers) if "snn-step" in cases else ([], {}))
-    rows = summarise(lif_rows + [row for size in scans if "scan" in cases for row in scan_cases(**size, repeats=repeats)]
-                     + (reset_cases(**reset_sizes, repeats=repeats) if "reset" in cases else [])
-                     + (attention_cases(**attention_sizes, repeats=repeats) if "attention" in cases else [])
-                     + (blocksparse_cases(**blocksparse_sizes, repeats=repeats) if "blocksparse" in cases else [])
-                     + (event_linear_cases(**event_sizes, repeats=repeats) if "event-linear" in cases else [])
+        _checks.choice(f"cases[{i}]", case, allowed)
+    full = CPU_SIZES if device.type == "cpu" else GPU_SIZES
+    sizes = QUICK if quick else {case: full.get(case, {}) for case in CASES}
+    bandwidth = copy_bandwidth(2**20 if quick else 64 * 2**20 if device.type == "cpu" else 2**30, repeats, device)
+    on = dict(repeats=repeats, device=device)
+    lif_rows, skipped = lif_cases(**sizes["lif"], peers=peers, **on) if "lif" in cases else ([], {})
+    step_rows, step_skipped = (snn_step_cases(**sizes["snn-step"], peers=peers, **on) if "snn-step" in cases
+                               else ([], {}))
+    rows = summarise(lif_rows + [row for size in sizes["scan"] if "scan" in cases for row in scan_cases(**size, **on)]
+                     + (reset_cases(**sizes["reset"], repeats=repeats) if "reset" in cases else [])
+                     + (attention_cases(**sizes["attention"], repeats=repeats) if "attention" in cases else [])
+                     + (blocksparse_cases(**sizes["blocksparse"], **on) if "blocksparse" in cases else [])
+                     + (event_linear_cases(**sizes["event-linear"], **on) if "event-linear" in cases else [])
                      + step_rows, bandwidth)
-    return {"machine": {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
-                        "load_avg": os.getloadavg(), "copy_bandwidth_Bps": bandwidth},
-            "skipped_peers": {**skipped, **step_skipped}, "rows": rows}
+    machine = {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
+               "device": str(device), "copy_bandwidth_Bps": bandwidth}
+    if device.type == "cuda":
+        machine["device_name"] = torch.cuda.get_device_name(device)
+    return {"machine": machine, "skipped_peers": {**skipped, **step_skipped}, "rows": rows}
 
 
 def save(results: dict, out: Path) -> tuple[Path, Path]:

@@ -447,7 +447,9 @@ def bench(out: Path = typer.Option(Path("runs"), help="parent folder of the run 
           repeats: int = typer.Option(7, help="timed calls per case (median reported)"),
           threads: int = typer.Option(0, help=THREADS_HELP),
           peers: bool = typer.Option(True, help="include snnTorch, SpikingJelly, Norse when installed"),
-          quick: bool = typer.Option(False, help="tiny sizes: checks the machinery, times mean nothing")) -> None:
+          quick: bool = typer.Option(False, help="tiny sizes: checks the machinery, times mean nothing"),
+          device: str = typer.Option("cpu", help="cpu, or cuda[:N]: GPU-sized cases (lif, scan, blocksparse, "
+                                                 "event-linear, snn-step) against the peers' GPU paths")) -> None:
     """Time the fused/scan paths against sequential loops and the peers, on the same inputs.
 
     Examples:
@@ -457,21 +459,29 @@ def bench(out: Path = typer.Option(Path("runs"), help="parent folder of the run 
       neurotoken bench --case attention --threads 1
 
       neurotoken bench --case event-linear --case snn-step --threads 1
+
+      neurotoken bench --device cuda --case lif
     """
     from . import bench as b
 
     _set_threads(threads)
-    results = b.run_all(quick=quick, repeats=repeats, peers=peers, cases=tuple(case) or b.CASES)
+    results = b.run_all(quick=quick, repeats=repeats, peers=peers, cases=tuple(case) or None, device=device)
     m = results["machine"]
-    console.print(f"copy bandwidth {m['copy_bandwidth_Bps'] / 1e9:.1f} GB/s, {m['torch_threads']} torch threads, "
-                  f"load average {m['load_avg'][0]:.2f} on {m['cores']} cores")
+    console.print(f"{m.get('device_name', m['device'])}: copy bandwidth {m['copy_bandwidth_Bps'] / 1e9:.1f} GB/s, "
+                  f"{m['torch_threads']} torch threads, load average {m['load_avg'][0]:.2f} on {m['cores']} cores")
+    extra = {"saved_bytes_per_neuron_step": ("saved B/neuron-step", lambda v: f"{v:.3g}"),
+             "peak_bytes": ("peak MiB", lambda v: f"{v / 2**20:.0f}")}
     for case in dict.fromkeys(r["case"] for r in results["rows"]):
+        rows = [r for r in results["rows"] if r["case"] == case]
+        shown = [k for k in extra if any(r.get(k) is not None for r in rows)]
         table = Table(title=case)
-        for col in ("implementation", "median ms", "vs best peer", "of bandwidth bound"):
+        for col in ("implementation", "median ms", "vs best peer", "of bandwidth bound", *(extra[k][0] for k in shown)):
             table.add_column(col, justify="left" if col == "implementation" else "right")
-        for r in (r for r in results["rows"] if r["case"] == case):
+        for r in rows:
             ratio = "-" if r["vs_best_peer"] is None else f"{r['vs_best_peer']:.2f}x"
-            table.add_row(r["impl"], f"{1e3 * r['median_s']:.2f}", ratio, f"{100 * r['fraction_of_bound']:.0f}%")
+            cells = ["-" if r.get(k) is None else extra[k][1](r[k]) for k in shown]
+            table.add_row(r["impl"], f"{1e3 * r['median_s']:.2f}", ratio, f"{100 * r['fraction_of_bound']:.0f}%",
+                          *cells)
         console.print(table)
     for peer, why in results["skipped_peers"].items():
         console.print(f"skipped {peer}: {why}", markup=False)
