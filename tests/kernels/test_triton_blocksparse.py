@@ -69,9 +69,21 @@ def test_softmax_attention_with_a_plan_takes_the_triton_kernel_on_cuda_only(trit
     assert bool(calls) == (triton_device.type == "cuda")
 
 
-def test_triton_block_sparse_steps_aside_where_it_cannot_run(triton_device):
+def test_triton_block_sparse_takes_half_precision_with_float32_accumulators(triton_device):
+    mask, period = PATTERNS["union"]
+    plan = blocksparse.plan(mask, 16, period)
+    q, k, v = (t.half() for t in _qkv(triton_device, (2,), L, 5, 3))
+    got = _grads(lambda *t: blocksparse.block_sparse_attention(*t, plan, backend="triton"), q, k, v)
+    want = _grads(lambda *t: softmax_attention(*(x.float() for x in t), mask.to(triton_device)), q, k, v)
+    assert all(g.dtype == torch.float16 for g in got)
+    for g, w in zip(got, want, strict=True):
+        assert_close(g.float(), w.float(), rtol=2e-2, atol=2e-3)
+
+
+def test_triton_block_sparse_steps_aside_where_it_cannot_run(monkeypatch):
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)  # cpu tensors without the interpreter
     mask = sparse.local(9, 3)
-    q, k, v = _qkv(triton_device, (), 9, 4, 4, dtype=torch.float16)
+    q, k, v = _qkv("cpu", (), 9, 4, 4)
     with pytest.warns(RuntimeWarning, match="backend 'triton' cannot run"):
         y = blocksparse.block_sparse_attention(q, k, v, mask, 4, backend="triton")
     assert torch.equal(y, blocksparse.block_sparse_attention(q, k, v, mask, 4, backend="torch"))

@@ -51,12 +51,15 @@ for xnor in (False, True):
         compile_(P._scores, {"a": "*i32", "b": "*i32", "out": f32, **{n: "i32" for n in ("L", "S", "W", "n_bits")}},
                  {"XNOR": xnor, "HARDWARE": hardware, "BLOCK_L": P.BLOCK_L, "BLOCK_S": P.BLOCK_S, "BLOCK_W": P.BLOCK_W})
 tiles = {"kblocks": "*i64", "blocked": "*u8", **{n: "i32" for n in ("Lp", "Sp", "K", "b", "d", "dv")}}
-for dtype, acc, precision, size in ((f32, tl.float32, "tf32", 64), (f32, tl.float32, "ieee", 64),
-                                    ("*fp64", tl.float64, "fma", 16)):
-    blocks = {"BLOCK": 32, "BLOCK_D": size, "BLOCK_DV": size, "PRECISION": precision, "ACC": acc}
-    compile_(B._forward, {**{n: dtype for n in ("q", "k", "v", "out", "lse")}, **tiles}, blocks)
-    compile_(B._backward, {**{n: dtype for n in ("q", "k", "v", "out", "lse", "gout", "glse", "dq", "dk", "dv_")},
-                           **tiles}, blocks)
+for dtype, wide, precision, size in ((f32, False, "tf32", 64), (f32, False, "ieee", 64), ("*bf16", False, "ieee", 64),
+                                    ("*fp16", False, "ieee", 64), ("*fp64", True, "fma", 16)):
+    blocks = {"BLOCK": 32, "BLOCK_D": size, "BLOCK_DV": size, "PRECISION": precision,
+              "ACC": tl.float64 if wide else tl.float32}
+    values = {n: dtype for n in ("q", "k", "v", "out", "gout", "dq")}
+    sums = {n: "*fp64" if wide else f32 for n in ("lse", "glse", "dk", "dv_")}
+    compile_(B._forward, {**{n: values[n] for n in ("q", "k", "v")}, **tiles, "out": dtype, "lse": sums["lse"]},
+             blocks)
+    compile_(B._backward, {**{n: values[n] for n in ("q", "k", "v")}, **tiles, **values, **sums}, blocks)
 '''
 
 

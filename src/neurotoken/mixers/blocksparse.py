@@ -24,6 +24,7 @@ from ..kernels import triton as triton_kernels
 from .base import check_mask, check_qkv
 
 BACKENDS = ("auto", "torch", "triton")
+TRITON_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
 
 
 class Tiles(NamedTuple):
@@ -176,13 +177,13 @@ def _triton(q, k, v, plan_: BlockPlan, scale: float) -> torch.Tensor:
     if len(outs) == 1:
         return outs[0]
     total = torch.logsumexp(torch.stack(lses), 0)
-    return sum(o * torch.exp(lse - total) for o, lse in zip(outs, lses))
+    return sum(o * torch.exp(lse - total) for o, lse in zip(outs, lses)).to(q.dtype)  # lse: float32 for halves
 
 
 def _block_sparse(q, k, v, plan_: BlockPlan, scale: float, backend: str = "auto") -> torch.Tensor:
     """Eq. (21)-(23) over the plan's tiles, on trusted inputs; ``backend`` as in :func:`block_sparse_attention`."""
     if backend == "triton" or (backend == "auto" and q.device.type == "cuda"):
-        why = triton_kernels.unsupported_real(q, k, v)
+        why = triton_kernels.unsupported_real(q, k, v, dtypes=TRITON_DTYPES)
         if why is None:
             return _triton(q, k, v, plan_, scale)
         if backend == "triton":

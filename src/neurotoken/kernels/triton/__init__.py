@@ -30,13 +30,14 @@ def promoted(*tensors: torch.Tensor) -> torch.dtype:
     return dtype
 
 
-def unsupported_real(*tensors: torch.Tensor) -> str | None:
+def unsupported_real(*tensors: torch.Tensor, dtypes: tuple[torch.dtype, ...] = (torch.float32, torch.float64)
+                     ) -> str | None:
     """Why a Triton kernel on real values (the selective scan, block-sparse attention) cannot take the
     tensors, or None when it can: where Triton runs on the first one's device, outside torch.compile's
-    tracing (the kernel is opaque to it), their values promoting together to float32 or float64."""
+    tracing (the kernel is opaque to it), their values promoting together to one of ``dtypes``."""
     why = unsupported(tensors[0])
     if why is None and torch.compiler.is_compiling():
         return "torch.compile is tracing (the Triton kernel is opaque to it)"
-    if why is None and promoted(*tensors) not in (torch.float32, torch.float64):
-        return f"the values are {promoted(*tensors)}; the kernel takes float32 or float64"
+    if why is None and promoted(*tensors) not in dtypes:
+        return f"the values are {promoted(*tensors)}; the kernel takes {', '.join(map(str, dtypes))}"
     return why

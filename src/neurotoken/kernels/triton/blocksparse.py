@@ -76,7 +76,8 @@ def _forward(q, k, v, kblocks, blocked, out, lse, Lp, Sp, K, b, d, dv, BLOCK: tl
         peak = new
     some = total > 0
     total = tl.where(some, total, 1.0)
-    tl.store(out + row[:, None] * dv + vcols[None, :], acc / total[:, None], inside[:, None] & (vcols[None, :] < dv))
+    tl.store(out + row[:, None] * dv + vcols[None, :], (acc / total[:, None]).to(out.dtype.element_ty),
+             inside[:, None] & (vcols[None, :] < dv))
     tl.store(lse + row, tl.where(some, peak + tl.log(total), float("-inf")), inside)
 
 
@@ -84,7 +85,8 @@ def _forward(q, k, v, kblocks, blocked, out, lse, Lp, Sp, K, b, d, dv, BLOCK: tl
 def _backward(q, k, v, kblocks, blocked, out, lse, gout, glse, dq, dk, dv_, Lp, Sp, K, b, d, dv,
               BLOCK: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr, PRECISION: tl.constexpr,
               ACC: tl.constexpr):
-    """Batch row n, query block r: dq [N, Lp, d]; per tile dk [N, nq, K, b, d] and dv_ [N, nq, K, b, dv]."""
+    """Batch row n, query block r: dq [N, Lp, d]; per tile dk [N, nq, K, b, d] and dv_ [N, nq, K, b, dv]
+    (in the accumulator type)."""
     n, r = tl.program_id(0).to(tl.int64), tl.program_id(1)
     nq = tl.num_programs(1)
     rows, cols, vcols, inside, row, qmask, qt = _rows(q, n, r, Lp, b, d, BLOCK, BLOCK_D, BLOCK_DV)
@@ -93,7 +95,7 @@ def _backward(q, k, v, kblocks, blocked, out, lse, gout, glse, dq, dk, dv_, Lp, 
     o = tl.load(out + row[:, None] * dv + vcols[None, :], vmask, other=0.0)
     m = tl.load(lse + row, inside, other=0.0)
     m = tl.where(m == float("-inf"), 0.0, m)
-    delta = tl.sum(go * o, 1) - tl.load(glse + row, inside, other=0.0)
+    delta = tl.sum(go.to(ACC) * o.to(ACC), 1) - tl.load(glse + row, inside, other=0.0)
     gq = tl.zeros((BLOCK, BLOCK_D), ACC)
     for s in range(K):
         kt, vt, held, scores = _tile(qt, k, v, kblocks, blocked, n, r, s, Sp, K, b, d, dv, rows, cols, vcols,
@@ -106,13 +108,17 @@ def _backward(q, k, v, kblocks, blocked, out, lse, gout, glse, dq, dk, dv_, Lp, 
                  _dot(tl.trans(gs.to(qt.dtype)), qt, PRECISION), qmask)
         tl.store(dv_ + tile[:, None] * dv + vcols[None, :],
                  _dot(tl.trans(p.to(go.dtype)), go, PRECISION), vmask)
-    tl.store(dq + row[:, None] * d + cols[None, :], gq, qmask)
+    tl.store(dq + row[:, None] * d + cols[None, :], gq.to(dq.dtype.element_ty), qmask)
+
+
+def _accumulator(q: torch.Tensor) -> torch.dtype:
+    return torch.float64 if q.dtype == torch.float64 else torch.float32
 
 
 def _sizes(q: torch.Tensor, v: torch.Tensor, b: int) -> dict:
     """The launch's block sizes (at least 16, a tensor-core tile), the matmul precision torch would use
-    (tf32 only where torch allows it; float64 without tensor cores) and the accumulator type (the
-    inputs', float32 or float64)."""
+    (tf32 only where torch allows it; float64 without tensor cores) and the accumulator type (float64
+    for float64 inputs, else float32)."""
     wide = q.dtype == torch.float64
     tf32 = q.dtype == torch.float32 and q.is_cuda and torch.backends.cuda.matmul.allow_tf32
     return dict(BLOCK=max(16, triton.next_power_of_2(b)), BLOCK_D=max(16, triton.next_power_of_2(q.shape[-1])),
@@ -126,7 +132,7 @@ class TileAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, q, k, v, kblocks, blocked, b):
         (N, Lp, d), (Sp, dv), K = q.shape, v.shape[1:], kblocks.shape[1]
-        out, lse = q.new_empty((N, Lp, dv)), q.new_empty((N, Lp))
+        out, lse = q.new_empty((N, Lp, dv)), q.new_empty((N, Lp), dtype=_accumulator(q))
         blocked = blocked.view(torch.uint8)
         _forward[(N, kblocks.shape[0])](q, k, v, kblocks, blocked, out, lse, Lp, Sp, K, b, d, dv, **_sizes(q, v, b))
         ctx.save_for_backward(q, k, v, kblocks, blocked, out, lse)
@@ -139,10 +145,10 @@ class TileAttention(torch.autograd.Function):
         b = ctx.b
         (N, Lp, d), (Sp, dv), (nq, K) = q.shape, v.shape[1:], kblocks.shape
         dq = torch.empty_like(q)
-        dk, dv_ = q.new_empty((N, nq * K, b, d)), q.new_empty((N, nq * K, b, dv))
+        dk, dv_ = q.new_empty((N, nq * K, b, d), dtype=lse.dtype), q.new_empty((N, nq * K, b, dv), dtype=lse.dtype)
         _backward[(N, nq)](q, k, v, kblocks, blocked, out, lse, gout.contiguous(), glse.contiguous(), dq, dk, dv_,
                            Lp, Sp, K, b, d, dv, **_sizes(q, v, b))
         index = kblocks.flatten()
-        gk = k.new_zeros((N, Sp // b, b, d)).index_add_(1, index, dk).view(k.shape)
-        gv = v.new_zeros((N, Sp // b, b, dv)).index_add_(1, index, dv_).view(v.shape)
+        gk = dk.new_zeros((N, Sp // b, b, d)).index_add_(1, index, dk).view(k.shape).to(k.dtype)
+        gv = dv_.new_zeros((N, Sp // b, b, dv)).index_add_(1, index, dv_).view(v.shape).to(v.dtype)
         return dq, gk, gv, None, None, None
