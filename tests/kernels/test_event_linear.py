@@ -149,3 +149,48 @@ def test_constructor_refusals_name_the_argument():
                      ({"bias": "no"}, "bias"), ({"backend": "sparse"}, "backend")]:
         with pytest.raises((ValueError, TypeError), match=name):
             EventLinear(**{"in_features": 4, "out_features": 3, **kw})
+
+
+def test_from_linear_shares_the_parameters_and_draws_no_random_numbers():
+    linear = torch.nn.Linear(6, 4)
+    torch.manual_seed(0)
+    expected = torch.rand(3)
+    torch.manual_seed(0)
+    layer = EventLinear.from_linear(linear, backend="event")
+    assert torch.equal(torch.rand(3), expected)
+    assert layer.weight is linear.weight and layer.bias is linear.bias and layer.backend == "event"
+    x = spikes((5, 6), 0.3)
+    torch.testing.assert_close(layer(x), linear(x))
+    assert EventLinear.from_linear(torch.nn.Linear(6, 4, bias=False)).bias is None
+    with pytest.raises(TypeError, match="linear"):
+        EventLinear.from_linear(torch.nn.Conv1d(6, 4, 1))
+
+
+def _spiking_projections():
+    from neurotoken import mixers, models
+
+    return [  # (spiking module, its conventional twin, the attribute read by spikes)
+        (lambda: mixers.SpikingSSM(8, 4), lambda: mixers.SpikingSSM(8, 4, neuron=None), "out"),
+        (lambda: mixers.SpikingLRU(8, 4), lambda: mixers.SpikingLRU(8, 4, neuron=None), "out"),
+        (lambda: mixers.RWKVTimeMix(8, neuron=mixers.memoryless()), lambda: mixers.RWKVTimeMix(8), "output"),
+        (lambda: mixers.RWKVChannelMix(8, neuron=mixers.memoryless()), lambda: mixers.RWKVChannelMix(8), "value"),
+        (lambda: mixers.SpikingAttention(8, 2, T=2), lambda: mixers.SoftmaxAttention(8, 2), "out"),
+        (lambda: models.SNNClassifier(8, (6,), 3, T=2), lambda: models.SNNClassifier(8, (6,), 3, spiking=False),
+         "readout"),
+    ]
+
+
+@pytest.mark.parametrize("make, twin, name", _spiking_projections())
+def test_spiking_projections_are_event_driven_and_twins_plain(make, twin, name):
+    torch.manual_seed(0)
+    spiking = make()
+    torch.manual_seed(0)
+    plain = twin()
+    assert type(getattr(spiking, name)) is EventLinear and type(getattr(plain, name)) is torch.nn.Linear
+    x = torch.rand(2, 5, 8) if hasattr(spiking, "d_model") else torch.rand(3, 8)
+    getattr(spiking, name).backend = "dense"
+    torch.manual_seed(1)
+    dense = spiking(x)
+    getattr(spiking, name).backend = "event"
+    torch.manual_seed(1)
+    torch.testing.assert_close(spiking(x), dense)

@@ -151,6 +151,15 @@ class EventLinear(nn.Linear):
         self.backend = _checks.choice("backend", backend, BACKENDS)
         self.rate: float | None = None
 
+    @classmethod
+    def from_linear(cls, linear: nn.Linear, backend: str = "auto") -> EventLinear:
+        """An EventLinear holding ``linear``'s own parameters (no new initialisation, no random draws)."""
+        if not isinstance(linear, nn.Linear):
+            raise TypeError(f"linear must be an nn.Linear, got {type(linear).__name__}")
+        new = cls(linear.in_features, linear.out_features, linear.bias is not None, backend, device="meta")
+        new.weight, new.bias = linear.weight, linear.bias
+        return new
+
     def _event(self, x: torch.Tensor) -> bool:
         if self.backend == "dense":
             return False

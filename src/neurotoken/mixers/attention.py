@@ -21,6 +21,7 @@ from torch import nn
 
 from .. import _checks
 from ..kernels import bitpack
+from ..kernels.event_linear import EventLinear
 from ..neurons import LIF
 from .base import DEFAULT, Mixer, check_mask, check_qkv, check_state, legacy_neuron, resolve_neuron
 from .blocksparse import BlockPlan, _block_sparse
@@ -172,6 +173,7 @@ class _Attention(Mixer):
     """Shell shared by the attention mixers: fused q/k/v projection, heads, mask, KV cache, output."""
 
     _lead: tuple = ()  # leading axes of the cached keys (the virtual time axis of a spiking mixer)
+    _out_layer = nn.Linear  # the output projection's class
 
     def __init__(self, d_model: int, heads: int, mask, bias: bool):
         super().__init__()
@@ -180,7 +182,7 @@ class _Attention(Mixer):
         if d_model % heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by heads ({heads})")
         self.qkv = nn.Linear(d_model, 3 * d_model, bias=_checks.flag("bias", bias))
-        self.out = nn.Linear(d_model, d_model, bias=bias)
+        self.out = self._out_layer(d_model, d_model, bias=bias)
         self._store_mask(mask)
 
     def _store_mask(self, mask) -> None:
@@ -333,6 +335,8 @@ class SpikingAttention(_Attention):
     score="and" is evaluated event-driven on active pairs only. ``neuron``: the NPE (default
     :class:`~neurotoken.neurons.LIF`), copied for the q/k/v and the output spikes.
     """
+
+    _out_layer = EventLinear  # W_o reads spikes (their mean over T on tokens), eq. (93)
 
     def __init__(self, d_model: int, heads: int = 1, T: int = 4, score: str = "and", mask="full",
                  scale: float | None = None, method: str = "dense", bias: bool = True, neuron=DEFAULT, **legacy):

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .. import _checks
+from ..kernels.event_linear import EventLinear
 from ..scan import METHODS, linear_scan
 from .base import DEFAULT, Mixer, check_state, check_tokens, is_memoryless, legacy_neuron, memoryless, resolve_neuron
 from .blocks import Residual, SpikingOutput
@@ -192,8 +193,10 @@ class RWKVTimeMix(Mixer):
         self.mix_k = nn.Parameter(_ramp(d_model, shallow))
         self.mix_v = nn.Parameter(_ramp(d_model, shallow) + 0.3 * deep)
         self.mix_r = nn.Parameter(_ramp(d_model, 0.5 * shallow))
-        self.key, self.value, self.receptance, self.output = (nn.Linear(d_model, d_model, bias=False) for _ in range(4))
-        self.neuron = _memoryless(neuron)
+        neuron = _memoryless(neuron)
+        self.key, self.value, self.receptance = (nn.Linear(d_model, d_model, bias=False) for _ in range(3))
+        self.output = (nn.Linear if neuron is None else EventLinear)(d_model, d_model, bias=False)  # spikes in
+        self.neuron = neuron
 
     def forward(self, x: torch.Tensor, state: TimeMixState | None = None, return_state: bool = False):
         self.check_input(x)
@@ -241,10 +244,11 @@ class RWKVChannelMix(Mixer):
         _check_layer(layer, layers)
         self.mix_k = nn.Parameter(_ramp(d_model, 1.0 - layer / layers))
         self.mix_r = nn.Parameter(_ramp(d_model, 1.0 - layer / layers))
+        neuron = _memoryless(neuron)
         self.key = nn.Linear(d_model, hidden, bias=False)
-        self.value = nn.Linear(hidden, d_model, bias=False)
+        self.value = (nn.Linear if neuron is None else EventLinear)(hidden, d_model, bias=False)  # spikes in
         self.receptance = nn.Linear(d_model, d_model, bias=False)
-        self.neuron = _memoryless(neuron)
+        self.neuron = neuron
 
     def forward(self, x: torch.Tensor, state: torch.Tensor | None = None, return_state: bool = False):
         self.check_input(x)

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks
+from ..kernels.event_linear import EventLinear
 from ..neurons import LIF, NPEParams, NPEState, npe_multistep
 from ..scan import METHODS, linear_scan
 from ..spikes import DEFAULT_SURROGATE, Bernoulli
@@ -132,6 +133,8 @@ class SpikingSSM(SelectiveSSM):
         neuron = resolve_neuron(legacy_neuron("SpikingSSM", neuron, legacy, legacy_readout),
                                 bernoulli_readout)
         self.fire = None if neuron is None else TokenFire(neuron, reset_backend, max_iter, self.method)
+        if self.fire is not None:
+            self.out = EventLinear.from_linear(self.out)  # W_o reads spikes, eq. (93)
         if self._stateful() and reset_backend == "fixed_point":
             p = neuron.params()
             if p.reset != "subtract" or p.feedback is not None or isinstance(p.spike, Bernoulli) \
@@ -220,7 +223,7 @@ class SpikingLRU(Mixer):
         self.B = nn.Parameter(torch.randn(N, d_model, 2) / math.sqrt(2 * d_model))  # complex as (re, im)
         self.C = nn.Parameter(torch.randn(d_model, N, 2) / math.sqrt(2 * N))
         self.skip = nn.Parameter(torch.randn(d_model))
-        self.out = nn.Linear(d_model, d_model)
+        self.out = (nn.Linear if self.fire is None else EventLinear)(d_model, d_model)
 
     @property
     def spiking(self) -> bool:

@@ -9,7 +9,7 @@ from torch import nn
 
 from .. import _checks
 from .. import encoding as _encoding
-from ..layers import SpikingMLP
+from ..layers import EventLinear, SpikingMLP
 from ._common import _check_features, _sizes
 
 
@@ -37,7 +37,7 @@ class SNNClassifier(nn.Module):
             for a, b in zip(sizes, sizes[1:]):
                 layers += [nn.Linear(a, b), nn.ReLU()]
             self.body = nn.Sequential(*layers)
-        self.readout = nn.Linear(sizes[-1], _checks.positive_int("classes", classes))
+        self.readout = (EventLinear if spiking else nn.Linear)(sizes[-1], _checks.positive_int("classes", classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, in_features] (values in [0, 1] for spike encoders) -> logits [B, classes]."""
