@@ -1,7 +1,11 @@
 import pytest
+import torch
 
 from neurotoken.experiments import AnalogRobustness, run_analog_robustness
 from neurotoken.experiments.analog_robustness import Devices, sweep_figure
+from neurotoken.hardware import AnalogConfig
+from neurotoken.hardware.analog import tiles
+from neurotoken.zoo import load_model
 
 
 @pytest.fixture(scope="module")
@@ -41,6 +45,17 @@ def test_one_plot_per_axis_in_the_run_folder_with_labelled_axes(digits_run):
         assert ax.get_xlabel() and ax.get_ylabel() == "accuracy" and ax.get_title() == "SNN (rate, T=2), digits (intra-token)"
         assert len(ax.get_legend().get_texts()) == 3  # digital, hardware-aware, the digital model's line
     assert sweep_figure(results.tables["rows"], "t_inference_s").axes[0].get_xscale() == "log"
+
+
+def test_the_run_folder_holds_the_digital_and_the_hardware_aware_model(digits_run):
+    config, results, run_dir = digits_run
+    assert sorted(p.name for p in (run_dir / "models").iterdir()) == ["digits-digital.safetensors",
+                                                                      "digits-hardware-aware.safetensors"]
+    digital, spec = load_model(run_dir / "models" / "digits-digital.safetensors")
+    hwa, hwa_spec = load_model(run_dir / "models" / "digits-hardware-aware.safetensors")
+    assert "analog" not in spec and hwa_spec["kwargs"] == spec["kwargs"]
+    assert AnalogConfig(**hwa_spec["analog"]) == config.devices.config(train_noise=True, train_quantisation=True)
+    assert set(tiles(hwa)) == {name for name, m in digital.named_modules() if isinstance(m, torch.nn.Linear)}
 
 
 def test_the_devices_give_the_crossbar_config_with_t0_one_second():

@@ -19,7 +19,7 @@ from torch import nn
 
 from ..hardware import AnalogConfig, analog, calibrate, program
 from ..hardware.analog import configure
-from ..learning.bptt import FitConfig, fit_classifier
+from ..learning.bptt import FitConfig
 from .config import each, increasing, integer, nested, one_of, real, validate
 from .demodulation import DemodulationSweep
 from .digits import DigitsSweep
@@ -119,17 +119,16 @@ def run_analog_robustness(config: AnalogRobustness, runner: Runner) -> Results:
     """Table "base": at the devices' base point, per task (its model) and training, the mean quality, each draw's (values),
     the digital model's and the change in points; table "rows": {"task", "model", "metric", "training", "axis",
     "setting", "mean", "min", "max", "draws", "digital"} per swept point; artifact "plots": one PNG
-    per axis in the run folder (none without one)."""
+    per axis in the run folder (none without one), where ``models/`` holds each digital and hardware-aware model."""
     thunks = tasks(config)
     for name in config.models:
         task = thunks[name]()
         _, label, cls, kwargs = next(m for m in task.models if m[3]["spiking"])  # the first spiking model
         digital = runner.train(f"{name} digital", (cls, kwargs), task.fit, task.x, task.y, seed=task.fit.seed).model
         reference = task.quality(digital)
-        # fitted without a run folder: checkpoints do not yet hold the analog layers' extra state
         hwa = runner.train(f"{name} hardware-aware",
                            lambda: analog(digital, config.devices.config(train_noise=True, train_quantisation=True)),
-                           lambda m: fit_classifier(m, task.x, task.y, config.hwa), seed=config.hwa.seed).model
+                           config.hwa, task.x, task.y, seed=config.hwa.seed, spec=(cls, kwargs)).model
         calibration = task.x[:config.calibration]
         for training, chip in (("digital", analog(digital, config.devices.config())), ("hardware-aware", hwa)):
             q = on_chip(chip, task.quality, calibration, config.draws, **asdict(config.devices))

@@ -143,7 +143,7 @@ class Runner:
 
     def train(self, name: str, build: Callable[[], M] | tuple[str, dict],
               fit: FitConfig | Callable[[M], list[float]], x=None, y: torch.Tensor | None = None, *,
-              seed: int = 0, collate_fn: Callable | None = None) -> Trained:
+              seed: int = 0, collate_fn: Callable | None = None, spec: tuple[str, dict] | None = None) -> Trained:
         """Seed torch with ``seed``, build the model, then fit it: by BPTT with a :class:`FitConfig`
         (checkpointed in :meth:`fit_dir`) on tensors (x, y), a Dataset (batched by ``collate_fn``) or a
         DataLoader, or by calling ``fit(model)``. A model fitted on tensors comes back on their device
@@ -151,7 +151,7 @@ class Runner:
 
         ``build`` is a callable or the (registered class name, keyword arguments) of a
         :mod:`neurotoken.zoo` model; a zoo model trained in a run folder is saved there as
-        ``models/<name>.safetensors``.
+        ``models/<name>.safetensors``, as is a callable's model given its zoo ``spec`` (e.g. an analog copy).
         """
         folder = self.fit_dir(name)
         torch.manual_seed(seed)  # the same initial draw whatever ran before
@@ -175,9 +175,10 @@ class Runner:
                 timing.parent.mkdir(parents=True, exist_ok=True)
                 atomic_write(timing, json.dumps(seconds).encode())
         saved = None
-        if self.run_dir is not None and not callable(build):
+        spec = spec if callable(build) else build
+        if self.run_dir is not None and spec is not None:
             with torch.random.fork_rng(devices=[]):  # what runs next draws as it would without the file
-                saved = zoo.save_model(self.run_dir / "models" / f"{slug(name)}.safetensors", *build, model)
+                saved = zoo.save_model(self.run_dir / "models" / f"{slug(name)}.safetensors", *spec, model)
         return Trained(model, losses, seconds, saved, throughput.records if isinstance(fit, FitConfig) else [])
 
     def emit(self, row: dict, table: str = "rows") -> dict:
