@@ -50,17 +50,30 @@ def test_event_linear_matches_the_dense_reference(lead, k, n, rate, double, has_
 
 
 @settings(max_examples=15, deadline=None)
-@given(m=st.integers(1, 40), k=st.integers(1, 50), n=st.integers(1, 30), mask_rate=st.sampled_from([0.0, 0.05, 0.5]))
-def test_masked_input_gradient_is_the_dense_one_inside_the_mask_and_zero_outside(m, k, n, mask_rate):
+@given(m=st.integers(1, 40), k=st.integers(1, 50), n=st.integers(1, 30),
+       mask_rate=st.sampled_from([0.0, 0.05, 0.5, 1.0]), double=st.booleans())
+def test_masked_input_gradient_is_the_dense_one_inside_the_mask_and_zero_outside(m, k, n, mask_rate, double):
+    dtype = torch.float64 if double else torch.float32
     g = torch.Generator().manual_seed(m * k + n)
-    x = spikes((m, k), 0.2, dtype=torch.float64).requires_grad_()
-    weight = torch.randn(n, k, generator=g, dtype=torch.float64).requires_grad_()
+    x = spikes((m, k), 0.2, dtype=dtype).requires_grad_()
+    weight = torch.randn(n, k, generator=g, dtype=dtype).requires_grad_()
     mask = torch.rand(m, k, generator=g) < mask_rate
-    gy = torch.randn(m, n, generator=g, dtype=torch.float64)
+    gy = torch.randn(m, n, generator=g, dtype=dtype)
     _, (gx_ref, gw_ref, _) = grads(dense_linear, x, weight, None, gy)
     _, (gx, gw, _) = grads(lambda a, w, b: event_linear(a, w, b, grad_mask=mask), x, weight, None, gy)
     torch.testing.assert_close(gx, gx_ref * mask)
     torch.testing.assert_close(gw, gw_ref)
+
+
+def test_masked_input_gradient_is_fresh_memory_per_call():
+    x, weight = spikes((6, 9), 0.3).requires_grad_(), torch.randn(5, 9, requires_grad=True)
+    mask = torch.rand(6, 9, generator=torch.Generator().manual_seed(0)) < 0.5
+    event_linear(x, weight, grad_mask=mask).sum().backward()
+    first = x.grad
+    x.grad = None
+    event_linear(x, weight, grad_mask=~mask).sum().backward()
+    assert (first[~mask] == 0).all() and (x.grad[mask] == 0).all()
+    torch.testing.assert_close(first + x.grad, torch.ones(6, 5) @ weight.detach())
 
 
 def test_gradcheck_in_float64():

@@ -84,15 +84,17 @@ class _EventLinear(torch.autograd.Function):
         indptr, cols, values, ones = _events(x.detach().contiguous().numpy())
         y = workspace.empty((x.shape[0], weight.shape[0]), x.dtype)
         init = weight.new_zeros(weight.shape[0]) if bias is None else bias.detach()
-        accumulate(not ones)(indptr, cols, values, weight.detach().T.contiguous().numpy(), init.numpy(), y.numpy())
+        wt = weight.detach().T.contiguous()
+        accumulate(not ones)(indptr, cols, values, wt.numpy(), init.numpy(), y.numpy())
         ctx.events, ctx.width = (indptr, cols, values, ones), x.shape[1]
+        ctx.wt = None if grad_mask is None else wt  # the masked input gradient's rows of W^T
         ctx.save_for_backward(weight, grad_mask)
         ctx.set_materialize_grads(False)
         return y
 
     @staticmethod
     def backward(ctx, gy):
-        from ._event_numba import accumulate, sampled, transpose
+        from ._event_numba import accumulate, masked, transpose
 
         weight, mask = ctx.saved_tensors
         if gy is None:
@@ -102,9 +104,8 @@ class _EventLinear(torch.autograd.Function):
         if ctx.needs_input_grad[0] and mask is None:
             gx = gy @ weight
         elif ctx.needs_input_grad[0]:
-            gx = gy.new_zeros(gy.shape[0], ctx.width)
-            indptr, cols, _, _ = _events(mask.contiguous().numpy())
-            sampled(indptr, cols, gy.numpy(), weight.detach().T.contiguous().numpy(), gx.numpy())
+            gx = workspace.empty((gy.shape[0], ctx.width), gy.dtype)
+            masked(mask.contiguous().numpy(), gy.numpy(), ctx.wt.numpy(), gx.numpy())
         if ctx.needs_input_grad[1]:
             indptr, cols, values, ones = ctx.events
             colptr = np.empty(ctx.width + 1, np.int64)
