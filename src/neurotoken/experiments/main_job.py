@@ -25,7 +25,7 @@ from ..data import load_digits, load_seq_digits
 from ..hardware import estimate, load_chip
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, predict, symbol_error_rate
-from . import bert, demodulation, digits, language
+from . import bert, demodulation, digits, language, table_i
 from .bert import BertDistillation
 from .demodulation import DemodulationSweep
 from .config import accepted, dumps, each, integer, nested, one_of, validate
@@ -33,9 +33,11 @@ from .digits import DigitsSweep
 from .language import LanguageModels
 from .runner import Results, Runner, recipe
 from .seq_digits import SeqDigits, seq_digits_kwargs
+from .table_i import ConvImages, KeywordSpotting, Segmentation
 from .task import Task, to_model
 
-PARADIGMS = ("intra-token", "inter-token-ssm", "inter-token-attention", "language", "spiking-mamba", "spiking-bert")
+PARADIGMS = ("intra-token", "keyword-spotting", "image-conv", "segmentation", "inter-token-ssm", "inter-token-attention",
+             "language", "spiking-mamba", "spiking-bert")
 HARDWARE_KEYS = ("paradigm", "task", "model", "neuromorphic", "metric", "value", "higher_is_better")
 
 
@@ -62,18 +64,23 @@ class MainJob:
     mamba: LanguageModels = LanguageModels(backbone="mamba", d_model=64, d_state=8, train_windows=6_400,
                                            val_windows=512, fit=replace(LanguageModels.fit, epochs=1))
     bert: BertDistillation = BertDistillation(seeds=(0,))  # the distilled SpikingBERT vs its twin
+    kws: KeywordSpotting = field(default_factory=KeywordSpotting)
+    conv: ConvImages = field(default_factory=ConvImages)
+    segmentation: Segmentation = field(default_factory=Segmentation)
     CHECKS = {"paradigms": each(one_of(PARADIGMS), unique=True), "profile": accepted(get_profile),
               "count_batch": integer(), "seed": integer(0),
               "hardware": each(accepted(load_chip), min_len=0, unique=True), "intra": nested(DigitsSweep), "ssm": nested(SeqDigits),
               "attention": nested(DemodulationSweep), "language": nested(LanguageModels), "mamba": nested(LanguageModels),
-              "bert": nested(BertDistillation)}
+              "bert": nested(BertDistillation), "kws": nested(KeywordSpotting), "conv": nested(ConvImages),
+              "segmentation": nested(Segmentation)}
 
     __post_init__ = validate
 
     @classmethod
     def data_fields(cls) -> dict[str, str]:
-        """`--data` names this config accepts -> the field each sets (the language row's text)."""
-        return {"text": "language.path"}
+        """`--data` names this config accepts -> the field each sets (the language row's text, the keyword
+        spotting and convolutional rows' real sets)."""
+        return {"text": "language.path", "speech_commands": "kws.path", "cifar10": "conv.path"}
 
     @classmethod
     def quick(cls, **changes) -> MainJob:
@@ -86,6 +93,7 @@ class MainJob:
                       "language": LanguageModels.quick(),
                       "mamba": LanguageModels.quick(backbone="mamba", d_state=4),
                       "bert": BertDistillation.quick(),
+                      "kws": KeywordSpotting.quick(), "conv": ConvImages.quick(), "segmentation": Segmentation.quick(),
                       "count_batch": 8, **changes})
 
 
@@ -143,7 +151,10 @@ def tasks(config: MainJob) -> dict[str, Callable[[], Task]]:
             "inter-token-attention": lambda: attention_task(config.attention, n),
             "language": lambda: language.task(config.language, n),
             "spiking-mamba": lambda: language.task(config.mamba, n, "text (SpikingMamba)"),
-            "spiking-bert": lambda: bert.task(config.bert, n)}
+            "spiking-bert": lambda: bert.task(config.bert, n),
+            "keyword-spotting": lambda: table_i.kws_task(config.kws, n),
+            "image-conv": lambda: table_i.conv_task(config.conv, n),
+            "segmentation": lambda: table_i.segmentation_task(config.segmentation, n)}
 
 
 def spike_raster(model: nn.Module, x: torch.Tensor, max_neurons: int = 128) -> dict | None:
@@ -218,7 +229,9 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
     twin's is 0), train_seconds, and model_file (``run_dir/models/<paradigm>-conventional`` or
     ``-neuromorphic.safetensors``, loadable by :func:`neurotoken.zoo.load_model`) when the run
     has a folder. With ``config.hardware``, table "hardware" has one row per (model, chip): paradigm,
-    task, model, neuromorphic, metric, value, higher_is_better and :func:`on_chips`'s fields.
+    task, model, neuromorphic, metric, value, higher_is_better and :func:`on_chips`'s fields. Table
+    "baselines" has one row per paradigm with a non-neural baseline: paradigm, task, model, metric,
+    value, higher_is_better.
     """
     rasters, thunks = {}, tasks(config)
     for name in config.paradigms:
@@ -246,6 +259,10 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
             runner.emit(row)
             for chip_row in on_chips(model, task.count_input, config.hardware):
                 runner.emit({k: row[k] for k in HARDWARE_KEYS} | chip_row, "hardware")
+        if task.baseline is not None:
+            label, score = task.baseline
+            runner.emit({"paradigm": name, "task": task.name, "model": label, "metric": task.metric,
+                         "value": score(), "higher_is_better": task.higher_is_better}, "baselines")
     meta = {"config": dumps(config), "seed": config.seed, "neurotoken": __version__, "torch": torch.__version__,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     return runner.results(rasters=rasters, meta=meta)
