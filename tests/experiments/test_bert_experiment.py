@@ -75,7 +75,7 @@ def test_pretraining_trains_the_masked_byte_head_first():
 def test_main_job_task_distills_the_spiking_model_from_the_trained_twin():
     t = task(QUICK, 4)
     assert [(role, cls, kw["spiking"]) for role, _, cls, kw in t.models] == [("twin", "SpikingBERT", False),
-                                                                             ("spiking", "SpikingBERT", True)]
+                                                                             ("distilled", "SpikingBERT", True)]
     assert t.metric == "accuracy" and t.higher_is_better and t.count_input.shape == (4, QUICK.max_len)
     twin = SpikingBERT(**QUICK.model_kwargs(False))
     calls = []
@@ -83,8 +83,11 @@ def test_main_job_task_distills_the_spiking_model_from_the_trained_twin():
     t.fit_for("twin", None)(SpikingBERT(**QUICK.model_kwargs(False)))
     assert not calls
     t.fit_for("spiking", twin)(SpikingBERT(**QUICK.model_kwargs(True)))
+    assert not calls  # the student without distillation
+    t.fit_for("distilled", twin)(SpikingBERT(**QUICK.model_kwargs(True)))
     assert calls
     assert 0 <= t.quality(twin) <= 1
+    assert [role for role, *_ in task(BertDistillation.quick(student="spiking"), 4).models] == ["twin", "spiking"]
 
 
 @pytest.mark.parametrize("changes, error, match", [
@@ -95,6 +98,7 @@ def test_main_job_task_distills_the_spiking_model_from_the_trained_twin():
     ({"seeds": (0, 0)}, ValueError, "seeds must not repeat"),
     ({"seeds": ()}, ValueError, "seeds must hold at least 1"),
     ({"alpha": 1.5}, ValueError, "alpha"),
+    ({"student": "twin"}, ValueError, "student must be one of"),
     ({"temperature": 0.0}, ValueError, "temperature"),
     ({"fit": {"epochs": 1}}, TypeError, "fit must be a FitConfig"),
 ])
@@ -109,5 +113,5 @@ def test_main_job_row_is_the_twin_and_the_distilled_spiking_bert():
 
     rows = run_main_job(MainJob.quick(paradigms=("spiking-bert",))).tables["rows"]
     assert [(r["model"], r["neuromorphic"], r["metric"]) for r in rows] == [
-        ("BERT twin", False, "accuracy"), ("SpikingBERT (distilled)", True, "accuracy")]
+        ("BERT twin (teacher)", False, "accuracy"), ("SpikingBERT distilled", True, "accuracy")]
     assert rows[1]["spikes"] > 0 == rows[0]["spikes"] and all(0 <= r["value"] <= 1 for r in rows)

@@ -19,7 +19,7 @@ from ..learning.bptt import FitConfig, Trainer, cross_entropy, resolve_device
 from ..learning.distill import Distillation
 from ..metrics import accuracy
 from ..models.bert import SpikingBERT, masked_lm_loss
-from .config import accepted, each, integer, nested, real, validate
+from .config import accepted, each, integer, nested, one_of, real, validate
 from .runner import Results, Runner, recipe
 from .task import Task
 
@@ -47,6 +47,7 @@ class BertDistillation:
     hidden_weight: float = 0.0  # weight of the hidden-state match (0: logits only)
     fit: FitConfig = FitConfig(epochs=40, batch_size=32, lr=1e-2, weight_decay=5e-2)  # every model's
     seeds: tuple[int, ...] = (0, 1, 2)  # split and initial draw of each repeat
+    student: str = "distilled"  # the main job's neuromorphic row: "distilled" or "spiking" (no distillation)
     count_batch: int = 32  # test docstrings counted per model
     profile: str = "cmos45"  # energy profile of the counts
     CHECKS = {"k": integer(2), "max_len": integer(), "per_module": integer(2), "test_per_module": integer(),
@@ -54,7 +55,7 @@ class BertDistillation:
               "pretrain_epochs": integer(0), "mask_p": real(low=0.0, high=1.0, low_open=True),
               "temperature": real(low=0.0, low_open=True), "alpha": real(low=0.0, high=1.0),
               "hidden_weight": real(low=0.0), "fit": nested(FitConfig), "seeds": each(integer(0), unique=True),
-              "count_batch": integer(), "profile": accepted(get_profile)}
+              "student": one_of(ROLES[1:]), "count_batch": integer(), "profile": accepted(get_profile)}
     RELATIONS = (("k", lambda c: c.k <= len(MODULES), f"be <= {len(MODULES)} (the pinned modules), got {{c.k}}"),
                  ("test_per_module", lambda c: c.test_per_module < c.per_module,
                   "be < per_module ({c.per_module}), got {c.test_per_module}"),
@@ -139,13 +140,15 @@ def run_bert(config: BertDistillation, runner: Runner) -> Results:
 
 def task(config: BertDistillation, n: int) -> Task:
     """The main job's spiking-bert row on the split of the first seed: the twin, then the spiking
-    encoder distilled from it (``fit_for``), judged by test accuracy, counted on ``n`` test docstrings."""
+    encoder ``student`` (distilled from the twin by ``fit_for``, or not), judged by test accuracy,
+    counted on ``n`` test docstrings."""
     data = config.data(config.seeds[0])
-    models = [("twin", "BERT twin", "SpikingBERT", config.model_kwargs(False)),
-              ("spiking", "SpikingBERT (distilled)", "SpikingBERT", config.model_kwargs(True))]
+    models = [(role, LABELS[role], "SpikingBERT", config.model_kwargs(role != "twin"))
+              for role in ("twin", config.student)]
     return Task("docstring modules (SpikingBERT)", "accuracy", True, "inference", models, config.fit, data.x_train,
                 data.y_train, lambda m: accuracy(m, data.x_test, data.y_test), data.x_test[:n],
-                fit_for=lambda role, twin: config.fit_for(data.x_train, data.y_train, twin if role != "twin" else None))
+                fit_for=lambda role, twin: config.fit_for(data.x_train, data.y_train,
+                                                          twin if role == "distilled" else None))
 
 
 __all__ = ["BertDistillation", "run_bert", "task", "ROLES"]
