@@ -1,7 +1,9 @@
 """The main job (``neurotoken run``): for every paradigm, a conventional model and its neuromorphic
 twin trained on embedded data, then one Table-II-style comparison of quality and energy.
 
-Paradigms: intra-token (SNN on digits), inter-token SSM (spiking SSM on pixel-sequence digits),
+Paradigms: intra-token (SNN on digits), the intra-token rows of :mod:`.table_i` (keyword spotting,
+convolutional image classification, segmentation, each beside a non-neural baseline), inter-token
+SSM (spiking SSM on pixel-sequence digits),
 inter-token attention (spiking transformer on in-context symbol demodulation), language
 (SpikeGPT-style byte LM) and spiking-mamba (the SpikingMamba byte LM vs the Mamba LM). Each model is
 counted by :func:`neurotoken.accounting.count` on held-out data under one profile: energy per
