@@ -231,15 +231,16 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
     twin's is 0), train_seconds, and model_file (``run_dir/models/<paradigm>-conventional`` or
     ``-neuromorphic.safetensors``, loadable by :func:`neurotoken.zoo.load_model`) when the run
     has a folder. With ``config.hardware``, table "hardware" has one row per (model, chip): paradigm,
-    task, model, neuromorphic, metric, value, higher_is_better and :func:`on_chips`'s fields. Table
-    "baselines" has one row per paradigm with a non-neural baseline: paradigm, task, model, metric,
-    value, higher_is_better.
+    task, model, neuromorphic, metric, value, higher_is_better and :func:`on_chips`'s fields. The rows
+    of a paradigm with a non-neural baseline also hold its name (baseline) and its score on the same
+    split and metric (baseline_value).
     """
     rasters, thunks = {}, tasks(config)
     for name in config.paradigms:
         if on_start is not None:
             on_start(name)
         task, twin = thunks[name](), None
+        baseline = {} if task.baseline is None else {"baseline": task.baseline[0], "baseline_value": task.baseline[1]()}
         for role, label, cls, kwargs in task.models:
             spiking = kwargs["spiking"]
             kind = ("neuromorphic" + (f" {role}" if len(task.models) > 2 else "")) if spiking else "conventional"
@@ -250,7 +251,7 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
             row = {"paradigm": name, "task": task.name, "model": label, "neuromorphic": spiking,
                    "metric": task.metric, "value": task.quality(model), "higher_is_better": task.higher_is_better,
                    "unit": task.unit, "profile": config.profile, **measure(model, task.count_input, config.profile, task.unit),
-                   "train_seconds": trained.seconds}
+                   "train_seconds": trained.seconds, **baseline}
             if not spiking:
                 twin_energy = row["energy_j"]
             row["energy_vs_twin"] = row["energy_j"] / twin_energy if twin_energy else float("nan")
@@ -261,10 +262,6 @@ def run_main_job(config: MainJob, runner: Runner, on_start: Callable[[str], None
             runner.emit(row)
             for chip_row in on_chips(model, task.count_input, config.hardware):
                 runner.emit({k: row[k] for k in HARDWARE_KEYS} | chip_row, "hardware")
-        if task.baseline is not None:
-            label, score = task.baseline
-            runner.emit({"paradigm": name, "task": task.name, "model": label, "metric": task.metric,
-                         "value": score(), "higher_is_better": task.higher_is_better}, "baselines")
     meta = {"config": dumps(config), "seed": config.seed, "neurotoken": __version__, "torch": torch.__version__,
             "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")}
     return runner.results(rasters=rasters, meta=meta)
