@@ -131,6 +131,15 @@ def _update(h, x, s, beta, th, reset):
 
 
 @njit(inline="always")
+def _advance(h, s, xt, st, bt, tt, j, reset, neg, levels):
+    """Neuron j one step on: h[j], s[j] and the spike st[j] updated; returns the state h_t."""
+    v = _update(h[j], xt[j], s[j], bt[j], tt[j], reset)
+    h[j] = v
+    s[j] = st[j] = _spike(v, tt[j], neg, levels)
+    return v
+
+
+@njit(inline="always")
 def _slab(w, workers, M):
     """Columns [lo, hi) of worker w: M split evenly on 16-column (64-byte) boundaries."""
     lo = M * w // workers // 16 * 16
@@ -149,12 +158,13 @@ def forward(reset: int, neg: int, levels: int):
             h, s, bt, tt = h0[lo:hi].copy(), s0[lo:hi].copy(), beta[lo:hi], th[lo:hi]
             for t in range(T):
                 xt, st = x[t, lo:hi], s_out[t, lo:hi]
-                for j in range(hi - lo):
-                    v = _update(h[j], xt[j], s[j], bt[j], tt[j], reset)
-                    h[j] = v
-                    s[j] = st[j] = _spike(v, tt[j], neg, levels)
-                if h_out.shape[0] == T:
-                    h_out[t, lo:hi] = h
+                if h_out.shape[0] == T:  # each state written as computed: no second pass over the slab
+                    ht = h_out[t, lo:hi]
+                    for j in range(hi - lo):
+                        ht[j] = _advance(h, s, xt, st, bt, tt, j, reset, neg, levels)
+                else:
+                    for j in range(hi - lo):
+                        _advance(h, s, xt, st, bt, tt, j, reset, neg, levels)
             h_out[-1, lo:hi] = h
     return lif_forward
 
@@ -184,16 +194,15 @@ def backward(reset: int, neg: int, levels: int, surrogate: type, params: bool):
             for t in range(T - 1, -1, -1):
                 h_t, s_t, gs_t = hs[t, lo:hi], ss[t, lo:hi], gs[t, lo:hi]
                 h_p, s_p = (hs[t - 1, lo:hi], ss[t - 1, lo:hi]) if t > 0 else (h0[lo:hi], s0[lo:hi])
-                gh_t = gh[t - t_grad, lo:hi] if t >= t_grad else zero
+                gh_t, dx_t = (gh[t - t_grad, lo:hi] if t >= t_grad else zero), dx[t, lo:hi]
                 for j in range(n):
                     dsdh, dsdth = _spike_grads(h_t[j], tt[j], neg, levels, grad, width)
                     q = gs_t[j] - tt[j] * g[j] * sub
                     g_t = q * dsdh + bt[j] * g[j] * _keep(s_t[j], reset) + gh_t[j]
-                    g[j] = g_t
+                    g[j] = dx_t[j] = g_t  # dL/dx_t as computed: no second pass over the slab
                     if params:
                         db[j] += g_t * h_p[j] * _keep(s_p[j], reset)
                         dt[j] += q * dsdth - g_t * s_p[j] * sub
-                dx[t, lo:hi] = g
             for j in range(n):
                 dh0[lo + j] = bt[j] * g[j] * _keep(s0[lo + j], reset)
                 ds0[lo + j] = -tt[j] * g[j] * sub
