@@ -212,3 +212,53 @@ def test_conv_takes_a_neuron_instance_or_its_config_as_a_copy():
         SpikingConv2d(2, 3, 3, norm="ln")
     with pytest.raises(ValueError, match="pool must be one of"):
         SpikingConv2d(2, 3, 3, pool="sum")
+
+
+@settings(max_examples=12, deadline=None)
+@given(sizes=st.lists(st.integers(1, 24), min_size=3, max_size=4), T=st.integers(1, 5),
+       surrogate=st.sampled_from(["triangle", "atan"]), reset=st.sampled_from(["subtract", "none"]),
+       beta=st.sampled_from([0.0, 0.5, 0.9]), rate=st.sampled_from([0.1, 0.5]))
+def test_sparse_input_grad_keeps_every_weight_gradient(sizes, T, surrogate, reset, beta, rate):
+    import copy
+
+    torch.manual_seed(len(sizes) + T)
+    sparse = SpikingMLP(sizes, sparse_input_grad=True, linear_backend="event", beta=beta, reset=reset,
+                        surrogate=surrogate, threshold=0.3)
+    dense = copy.deepcopy(sparse)
+    dense.sparse_input_grad = False
+    x = (torch.rand(T, 3, sizes[0]) < rate).double()
+    sparse.double(), dense.double()
+    outs = []
+    for net in (sparse, dense):
+        xin = x.clone().requires_grad_()
+        y = net(xin)
+        y.backward(torch.linspace(-1, 1, y.numel(), dtype=y.dtype).view_as(y))
+        outs.append((y, xin.grad, [p.grad for p in net.parameters()]))
+    (y, gx, gp), (y_ref, gx_ref, gp_ref) = outs
+    torch.testing.assert_close(y, y_ref)
+    torch.testing.assert_close(gx, gx_ref)
+    for a, b in zip(gp, gp_ref):
+        torch.testing.assert_close(a, b)
+
+
+@pytest.mark.parametrize("reset", ["subtract", "none"])
+@pytest.mark.parametrize("surrogate", ["triangle", "sigmoid"])
+def test_support_is_where_the_surrogate_derivative_of_the_membrane_is_non_zero(reset, surrogate):
+    from neurotoken.layers import _support
+    from neurotoken.neurons import npe_multistep
+
+    torch.manual_seed(0)
+    neuron = LIF(0.8, 0.5, reset, surrogate=surrogate)
+    current = 30 * torch.randn(7, 4, 9)  # far from theta the sigmoid's derivative underflows to 0
+    s, h = npe_multistep(current, neuron.params(), backend="sequential")
+    mask = _support(neuron, current, s)
+    expected = neuron.params().surrogate.grad(h - 0.5) != 0
+    assert torch.equal(mask, expected) and 0 < mask.sum() < mask.numel()
+
+
+def test_sparse_input_grad_refusals_name_the_argument():
+    with pytest.raises(TypeError, match="sparse_input_grad"):
+        SpikingMLP([4, 3], sparse_input_grad="yes")
+    with pytest.raises(ValueError, match="sparse_input_grad"):
+        SpikingMLP([4, 3, 2], sparse_input_grad=True, reset="zero")
+    SpikingMLP([4, 3], sparse_input_grad=True, reset="zero")  # the last layer's neuron feeds no layer

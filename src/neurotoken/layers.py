@@ -19,6 +19,8 @@ from .kernels.event_linear import EventLinear
 from .mixers.base import DEFAULT, check_dtype, resolve_neuron
 from .neurons import LIF, NPE
 from .scan import linear_scan
+from .spikes import Binary
+from .surrogate import Triangle
 
 
 def _neuron(neuron, options: dict) -> NPE:
@@ -42,21 +44,74 @@ class SpikingLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [T, ..., in_features] -> spikes [T, ..., out_features]."""
+        return self.run(x)[0]
+
+    def run(self, x: torch.Tensor, grad_mask: torch.Tensor | None = None,
+            support: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """(spikes, mask): ``grad_mask`` keeps dL/dx only where it is True (event path, eq. (93));
+        with ``support`` the mask is where this layer's surrogate derivative is non-zero, else None."""
         _checks.tensor("x", x, min_dim=2)
         if x.shape[-1] != self.linear.in_features or x.numel() == 0:
             raise ValueError(f"x must be [T, ..., {self.linear.in_features}] with no size 0, "
                              f"got shape {tuple(x.shape)}")
-        return self.neuron(self.linear(check_dtype("x", x, self)))
+        current = self.linear(check_dtype("x", x, self), grad_mask)
+        s = self.neuron(current)
+        return s, _support(self.neuron, current, s) if support else None
+
+
+def _check_support(neuron: NPE) -> NPE:
+    """``neuron`` if :func:`_support` can recompute its membrane (binary spikes, a real
+    decay, reset "subtract" without feedback or "none"), else ValueError."""
+    p = neuron.params()
+    if type(p.spike) is not Binary or p.reset not in ("subtract", "none") or p.feedback is not None \
+            or torch.as_tensor(p.decay).is_complex():
+        raise ValueError("sparse_input_grad needs neurons with binary spikes, a real decay and reset 'subtract' "
+                         f"(no feedback) or 'none', got {neuron!r}")
+    return neuron
+
+
+def _support(neuron: NPE, current: torch.Tensor, spikes: torch.Tensor) -> torch.Tensor:
+    """Where the surrogate derivative of ``neuron`` is non-zero over a run from rest (bool, the
+    current's shape [T, ...]): the only entries of dL/d spikes that reach its input current. The
+    membrane h_t = a h_{t-1} + x_t - theta s_{t-1} (eq. (9)) is recomputed from the current and the
+    spikes by one scan, without gradient; an entry at the support's edge may flip by rounding, where
+    the derivative is near zero for a continuous surrogate."""
+    p = neuron.params()
+    with torch.no_grad():
+        drive = current.clone()
+        if p.reset == "subtract":
+            drive[1:] -= p.threshold * spikes[:-1]
+        h = linear_scan(p.decay, drive, dim=0).sub_(p.threshold)
+        if isinstance(p.surrogate, Triangle):  # its support |x| < width, without the formula's temporaries
+            return h.abs_() < p.surrogate.width
+        return p.surrogate.grad(h) != 0
 
 
 class SpikingMLP(nn.Sequential):
-    """A stack of SpikingLinear layers, sizes = (in, hidden_1, ..., out)."""
+    """A stack of SpikingLinear layers, sizes = (in, hidden_1, ..., out). ``sparse_input_grad``: each
+    layer after the first computes dL/d(input spikes) only where the previous layer's surrogate
+    derivative is non-zero (the rest never reaches a weight), on its event path (eq. (93)): the same
+    weight gradients, cheaper with a surrogate of narrow support (e.g. "triangle" of small width) at
+    low spike rates; dL/dx of the spikes between layers is zero outside the support."""
 
-    def __init__(self, sizes: Sequence[int], bias: bool = True, **neuron):
+    def __init__(self, sizes: Sequence[int], bias: bool = True, sparse_input_grad: bool = False, **neuron):
         sizes = [_checks.positive_int(f"sizes[{i}]", n) for i, n in enumerate(sizes)]
         if len(sizes) < 2:
             raise ValueError(f"sizes must hold at least (in, out), got {sizes}")
         super().__init__(*(SpikingLinear(a, b, bias, **neuron) for a, b in zip(sizes, sizes[1:])))
+        self.sparse_input_grad = _checks.flag("sparse_input_grad", sparse_input_grad)
+        if sparse_input_grad:
+            for layer in list(self)[:-1]:
+                _check_support(layer.neuron)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [T, ..., sizes[0]] -> spikes [T, ..., sizes[-1]]."""
+        if not self.sparse_input_grad:
+            return super().forward(x)
+        mask = None
+        for i, layer in enumerate(self):
+            x, mask = layer.run(x, mask, support=i < len(self) - 1)
+        return x
 
 
 def _pair(name: str, value, low: int) -> tuple[int, int]:

@@ -176,8 +176,10 @@ class EventLinear(nn.Linear):
         self.rate = spike_rate(x)
         return self.rate < CROSSOVER
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [..., in_features] -> [..., out_features]; x of the weight's dtype (any under autocast) and device."""
+    def forward(self, x: torch.Tensor, grad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x [..., in_features] -> [..., out_features]; x of the weight's dtype (any under autocast) and device.
+        ``grad_mask`` (bool, x's shape): on the event path dL/dx only where it is True (the dense path
+        computes all of dL/dx)."""
         _checks.real("x", _checks.tensor("x", x, min_dim=1))
         if x.shape[-1] != self.in_features or x.numel() == 0:
             raise ValueError(f"x must be [..., {self.in_features}] with no size 0, got shape {tuple(x.shape)}")
@@ -187,7 +189,7 @@ class EventLinear(nn.Linear):
             raise TypeError(f"x must be a floating-point tensor of the weight's dtype on its device "
                             f"({w.dtype} on {w.device}), got {x.dtype} on {x.device}")
         if self._event(x):
-            return event_linear(x, self.weight, self.bias)
+            return event_linear(x, self.weight, self.bias, grad_mask=grad_mask)
         return F.linear(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
