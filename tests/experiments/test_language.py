@@ -96,3 +96,14 @@ def test_main_job_spiking_mamba_row_compares_mamba_with_its_spiking_form_per_tok
         assert 0 < row["value"] < 9 and row["energy_j"] > 0
     assert spiking["neuromorphic"] and spiking["acs"] > 0 and spiking["spikes"] > 0
     assert spiking["energy_vs_twin"] == spiking["energy_j"] / twin["energy_j"]
+
+
+@pytest.mark.slow
+def test_main_job_spiking_mamba_is_within_five_percent_of_its_twin():
+    """The SpikingMamba row as the main job trains it: bits per byte within 5% of the Mamba twin, at a
+    lower energy per token."""
+    from neurotoken.experiments.main_job import MainJob, run_main_job
+
+    twin, spiking = run_main_job(MainJob(paradigms=("spiking-mamba",))).tables["rows"]
+    assert spiking["value"] <= 1.05 * twin["value"] < 8
+    assert spiking["energy_vs_twin"] < 1
