@@ -315,8 +315,9 @@ class AnalogLinear(_Crossbar, nn.Linear):
         """The crossbar input vectors [N, rows] of x [..., in_features]."""
         return x.reshape(-1, self.in_features)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """x [..., in_features] -> [..., out_features]."""
+    def forward(self, x: torch.Tensor, grad_mask: torch.Tensor | None = None) -> torch.Tensor:
+        """x [..., in_features] -> [..., out_features]. ``grad_mask`` is the event layer's (eq. (93)) and,
+        as on its dense path, all of dL/dx is computed."""
         if not self._analog():
             return super().forward(x)
         y = self.crossbar(self.vectors(x)).unflatten(0, x.shape[:-1])
