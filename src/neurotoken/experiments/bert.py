@@ -42,7 +42,7 @@ class BertDistillation:
     T: int = 4  # virtual time steps of the spiking encoder
     pretrain_epochs: int = 0  # masked-byte pre-training on the training texts before each fit (0: none)
     mask_p: float = 0.15  # masked fraction of the pre-training bytes
-    temperature: float = 2.0  # distillation's softening T
+    temperature: float = 4.0  # distillation's softening T
     alpha: float = 0.5  # weight of the distillation term against the labels' cross-entropy
     hidden_weight: float = 0.0  # weight of the hidden-state match (0: logits only)
     fit: FitConfig = FitConfig(epochs=40, batch_size=32, lr=1e-2, weight_decay=5e-2)  # every model's
