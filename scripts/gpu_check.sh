@@ -15,7 +15,7 @@
 # and ignored by git (echo /.gpu_wheels/ >> .git/info/exclude), then named in `carry`. Steps, each
 # under `timeout`, in priority order: versions; the tests that need CUDA (Triton kernels compiled,
 # every mixer on the device, the bench's GPU path); then `neurotoken bench --device cuda` case by
-# case (LIF, scan, block-sparse attention, event-linear, SNN step). Everything lands in $OUT (or
+# case (LIF, scan, selective scan, block-sparse attention, bit-packed AND scores, event-linear, SNN step). Everything lands in $OUT (or
 # ./gpu_check_out): gpu_check.log and one bench_<case>.json per case.
 set -u
 OUT=${OUT:-$PWD/gpu_check_out}
@@ -53,7 +53,7 @@ budget() { # seconds for a case, at most $1, so that the whole script stays with
     local left=$((480 - (SECONDS - start)))
     echo $(( left < $1 ? (left > 0 ? left : 1) : $1 ))
 }
-for spec in lif:70 scan:90 blocksparse:110 event-linear:60 snn-step:60; do
+for spec in lif:60 scan:70 selective-scan:60 blocksparse:100 attention:30 event-linear:50 snn-step:50; do
     case_=${spec%%:*}
     limit=$(budget "${spec##*:}")
     step "bench $case_ (timeout ${limit}s)"

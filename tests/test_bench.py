@@ -97,6 +97,41 @@ def test_snn_step_case_times_a_training_step_and_reports_hidden_rates():
     assert all(len(r["hidden_spike_rates"]) == 2 and all(0 <= v <= 1 for v in r["hidden_spike_rates"]) for r in rows)
 
 
+def test_selective_scan_case_times_each_method_forward_and_backward_against_the_sequential_scan():
+    rows = bench.run_all(quick=True, repeats=1, peers=False, cases=("selective-scan",))["rows"]
+    cases = {r["case"] for r in rows}
+    assert cases == {"selective scan forward B=2 L=33 D=8 N=4", "selective scan forward+backward B=2 L=33 D=8 N=4"}
+    for case in cases:
+        impls = {r["impl"] for r in rows if r["case"] == case}
+        assert impls == {"selective_scan sequential", "selective_scan parallel"}  # no Triton without a GPU
+    forward = [r for r in rows if " forward " in r["case"]]
+    backward = [r for r in rows if "backward" in r["case"]]
+    assert forward[0]["bytes"] == (3 * 2 * 33 * 8 + 2 * 2 * 33 * 4 + 8 * 4 + 2 * 8 * 4) * 4 < backward[0]["bytes"]
+    assert all(r["peer"] == r["impl"].endswith("sequential") and r["vs_best_peer"] > 0 for r in rows)
+
+
+def _interpreted(expression: str):
+    """The value of a Python ``expression`` over ``bench``, evaluated in a fresh process with the
+    Triton kernels interpreted on the CPU."""
+    pytest.importorskip("triton")
+    code = f"from neurotoken import bench; print(repr({expression}))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**os.environ, "TRITON_INTERPRET": "1"}).stdout
+    return eval(out)  # noqa: S307 - our own printed value
+
+
+def test_selective_scan_case_adds_the_triton_kernel_where_it_runs():
+    impls = _interpreted("sorted({r['impl'] for r in bench.selective_scan_cases(B=1, L=9, D=4, N=2, repeats=1)})")
+    assert impls == ["selective_scan parallel", "selective_scan sequential", "selective_scan triton"]
+
+
+def test_and_scores_on_the_cpu_time_the_numba_kernel_and_no_gpu_rows():
+    rows = bench.attention_cases(B=1, H=1, L=16, bits=64, sparse_L=64, d=4, density=0.1, repeats=1)
+    scores = {r["impl"] for r in rows if r["case"].startswith("AND scores")}
+    assert scores == {"torch float32 matmul", "neurotoken bitpack popcount kernel", "neurotoken bitpack (with packing)"}
+    assert any(r["case"].startswith("sparse attention") for r in rows)
+
+
 def test_bench_help_names_every_case():
     out = subprocess.run([sys.executable, "-m", "neurotoken", "bench", "--help"], capture_output=True, text=True,
                          check=True, env={**os.environ, "COLUMNS": "300"}).stdout
@@ -131,12 +166,8 @@ def test_lif_case_reports_saved_bytes_per_neuron_step_and_no_peak_memory_on_the_
 
 
 def test_triton_lif_with_bf16_state_and_bit_spikes_saves_at_most_2_2_bytes_per_neuron_step():
-    pytest.importorskip("triton")
-    code = ("from neurotoken import bench; rows, _ = bench.lif_cases(T=8, B=2, N=64, repeats=1, peers=False); "
-            "print({r['impl']: r['saved_bytes_per_neuron_step'] for r in rows if 'backward' in r['case']})")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**os.environ, "TRITON_INTERPRET": "1"}).stdout
-    saved = eval(out)  # noqa: S307 - our own printed dict
+    saved = _interpreted("{r['impl']: r['saved_bytes_per_neuron_step'] for r in "
+                         "bench.lif_cases(T=8, B=2, N=64, repeats=1, peers=False)[0] if 'backward' in r['case']}")
     assert saved["neurotoken triton (bf16 state, bit spikes)"] <= 2.2 < saved["neurotoken triton"]
 
 
@@ -176,4 +207,6 @@ def test_quick_gpu_run_times_every_gpu_case_with_peak_memory(tmp_path):
     assert {"neurotoken triton", "neurotoken triton (bf16 state, bit spikes)"} <= {r["impl"] for r in rows}
     assert all(r["peak_bytes"] > 0 for r in rows)
     assert any(r["impl"] == "torch SDPA (masked)" for r in rows)
+    assert {"selective_scan triton", "neurotoken bitpack triton (with packing)"} <= {r["impl"] for r in rows}
+    assert not any(r["case"].startswith("sparse attention") for r in rows)  # the blocksparse case on CUDA
     bench.save(results, tmp_path)

@@ -236,29 +236,75 @@ def scan_cases(L: int = 4096, B: int = 8, D: int = 256, repeats: int = 5, method
              "bytes": 4 * B * L * D * F32, "peak_bytes": peaks.get(name)} for name, t in times.items()]
 
 
+def selective_scan_cases(B: int = 2, L: int = 512, D: int = 256, N: int = 16, repeats: int = 5, methods=None,
+                         device="cpu") -> list[dict]:
+    """Mamba's selective scan (``selective_scan``, eq. (16)-(17)) on x, delta [B, L, D], A [D, N], k, q
+    [B, L, N], forward and forward+backward (gradients of every input), by each of ``methods`` (None:
+    sequential, the peer, parallel, and triton where it runs). Must move in float32: forward the
+    inputs in, y and the last state out (3 B L D + 2 B L N + D N + B D N floats); forward+backward also
+    dL/dy in and the inputs' gradients out (6 B L D + 4 B L N + 2 D N + B D N floats)."""
+    from .mixers.ssm import selective_scan
+
+    methods = ("sequential", "parallel") + (("triton",) if _triton_runs(device) else ()) if methods is None else methods
+    g = torch.Generator(device).manual_seed(0)
+    x = torch.randn(B, L, D, generator=g, device=device)
+    delta = torch.nn.functional.softplus(torch.randn(B, L, D, generator=g, device=device) - 2)
+    A = 0.5 + torch.rand(D, N, generator=g, device=device)
+    k, q = (torch.randn(B, L, N, generator=g, device=device) / N ** 0.5 for _ in range(2))
+    inputs = [t.requires_grad_() for t in (x, delta, A, k, q)]
+    rows = []
+    for mode, floats in (("forward", 3 * B * L * D + 2 * B * L * N + D * N + B * D * N),
+                         ("forward+backward", 6 * B * L * D + 4 * B * L * N + 2 * D * N + B * D * N)):
+        def run(method, mode=mode):
+            def go():
+                if mode == "forward":
+                    with torch.no_grad():
+                        return selective_scan(*inputs, method=method)
+                for t in inputs:
+                    t.grad = None
+                y, last = selective_scan(*inputs, method=method)
+                torch.autograd.backward((y, last), (torch.ones_like(y), torch.ones_like(last)))
+            return go
+        peaks = {}
+        times = time_fns({f"selective_scan {m}": run(m) for m in methods}, repeats, device=device, peaks=peaks)
+        rows += [{"case": f"selective scan {mode} B={B} L={L} D={D} N={N}", "impl": name,
+                  "peer": name == "selective_scan sequential", "median_s": t, "bytes": floats * F32,
+                  "peak_bytes": peaks.get(name)} for name, t in times.items()]
+    return rows
+
+
 def attention_cases(B: int = 8, H: int = 4, L: int = 512, bits: int = 256, sparse_L: int = 4096, d: int = 64,
-                    density: float = 0.01, repeats: int = 5) -> list[dict]:
+                    density: float = 0.01, repeats: int = 5, device="cpu") -> list[dict]:
     """Binary AND attention scores of q, k [B, H, L, bits] (bits = tau x d_head): bit-packed popcount
-    kernel (packed inputs, and with packing) vs the float32 matmul; must move: packed q, k in, float32
-    scores out. Softmax attention at one head over a causal local window of ~density L keys per
-    query: event-driven gather/scatter vs dense masked; must move: q, k, v in, out, one index per pair."""
+    scores (on the CPU the numba kernel on packed inputs, and with packing; on CUDA the Triton kernel,
+    with packing) vs the float32 matmul of the spikes; must move: packed q, k in, float32 scores out.
+    On the CPU also softmax attention at one head over a causal local window of ~density L keys per
+    query: event-driven gather/scatter vs dense masked; must move: q, k, v in, out, one index per pair
+    (on CUDA the blocksparse case times sparse attention)."""
     import numpy as np
 
     from .kernels import bitpack
     from .kernels._popcount_numba import popcount_scores
     from .mixers import attention, sparse
 
-    g = torch.Generator().manual_seed(0)
-    q, k = ((torch.rand(B, H, L, bits, generator=g) < 0.2).float() for _ in range(2))
-    packed, packed_t = bitpack.pack_bits(q), np.ascontiguousarray(bitpack.pack_bits(k).transpose(0, 2, 1))
-    out = np.empty((B * H, L, L), dtype=np.float32)
+    g = torch.Generator(device).manual_seed(0)
+    q, k = ((torch.rand(B, H, L, bits, generator=g, device=device) < 0.2).float() for _ in range(2))
     case = f"AND scores B={B} H={H} L={L} bits={bits}"
     score_bytes = B * H * (L * L * F32 + 2 * L * bits // 8)
-    runs = {"torch float32 matmul": lambda: q @ k.transpose(-1, -2),
-            "neurotoken bitpack popcount kernel": lambda: popcount_scores(packed, packed_t, False, bits, out),
-            "neurotoken bitpack (with packing)": lambda: bitpack.packed_scores(q, k)}
-    rows = [{"case": case, "impl": name, "peer": name.startswith("torch"), "median_s": time_fn(run, repeats),
-             "bytes": score_bytes} for name, run in runs.items()]
+    runs = {"torch float32 matmul": lambda: q @ k.transpose(-1, -2)}
+    if torch.device(device).type == "cpu":
+        packed, packed_t = bitpack.pack_bits(q), np.ascontiguousarray(bitpack.pack_bits(k).transpose(0, 2, 1))
+        out = np.empty((B * H, L, L), dtype=np.float32)
+        runs["neurotoken bitpack popcount kernel"] = lambda: popcount_scores(packed, packed_t, False, bits, out)
+        runs["neurotoken bitpack (with packing)"] = lambda: bitpack.packed_scores(q, k)
+    else:
+        runs["neurotoken bitpack triton (with packing)"] = lambda: bitpack.packed_scores(q, k)
+    peaks = {}
+    rows = [{"case": case, "impl": name, "peer": name.startswith("torch"), "median_s": t, "bytes": score_bytes,
+             "peak_bytes": peaks.get(name)}
+            for name, t in time_fns(runs, repeats, device=device, peaks=peaks).items()]
+    if torch.device(device).type != "cpu":
+        return rows
     mask = sparse.local(sparse_L, max(1, round(density * sparse_L)))
     pattern = sparse.to_csr(mask)
     qs, ks, vs = torch.randn(3, 1, sparse_L, d, generator=g).unbind(0)
@@ -499,14 +545,17 @@ def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
     return rows
 
 
-CASES = ("lif", "scan", "reset", "attention", "blocksparse", "event-linear", "snn-step")
-GPU_CASES = ("lif", "scan", "blocksparse", "event-linear", "snn-step")  # in priority order
-QUICK = {"lif": dict(T=8, B=2, N=64), "scan": [dict(L=128, B=2, D=16)], "reset": dict(T=8, B=2, N=16),
+CASES = ("lif", "scan", "selective-scan", "reset", "attention", "blocksparse", "event-linear", "snn-step")
+GPU_CASES = ("lif", "scan", "selective-scan", "blocksparse", "attention", "event-linear", "snn-step")  # in priority order
+QUICK = {"lif": dict(T=8, B=2, N=64), "scan": [dict(L=128, B=2, D=16)], "selective-scan": dict(B=2, L=33, D=8, N=4),
+         "reset": dict(T=8, B=2, N=16),
          "attention": dict(B=1, H=1, L=32, bits=64, sparse_L=128, d=8, density=0.1),
          "blocksparse": dict(L=100, d=8, window=5, stride=6, fixed_block=16, blocks=(16, 16, 16)),
          "event-linear": dict(M=64, K=48, N=32, rates=(0.05, 0.5)), "snn-step": dict(T=2, B=4, sizes=(20, 16, 16, 3))}
-CPU_SIZES = {"lif": dict(T=64, B=32, N=2048), "scan": [dict(L=4096, B=8, D=256), dict(L=64, B=8, D=256)]}
+CPU_SIZES = {"lif": dict(T=64, B=32, N=2048), "scan": [dict(L=4096, B=8, D=256), dict(L=64, B=8, D=256)],
+             "selective-scan": dict(B=2, L=512, D=256, N=16)}
 GPU_SIZES = {"lif": dict(T=64, B=64, N=65536), "scan": [dict(L=4096, B=8, D=4096)],
+             "selective-scan": dict(B=8, L=2048, D=1536, N=16), "attention": dict(B=1, H=32, L=4096, bits=256),
              "blocksparse": dict(L=16384, d=64, window=819, stride=20, fixed_block=1024, blocks=(64, 64, 64)),
              "event-linear": dict(M=16384, K=4096, N=4096), "snn-step": dict(T=16, B=1024)}
 
@@ -541,8 +590,9 @@ def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tu
     step_rows, step_skipped = (snn_step_cases(**sizes["snn-step"], peers=peers, **on) if "snn-step" in cases
                                else ([], {}))
     rows = summarise(lif_rows + [row for size in sizes["scan"] if "scan" in cases for row in scan_cases(**size, **on)]
+                     + (selective_scan_cases(**sizes["selective-scan"], **on) if "selective-scan" in cases else [])
                      + (reset_cases(**sizes["reset"], repeats=repeats) if "reset" in cases else [])
-                     + (attention_cases(**sizes["attention"], repeats=repeats) if "attention" in cases else [])
+                     + (attention_cases(**sizes["attention"], **on) if "attention" in cases else [])
                      + (blocksparse_cases(**sizes["blocksparse"], **on) if "blocksparse" in cases else [])
                      + (event_linear_cases(**sizes["event-linear"], **on) if "event-linear" in cases else [])
                      + step_rows, bandwidth)

@@ -442,14 +442,16 @@ def export(model: Path = typer.Argument(..., help="a model file, e.g. "
 @friendly
 def bench(out: Path = typer.Option(Path("runs"), help="parent folder of the run folder <timestamp>-bench "
                                                      "(results.json, results.png)"),
-          case: list[str] = typer.Option([], "--case", help="only these cases (repeatable): lif, scan, reset, "
-                                                              "attention, blocksparse, event-linear, snn-step"),
+          case: list[str] = typer.Option([], "--case", help="only these cases (repeatable): lif, scan, "
+                                                              "selective-scan, reset, attention, blocksparse, "
+                                                              "event-linear, snn-step"),
           repeats: int = typer.Option(7, help="timed calls per case (median reported)"),
           threads: int = typer.Option(0, help=THREADS_HELP),
           peers: bool = typer.Option(True, help="include snnTorch, SpikingJelly, Norse when installed"),
           quick: bool = typer.Option(False, help="tiny sizes: checks the machinery, times mean nothing"),
-          device: str = typer.Option("cpu", help="cpu, or cuda[:N]: GPU-sized cases (lif, scan, blocksparse, "
-                                                 "event-linear, snn-step) against the peers' GPU paths")) -> None:
+          device: str = typer.Option("cpu", help="cpu, or cuda[:N]: GPU-sized cases (lif, scan, selective-scan, "
+                                                 "blocksparse, attention, event-linear, snn-step) against the "
+                                                 "peers' GPU paths")) -> None:
     """Time the fused/scan paths against sequential loops and the peers, on the same inputs.
 
     Examples:
