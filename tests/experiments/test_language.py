@@ -107,3 +107,18 @@ def test_main_job_spiking_mamba_is_within_five_percent_of_its_twin():
     twin, spiking = run_main_job(MainJob(paradigms=("spiking-mamba",))).tables["rows"]
     assert spiking["value"] <= 1.05 * twin["value"] < 8
     assert spiking["energy_vs_twin"] < 1
+
+
+def test_bigram_baseline_is_exact_on_a_deterministic_text_and_equal_for_tensors_and_datasets(tmp_path):
+    from neurotoken.experiments.language import bigram_bits_per_byte
+
+    x = torch.tensor([[0, 1, 0, 1]])
+    y = torch.tensor([[1, 0, 1, 0]])
+    assert bigram_bits_per_byte(x, y, x, y, alpha=1e-9) == pytest.approx(0.0, abs=1e-6)
+    assert bigram_bits_per_byte(x, y, y, y, alpha=1.0) == pytest.approx(math.log2(2 + 256))  # unseen: (0 + 1) / (2 + 256)
+    (tmp_path / "t.txt").write_text("abcdefghij" * 60)
+    config = LanguageModels(L=8, path=str(tmp_path / "t.txt"))
+    data = windows(config)
+    stacked = [torch.stack(t) for part in (data[0], data[2]) for t in zip(*(part[i] for i in range(len(part))))]
+    assert bigram_bits_per_byte(*data) == pytest.approx(bigram_bits_per_byte(stacked[0], stacked[1], *stacked[2:]))
+    assert bigram_bits_per_byte(*data) < 1  # the text is periodic: each byte follows from the last

@@ -111,18 +111,33 @@ def val_bits_per_byte(model, x, y=None, batch_size: int = 64) -> float:
     return bits / positions
 
 
+def _tensors(x, y) -> tuple[torch.Tensor, torch.Tensor]:
+    """(inputs, targets) of tensors (x, y) or of a Dataset of (x, y) windows, stacked."""
+    return (x, y) if y is not None else tuple(torch.stack(t) for t in zip(*(x[i] for i in range(len(x)))))
+
+
+def bigram_bits_per_byte(x, y, x_val, y_val, alpha: float = 0.1) -> float:
+    """Validation bits per byte of a byte bigram model counted on the training windows (tensors or
+    Datasets of (x, y) pairs, as :func:`windows` gives them), add-``alpha`` smoothed: a non-neural baseline."""
+    (x, y), (x_val, y_val) = _tensors(x, y), _tensors(x_val, y_val)
+    counts = torch.bincount((x * 256 + y).flatten(), minlength=256 * 256).view(256, 256).double() + alpha
+    log_p = (counts / counts.sum(1, keepdim=True)).log2()
+    return -log_p[x_val.flatten(), y_val.flatten()].mean().item()
+
+
 LABELS = {"spikegpt": ("RWKV", "SpikeGPT-style (spiking projections)"), "pspikessm": ("SSM", "P-SpikeSSM"),
           "mamba": ("Mamba", "SpikingMamba (spiking projections)")}  # backbone -> (twin, spiking) row labels
 
 
 def task(c: LanguageModels, n: int, name: str = "text (language)") -> Task:
     """The main job's row of ``c``: the twin, then the spiking LM trained directly, judged by validation
-    bits per byte, counted per token on ``n`` validation windows."""
+    bits per byte (beside a byte bigram's), counted per token on ``n`` validation windows."""
     x, y, x_val, y_val = windows(c)
     models = [(role, label, "SpikingLM", model_kwargs(c, spiking))
               for role, label, spiking in zip(("twin", "spiking"), LABELS[c.backbone], (False, True))]
     return Task(name, "bits/byte", False, "token", models, c.fit, x, y,
-                lambda m: val_bits_per_byte(m, x_val, y_val), head(x_val, n))
+                lambda m: val_bits_per_byte(m, x_val, y_val), head(x_val, n),
+                baseline=("byte bigram", lambda: bigram_bits_per_byte(x, y, x_val, y_val)))
 
 
 def _distill(config: LanguageModels, teacher, x, y):

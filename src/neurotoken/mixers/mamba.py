@@ -38,14 +38,11 @@ def multilevel_neuron() -> NPE:
     return memoryless(0.5, "multilevel")
 
 
-OUT_THRESHOLD = 0.05  # the default initial theta before W_out: the gated SSM output starts small
-
-
-def ternary_neuron(threshold: float = 0.3) -> NPE:
-    """SpikingMamba's default NPE: memoryless ternary spikes -1/0/+1 at a learned theta starting at
-    ``threshold`` (eq. 6), so the signed inputs of W_in (the normalised tokens) and W_out (the gated
-    SSM output) keep their sign."""
-    return memoryless(threshold, "ternary", learn_threshold=True)
+def ternary_neuron() -> NPE:
+    """SpikingMamba's default NPE: memoryless ternary spikes -1/0/+1 at a learned theta starting at 0.3
+    (eq. 6), so the signed inputs of W_in (the normalised tokens) and W_out (the gated SSM output)
+    keep their sign."""
+    return memoryless(0.3, "ternary", learn_threshold=True)
 
 
 class MambaBlock(SelectiveSSM):
@@ -71,10 +68,9 @@ class MambaBlock(SelectiveSSM):
         self.conv_weight = nn.Parameter(torch.empty(inner, d_conv).uniform_(-bound, bound))
         self.conv_bias = nn.Parameter(torch.empty(inner).uniform_(-bound, bound))
         self.out = nn.Linear(inner, d_model)  # W_out replaces the SSM's square output projection
-        out = ternary_neuron(OUT_THRESHOLD) if neuron is DEFAULT else None
         neuron = resolve_neuron(neuron, ternary_neuron)
         self.fire_in = None if neuron is None else TokenFire(neuron, "sequential")
-        self.fire_out = None if neuron is None else TokenFire(out or resolve_neuron(neuron, None), "sequential")
+        self.fire_out = None if neuron is None else TokenFire(resolve_neuron(neuron, None), "sequential")
 
     @property
     def spiking(self) -> bool:
@@ -134,13 +130,13 @@ class MambaBlock(SelectiveSSM):
 
 
 class SpikingMamba(MambaBlock):
-    """SpikingMamba: :class:`MambaBlock` whose W_in and W_out read spikes of ``neuron`` (copies; default
-    :func:`ternary_neuron`, eq. 6, starting at theta 0.3 before W_in and ``OUT_THRESHOLD`` before
-    W_out, each learning its own); ``neuron=None`` is the conventional block."""
+    """SpikingMamba: :class:`MambaBlock` whose W_in and W_out read spikes of ``neuron`` (a copy each;
+    default :func:`ternary_neuron`, eq. 6, each projection learning its own threshold); ``neuron=None``
+    is the conventional block."""
 
     def __init__(self, d_model: int, d_state: int = 16, expand: int = 2, d_conv: int = 4, neuron=DEFAULT,
                  method: str = "auto", dt_range: tuple[float, float] = (1e-3, 1e-1)):
         super().__init__(d_model, d_state, expand, d_conv, neuron, method, dt_range)
 
 
-__all__ = ["MambaState", "MambaBlock", "SpikingMamba", "multilevel_neuron", "ternary_neuron", "OUT_THRESHOLD"]
+__all__ = ["MambaState", "MambaBlock", "SpikingMamba", "multilevel_neuron", "ternary_neuron"]
