@@ -86,7 +86,7 @@ class ConvImages:
     norm: str = "bn"
     beta: float = 0.9
     threshold: float = 1.0
-    spike: str = "binary"
+    spike: str = "multilevel"
     fit: FitConfig = FitConfig(epochs=10, batch_size=64, lr=3e-3)
     split_seed: int = 0
     CHECKS = {"path": optional(existing_folder), "canvas": integer(8), "channels": each(integer()),
@@ -105,7 +105,7 @@ class ConvImages:
 class Segmentation:
     """Segmentation of generated scenes by a spiking U-Net (SpikingSegmenter) vs its ReLU twin, by mean IoU."""
 
-    n_train: int = 600
+    n_train: int = 900
     n_test: int = 200
     size: int = 32
     max_shapes: int = 3
@@ -198,7 +198,7 @@ def conv_task(c: ConvImages, n: int) -> Task:
     def kwargs(spiking):
         return dict(in_channels=x_test.shape[-1], classes=classes, channels=list(c.channels), T=c.T,
                     norm=c.norm, block=c.block, spiking=spiking, **(_neuron(c) if spiking else {}))
-    models = _pair("CNN", f"SpikingCNN ({c.block}, T={c.T})", "SpikingCNN", kwargs)
+    models = _pair("CNN", f"SpikingCNN ({c.block}, {c.spike}, T={c.T})", "SpikingCNN", kwargs)
     return Task(name, "accuracy", True, "inference", models, c.fit, x, y,
                 lambda m: accuracy(m, to_model(m, x_test), to_model(m, y_test)), x_test[:n], baseline)
 
@@ -216,7 +216,7 @@ def segmentation_task(c: Segmentation, n: int) -> Task:
 
     def quality(model) -> float:
         return mean_iou(predict(model, to_model(model, test.images), 64).cpu(), test.masks, classes)
-    models = _pair("U-Net", f"spiking U-Net (T={c.T})", "SpikingSegmenter", kwargs)
+    models = _pair("U-Net", f"spiking U-Net ({c.spike}, T={c.T})", "SpikingSegmenter", kwargs)
     baseline = ("colour threshold", lambda: colour_threshold(train.images, train.masks, test.images, test.masks, classes))
     return Task(f"scenes {c.size}x{c.size} (segmentation)", "mean IoU", True, "inference", models, c.fit,
                 train.images, train.masks, quality, test.images[:n], baseline)
