@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from neurotoken.cli import app
 from experiments.real_formats import WRITERS
-from neurotoken.experiments import EXPERIMENTS, REAL_DATA, MainJob
+from neurotoken.experiments import EXPERIMENTS, MainJob
 from neurotoken.experiments.config import fit_keys
 from neurotoken.learning import bptt
 from neurotoken.zoo import load_model
@@ -203,10 +203,9 @@ def test_every_experiment_runs_quick_through_the_cli(tmp_path):
     a real-data recipe on tiny files of its format, through --data."""
     seconds = {}
     for name in EXPERIMENTS.names():
-        data = []
-        if name in REAL_DATA:
-            loader = REAL_DATA[name].DATA
-            data = ["--data", f"{loader}={WRITERS[loader](tmp_path / 'data' / loader)}"]
+        data, loader = [], getattr(EXPERIMENTS.get(name).config, "DATA", "")
+        if loader:  # a real-data recipe: tiny files of its format (a folder per experiment)
+            data = ["--data", f"{loader}={WRITERS[loader](tmp_path / 'data' / name)}"]
         start = time.process_time()
         result = invoke("train", name, "--quick", *data, "--out", tmp_path / name)
         seconds[name] = time.process_time() - start
