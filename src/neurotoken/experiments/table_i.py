@@ -18,11 +18,11 @@ from ..data import cifar10, keywords, load_digits, scenes, speech_commands
 from ..data.baselines import colour_threshold, logistic_regression
 from ..data.scenes import CLASSES as SCENE_CLASSES
 from ..data.speech_commands import KEYWORDS
+from ..layers import NORMS
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, mean_iou, predict
-from ..spikes import SPIKES
-from ..layers import NORMS
 from ..models.vision import BLOCKS
+from ..spikes import SPIKES
 from .config import each, existing_folder, flag, integer, items, nested, one_of, optional, real, validate
 from .task import Task, to_model
 
