@@ -190,6 +190,9 @@ def _spiking_projections():
         (lambda: mixers.SpikingAttention(8, 2, T=2), lambda: mixers.SoftmaxAttention(8, 2), "out"),
         (lambda: models.SNNClassifier(8, (6,), 3, T=2), lambda: models.SNNClassifier(8, (6,), 3, spiking=False),
          "readout"),
+        (lambda: mixers.SpikingMamba(8, 4), lambda: mixers.MambaBlock(8, 4), "in_proj"),
+        (lambda: mixers.SpikingMamba(8, 4), lambda: mixers.MambaBlock(8, 4), "out"),
+        (lambda: models.SpikingMLPBlock(8, 16), lambda: models.SpikingMLPBlock(8, 16, neuron=None), "fc2"),
     ]
 
 

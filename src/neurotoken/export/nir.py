@@ -54,7 +54,7 @@ import torch
 from torch import nn
 
 from .. import _checks
-from ..layers import SpikingConv2d, SpikingLinear
+from ..layers import EventLinear, SpikingConv2d, SpikingLinear
 from ..learning.checkpoint import atomic_write
 from ..models import SNNClassifier
 from ..neurons import LIF
@@ -370,7 +370,7 @@ def _assemble(pieces: list[tuple[str, object]]) -> Iterator[nn.Module]:
         if kind in ("linear", "conv") and neuron is not None:
             if kind == "linear":
                 block = SpikingLinear(item.in_features, item.out_features, item.bias is not None, **neuron)
-                block.linear = item
+                block.linear = EventLinear.from_linear(item)
             else:
                 block = SpikingConv2d(item.in_channels, item.out_channels, item.kernel_size, **neuron)
                 block.conv = item

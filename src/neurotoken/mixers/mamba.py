@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .. import _checks
+from ..kernels.event_linear import EventLinear
 from ..neurons import NPE, NPEState
 from .base import DEFAULT, check_state, memoryless, resolve_neuron
 from .spiking_ssm import TokenFire
@@ -63,12 +64,13 @@ class MambaBlock(SelectiveSSM):
         super().__init__(inner, d_state, method, dt_range)
         self.d_model, self.d_inner = d_model, inner
         self.d_conv = _checks.positive_int("d_conv", d_conv)
-        self.in_proj = nn.Linear(d_model, 2 * inner)
+        neuron = resolve_neuron(neuron, ternary_neuron)
+        linear = nn.Linear if neuron is None else EventLinear  # the spiking form's projections read spikes
+        self.in_proj = linear(d_model, 2 * inner)
         bound = 1 / math.sqrt(d_conv)  # nn.Conv1d's default init
         self.conv_weight = nn.Parameter(torch.empty(inner, d_conv).uniform_(-bound, bound))
         self.conv_bias = nn.Parameter(torch.empty(inner).uniform_(-bound, bound))
-        self.out = nn.Linear(inner, d_model)  # W_out replaces the SSM's square output projection
-        neuron = resolve_neuron(neuron, ternary_neuron)
+        self.out = linear(inner, d_model)  # W_out replaces the SSM's square output projection
         self.fire_in = None if neuron is None else TokenFire(neuron, "sequential")
         self.fire_out = None if neuron is None else TokenFire(resolve_neuron(neuron, None), "sequential")
 

@@ -10,7 +10,7 @@ from torch import nn
 
 from .. import _checks
 from ..data.text import decode, encode
-from ..layers import SpikingLinear
+from ..layers import EventLinear, SpikingLinear
 from ..mixers.attention import SoftmaxAttention, SpikingAttention
 from ..mixers.base import DEFAULT, Fire, check_tokens, is_memoryless, legacy_neuron, resolve_neuron
 from ..mixers.blocks import Residual
@@ -28,8 +28,9 @@ class SpikingMLPBlock(nn.Module):
 
     def __init__(self, d_model: int, hidden: int, neuron=DEFAULT, **legacy):
         super().__init__()
-        self.fc1, self.fc2 = nn.Linear(d_model, hidden), nn.Linear(hidden, d_model)
         neuron = resolve_neuron(legacy_neuron("SpikingMLPBlock", neuron, legacy, _legacy_mlp_neuron), bernoulli_readout)
+        # W_2 reads spikes in the spiking form (event-driven, eq. 93)
+        self.fc1, self.fc2 = nn.Linear(d_model, hidden), (nn.Linear if neuron is None else EventLinear)(hidden, d_model)
         self.fire = None if neuron is None else Fire(neuron)
         self.act = nn.GELU()
 
@@ -133,7 +134,7 @@ def _transformer_block(d_model: int, heads: int, hidden: int, T: int, score: str
     return Residual(d_model, [
         nn.Sequential(resolve_neuron(neuron, LIF), SpikingAttention(d_model, heads, T, score, mask, neuron=neuron)),
         nn.Sequential(resolve_neuron(neuron, LIF), SpikingLinear(d_model, hidden, neuron=neuron),
-                      nn.Linear(hidden, d_model))])
+                      EventLinear(hidden, d_model))])
 
 
 class SpikingTransformer(nn.Module):
