@@ -346,3 +346,10 @@ def test_language_and_the_main_job_take_a_text_corpus_through_data(tmp_path):
     assert result.exit_code == 0, result.output
     (row,) = rows_of(only_run_dir(tmp_path / "runs"))
     assert row["val_bpb"] > 0 and row["tokens_per_s"] == 32 * row["samples_per_s"]
+
+
+def test_run_help_names_every_paradigm():
+    from neurotoken.experiments.main_job import PARADIGMS
+
+    shown = " ".join(invoke("run", "--help").output.split())
+    assert all(name in shown for name in PARADIGMS), shown

@@ -215,7 +215,8 @@ def _finish(run_dir: Path, results, main: bool = False) -> None:
 @friendly
 def run(quick: bool = typer.Option(False, help="tiny models, one epoch each: checks the machinery in a minute"),
         paradigm: list[str] = typer.Option([], "--paradigm", "-p", help="only these paradigms (repeatable): "
-                                           "intra-token, inter-token-ssm, inter-token-attention, language"),
+                                           "intra-token, keyword-spotting, image-conv, segmentation, inter-token-ssm, "
+                                           "inter-token-attention, language, spiking-mamba, spiking-bert"),
         config_file: Path = typer.Option(None, "--config", help="TOML file of the main job's config (see --dump)"),
         assignments: list[str] = typer.Option([], "--set", help="override a config key, e.g. --set intra.Ts=[4]"),
         out: Path = typer.Option(Path("runs"), help="parent folder of the run folder"),

@@ -65,7 +65,9 @@ class MainJob:
                                               fit=replace(LanguageModels.fit, epochs=1))
     mamba: LanguageModels = LanguageModels(backbone="mamba", d_model=64, d_state=8, train_windows=6_400,
                                            val_windows=512, fit=replace(LanguageModels.fit, epochs=1))
-    bert: BertDistillation = BertDistillation(seeds=(0,))  # the distilled SpikingBERT vs its twin
+    # SpikingBERT vs its twin; student="distilled" trains it from the twin (on this miniature distillation
+    # does not help: the spiking student generalises better than its teacher; see `train spiking-bert`)
+    bert: BertDistillation = BertDistillation(seeds=(0,), student="spiking")
     kws: KeywordSpotting = field(default_factory=KeywordSpotting)
     conv: ConvImages = field(default_factory=ConvImages)
     segmentation: Segmentation = field(default_factory=Segmentation)
