@@ -262,3 +262,15 @@ def test_a_diverged_model_nan_quality_does_not_break_the_plot():
         warnings.simplefilter("error")
         (ax,) = visible_axes(report.pareto_figure(Results({"rows": rows}, {"rasters": {}})))
     assert all(math.isfinite(v) for v in ax.get_ylim())
+
+
+def test_each_task_baseline_is_named_under_the_table_and_in_the_page(tmp_path):
+    rows = [{**r, "baseline": "logistic regression", "baseline_value": 0.615} if r["task"] == "digits" else r
+            for r in ROWS]
+    results = Results({"rows": rows}, RESULTS.artifacts)
+    assert report.baseline_note(results) == "non-neural baselines on the same split: digits: logistic regression 61.50%"
+    assert report.baseline_note(RESULTS) is None
+    assert "logistic regression 61.50%" in report.table(results).caption
+    report.write_report(results, tmp_path)
+    assert "<p>non-neural baselines on the same split: digits: logistic regression 61.50%</p>" in \
+        (tmp_path / "report.html").read_text()

@@ -55,6 +55,20 @@ def unpriced_note(results: Results) -> str | None:
                                   f"{', '.join(keys)}")
 
 
+def baseline_note(results: Results) -> str | None:
+    """The non-neural baseline of each task that has one (rows' ``baseline``, ``baseline_value``)."""
+    seen = {}
+    for r in results.tables["rows"]:
+        if r.get("baseline"):
+            seen.setdefault(r["task"], f"{r['baseline']} {_quality_text({**r, 'value': r['baseline_value']})}")
+    return None if not seen else "non-neural baselines on the same split: " + "; ".join(
+        f"{task}: {text}" for task, text in seen.items())
+
+
+def _notes(results: Results) -> str:
+    return "\n".join(n for n in (unpriced_note(results), baseline_note(results)) if n)
+
+
 def table(results: Results) -> Table:
     """The Table-II-style comparison, one line per model."""
     t = Table(title=f"Conventional vs neuromorphic, energy under {_profile(results)!r} (per inference or token)")
@@ -62,7 +76,7 @@ def table(results: Results) -> Table:
         t.add_column(col, justify="left" if col in ("task", "model", "quality") else "right")
     for row in results.tables["rows"]:
         t.add_row(*cells(row))
-    t.caption = unpriced_note(results)
+    t.caption = _notes(results) or None
     return t
 
 
@@ -375,6 +389,7 @@ def write_html(results: Results, images: list[Path], path: Path) -> Path:
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells(r)) + "</tr>"
                    for r in results.tables["rows"])
     profile = _profile(results)
+    notes = "".join(f"<p>{html.escape(n)}</p>" for n in _notes(results).split("\n") if n)
     figures = "".join(f'<figure id="{p.stem}"><img alt="{p.name}" src="data:image/png;base64,'
                       f'{base64.b64encode(p.read_bytes()).decode()}"><figcaption>'
                       f'{html.escape(CAPTIONS.get(p.name, p.stem).format(profile=profile))}</figcaption></figure>'
@@ -387,7 +402,7 @@ pre{{column-width:24em;column-rule:1px solid #ddd}}figure{{margin:2em 0}}figcapt
 <header id="header"><h1>neurotoken: conventional vs neuromorphic</h1>{_header(results)}</header>
 <section id="table"><p>Energy under the {html.escape(profile)} profile, per inference (per token for the language model);
 ACs, MACs and bytes per the same unit.</p>
-<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table><p>{html.escape(unpriced_note(results) or "")}</p>
+<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{notes}
 </section>{_hardware_html(results)}{figures}</body></html>
 """)
     return path
