@@ -150,3 +150,13 @@ def test_extra_states_that_are_not_json_objects_are_refused(tmp_path):
     for text, message in (("{not json", "is not valid JSON"), ('{"a": 3}', "must be a JSON object of JSON objects")):
         with pytest.raises(ValueError, match=f"metadata '{EXTRAS}' {message}"):
             load_model(rewrite(path, tensors, metadata | {EXTRAS: text}))
+
+
+def test_an_analog_model_is_not_exported_to_nir(tmp_path):
+    from neurotoken.export import export_model
+
+    model, x = chip()
+    path = save_model(tmp_path / "a.safetensors", "SNNClassifier", SNN, model)
+    with pytest.raises(ValueError, match="NIR has no crossbar node"):
+        export_model(path, tmp_path / "m.nir")
+    assert not (tmp_path / "m.nir").exists()

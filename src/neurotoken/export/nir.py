@@ -191,6 +191,13 @@ def to_nir(model: nn.Module, sample: torch.Tensor | None = None, *, dt: float = 
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    from ..hardware.analog import tiles
+
+    crossbar = next(iter(tiles(model).items()), None)
+    if crossbar is not None:
+        raise ValueError(f"cannot export {type(model).__name__} to NIR: layer {crossbar[0]!r} "
+                         f"({type(crossbar[1]).__name__}) is an analog crossbar tile; NIR has no crossbar node "
+                         "(conductances, converters, device noise): export the digital model it was converted from")
     import nir
 
     dt = _checks.number("dt", dt, low=0.0, low_open=True)
