@@ -115,6 +115,8 @@ def test_main_job_row_is_the_twin_and_the_distilled_spiking_bert():
     assert [(r["model"], r["neuromorphic"], r["metric"]) for r in rows] == [
         ("BERT twin (teacher)", False, "accuracy"), ("SpikingBERT distilled", True, "accuracy")]
     assert rows[1]["spikes"] > 0 == rows[0]["spikes"] and all(0 <= r["value"] <= 1 for r in rows)
+    assert {r["baseline"] for r in rows} == {"logistic regression (byte counts)"}
+    assert rows[0]["baseline_value"] == rows[1]["baseline_value"] > 0.25
 
 
 @pytest.mark.slow

@@ -148,7 +148,9 @@ def task(config: BertDistillation, n: int) -> Task:
     return Task("docstring modules (SpikingBERT)", "accuracy", True, "inference", models, config.fit, data.x_train,
                 data.y_train, lambda m: accuracy(m, data.x_test, data.y_test), data.x_test[:n],
                 fit_for=lambda role, twin: config.fit_for(data.x_train, data.y_train,
-                                                          twin if role == "distilled" else None))
+                                                          twin if role == "distilled" else None),
+                baseline=("logistic regression (byte counts)", lambda: logistic_regression(
+                    bag_of_bytes(data.x_train), data.y_train, bag_of_bytes(data.x_test), data.y_test)))
 
 
 __all__ = ["BertDistillation", "run_bert", "task", "ROLES"]
