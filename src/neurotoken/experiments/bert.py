@@ -18,7 +18,7 @@ from ..data.docstrings import MODULES, DocstringModules, docstring_modules, mask
 from ..learning.bptt import FitConfig, Trainer, cross_entropy, resolve_device
 from ..learning.distill import Distillation
 from ..metrics import accuracy
-from ..models.bert import SpikingBERT, masked_lm_loss
+from ..models.bert import masked_lm_loss
 from .config import accepted, each, integer, nested, one_of, real, validate
 from .runner import Results, Runner, recipe
 from .task import Task
@@ -120,7 +120,7 @@ def run_bert(config: BertDistillation, runner: Runner) -> Results:
         for role in ROLES:
             spiking = role != "twin"
             fit = config.fit_for(data.x_train, data.y_train, teacher if role == "distilled" else None)
-            trained = runner.train(f"{role} seed {seed}", lambda: SpikingBERT(**config.model_kwargs(spiking)), fit,
+            trained = runner.train(f"{role} seed {seed}", ("SpikingBERT", config.model_kwargs(spiking)), fit,
                                    seed=seed)
             if role == "twin":
                 teacher = trained.model
