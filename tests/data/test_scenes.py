@@ -17,7 +17,8 @@ AREA = {"disc": math.pi, "square": 2.0, "triangle": 3 * math.sqrt(3) / 4, "cross
        row=st.floats(30, 34), col=st.floats(30, 34))
 def test_shape_mask_has_the_shape_area_and_stays_in_its_circumcircle(kind, radius, angle, row, col):
     mask = shape_mask(kind, 64, (row, col), radius, angle)
-    assert abs(mask.sum() / (AREA[kind] * radius ** 2) - 1) < 0.12
+    # pixelisation: a boundary pixel row can fall in or out (a 12 x 12 block for an 11.3-pixel square)
+    assert abs(mask.sum() / (AREA[kind] * radius ** 2) - 1) < 2.0 / radius
     rows, cols = np.nonzero(mask)
     assert ((rows - row) ** 2 + (cols - col) ** 2).max() <= radius ** 2 + 1e-9
 
