@@ -66,6 +66,15 @@ def records(run_dir):
     return [{k: v for k, v in r.items() if k not in TIMING} for r in lines]
 
 
+@pytest.fixture(autouse=True)
+def default_sigint():
+    """Ctrl-C deferral applies under Python's own SIGINT handler only: start each test with it (another
+    test in the same process may have left its own handler) and put back what was there."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("ref")
