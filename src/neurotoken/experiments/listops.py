@@ -19,6 +19,10 @@ from .config import integer, items, nested, one_of, real, validate
 from .runner import Results, Runner, recipe
 
 
+# an SSM's step range, shared by the sequence-classification recipes
+DT_RANGE = (("dt_range", lambda c: c.dt_range[0] < c.dt_range[1], "be (low, high) with low < high, got {c.dt_range}"),)
+
+
 @dataclass(frozen=True)
 class ListOpsShort:
     """Spiking SSM classifier and its twin on short ListOps (max, min, median, sum mod 10), vs majority class."""
@@ -42,9 +46,7 @@ class ListOpsShort:
               "dt_range": items(real(low=0.0, low_open=True), real(low=0.0, low_open=True)),
               "fit": nested(FitConfig), "data_seed": integer(0)}
     RELATIONS = (("max_length", lambda c: c.max_length >= c.min_length, "be >= min_length ({c.min_length}), "
-                  "got {c.max_length}"),
-                 ("dt_range", lambda c: c.dt_range[0] < c.dt_range[1], "be (low, high) with low < high, "
-                  "got {c.dt_range}"))
+                  "got {c.max_length}"),) + DT_RANGE
 
     __post_init__ = validate
 

@@ -23,6 +23,7 @@ from ..models import SSM_MIXERS
 from ..neurons import LIF
 from ..spikes import SPIKES
 from .config import accepted, integer, items, nested, one_of, real, validate
+from .listops import DT_RANGE
 from .main_job import measure
 from .real_data import RealData, run_real_data
 from .runner import Results, Runner, recipe
@@ -32,7 +33,6 @@ SSM_CHECKS = {"d_model": integer(), "d_state": integer(), "layers": integer(), "
               "dropout": real(low=0.0, high=1.0, high_open=True),
               "dt_range": items(real(low=0.0, low_open=True), real(low=0.0, low_open=True)),
               "fit": nested(FitConfig), "profile": accepted(get_profile), "count_batch": integer()}
-DT_RANGE = (("dt_range", lambda c: c.dt_range[0] < c.dt_range[1], "be (low, high) with low < high, got {c.dt_range}"),)
 
 
 def ssm_kwargs(config, classes: int, spiking: bool) -> dict:
