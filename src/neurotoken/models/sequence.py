@@ -81,19 +81,37 @@ def _ssm_neurons(owner: str, spiking: bool, neuron, mlp_neuron, options: dict, l
     return neuron, neuron if mlp_neuron is DEFAULT else mlp_neuron
 
 
+class Bidirectional(nn.Module):
+    """A non-causal token mixer from two causal ones: f(x) + flip(g(flip(x))), the reversed scan
+    summed with the forward one along the tokens (dim -2) as S4 and LRU run on the Long Range Arena."""
+
+    def __init__(self, forward: nn.Module, backward: nn.Module):
+        super().__init__()
+        self.forward_mixer, self.backward_mixer = forward, backward
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x [B, L, D] -> [B, L, D]."""
+        return self.forward_mixer(x) + self.backward_mixer(x.flip(-2)).flip(-2)
+
+
+CLASSIFIER_POOLS = ("mean", "max")
+
+
 class SpikingSSMClassifier(nn.Module):
     """Sequence classifier: embedding Linear(in -> D), ``layers`` pre-norm residual blocks of a
     spiking SSM mixer and a channel MLP (:class:`~neurotoken.mixers.Residual`, ``dropout`` on both
-    branches), LayerNorm, mean over tokens, linear readout. ``mixer``: "selective" (:class:`SpikingSSM`)
-    or "lru" (:class:`~neurotoken.mixers.spiking_ssm.SpikingLRU`, constant complex gains). ``neuron``
-    (an NPE or its config dict; default reset-free Bernoulli at threshold 1) spikes the mixer's
-    readout, ``mlp_neuron`` (default: the same) the MLP. ``spiking=False`` is the conventional twin
-    (real SSM readouts, GELU MLP). Further keyword arguments go to the mixer.
+    branches), LayerNorm, ``pool`` ("mean" or "max") over tokens, linear readout. ``mixer``: "selective"
+    (:class:`SpikingSSM`) or "lru" (:class:`~neurotoken.mixers.spiking_ssm.SpikingLRU`, constant complex
+    gains); ``bidirectional=True`` sums a second mixer run over the reversed tokens (:class:`Bidirectional`).
+    ``neuron`` (an NPE or its config dict; default reset-free Bernoulli at threshold 1) spikes the
+    mixer's readout, ``mlp_neuron`` (default: the same) the MLP. ``spiking=False`` is the conventional
+    twin (real SSM readouts, GELU MLP). Further keyword arguments go to the mixer.
     """
 
     def __init__(self, in_features: int = 1, d_model: int = 64, d_state: int = 16, layers: int = 2,
                  classes: int = 10, mlp_ratio: int = 2, spiking: bool = True, neuron=DEFAULT,
-                 mixer: str = "selective", dropout: float = 0.0, mlp_neuron=DEFAULT, **options):
+                 mixer: str = "selective", dropout: float = 0.0, mlp_neuron=DEFAULT, bidirectional: bool = False,
+                 pool: str = "mean", **options):
         super().__init__()
         self.in_features = _checks.positive_int("in_features", in_features)
         d_model = _checks.positive_int("d_model", d_model)
@@ -102,12 +120,19 @@ class SpikingSSMClassifier(nn.Module):
         kind = SpikingLRU if lru else SpikingSSM
         _checks.number("dropout", dropout, low=0.0, high=1.0, high_open=True)
         self.spiking = _checks.flag("spiking", spiking)
+        self.pool = _checks.choice("pool", pool, CLASSIFIER_POOLS)
+        bidirectional = _checks.flag("bidirectional", bidirectional)
         neuron, mlp_neuron = _ssm_neurons("SpikingSSMClassifier", spiking, neuron, mlp_neuron, options, lru)
+
+        def token_mixer() -> nn.Module:
+            if bidirectional:
+                return Bidirectional(kind(d_model, d_state, neuron, **options), kind(d_model, d_state, neuron, **options))
+            return kind(d_model, d_state, neuron, **options)
+
         self.embed = nn.Linear(in_features, d_model)
         nn.init.zeros_(self.embed.bias)  # blank pixels start as zero tokens (a random bias stalls training)
         self.blocks = nn.Sequential(*(
-            Residual(d_model, [kind(d_model, d_state, neuron, **options), SpikingMLPBlock(d_model, hidden, mlp_neuron)],
-                     dropout)
+            Residual(d_model, [token_mixer(), SpikingMLPBlock(d_model, hidden, mlp_neuron)], dropout)
             for _ in range(_checks.positive_int("layers", layers))))
         self.norm = nn.LayerNorm(d_model)
         self.readout = nn.Linear(d_model, _checks.positive_int("classes", classes))
@@ -115,7 +140,8 @@ class SpikingSSMClassifier(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """x [B, L, in_features] -> logits [B, classes]."""
         check_tokens(x, self.in_features, like=self)
-        return self.readout(self.norm(self.blocks(self.embed(x))).mean(1))
+        h = self.norm(self.blocks(self.embed(x)))
+        return self.readout(h.mean(1) if self.pool == "mean" else h.amax(1))
 
 
 POOLS = ("last", "mean")
@@ -275,5 +301,5 @@ class SpikingLM(nn.Module):
         return decode(new[0]) if isinstance(prompt, str) else new
 
 
-__all__ = ["SpikingMLPBlock", "SSMBlock", "SpikingSSMClassifier", "SpikingTransformer", "SpikingLM", "SSM_MIXERS",
+__all__ = ["SpikingMLPBlock", "SSMBlock", "Bidirectional", "SpikingSSMClassifier", "CLASSIFIER_POOLS", "SpikingTransformer", "SpikingLM", "SSM_MIXERS",
            "POOLS", "LM_BACKBONES"]
