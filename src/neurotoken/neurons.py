@@ -91,6 +91,8 @@ def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
     With all_states=False the fused and triton backends return only the final state, as [1, ...];
     state_dtype is the dtype in which the triton backend saves states for backward.
     """
+    if backend == "fused":  # a None state starts at zero inside the kernel's wrapper
+        return fused_lif.lif_fused(x, p, *(state or (None, None)), all_states)
     complex_decay = torch.as_tensor(p.decay).is_complex()
     dtype = torch.promote_types(x.dtype, torch.complex64) if complex_decay else x.dtype
     if state is None:
@@ -100,8 +102,6 @@ def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
         h = linear_scan(p.decay, x.to(dtype), h0=state.h, dim=0)
         v = h.real if h.is_complex() else h
         return p.spike(v, p.threshold, p.surrogate), h
-    if backend == "fused":
-        return fused_lif.lif_fused(x, p, state.h, state.s, all_states)
     if backend == "triton":
         return fused_lif.lif_triton(x, p, state.h, state.s, all_states, state_dtype)
     hs, ss = [], []

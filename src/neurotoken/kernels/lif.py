@@ -100,9 +100,20 @@ def triton_unsupported(x: torch.Tensor, p) -> str | None:
     return why
 
 
-def _flat(t: torch.Tensor, shape: torch.Size) -> np.ndarray:
-    """t broadcast to `shape`, as a contiguous float32 array [M]."""
-    return t.detach().to(torch.float32).expand(shape).reshape(-1).contiguous().numpy()
+def _flat(t: torch.Tensor | None, shape: torch.Size) -> np.ndarray:
+    """t broadcast to `shape` (None: zeros), as a contiguous float32 array [M]. The per-neuron work
+    around the kernels runs in numpy: a torch op over M values would wake torch's OpenMP pool, whose
+    spinning threads then compete with numba's for the cores."""
+    if t is None:
+        return np.zeros(math.prod(shape), dtype=np.float32)
+    return np.ascontiguousarray(np.broadcast_to(t.detach().to(torch.float32).numpy(), shape)).reshape(-1)
+
+
+def _sum_to(g: np.ndarray, t: torch.Tensor) -> torch.Tensor:
+    """The per-neuron gradient g (x's shape without time) summed to t's shape, in numpy."""
+    lead = g.ndim - t.dim()
+    axes = (*range(lead), *(lead + i for i, n in enumerate(t.shape) if n == 1 and g.shape[lead + i] != 1))
+    return torch.from_numpy(np.ascontiguousarray(g.sum(axis=axes, dtype=np.float32)).reshape(t.shape))
 
 
 def _threads(shape: torch.Size) -> int:
@@ -130,7 +141,7 @@ class _FusedLIF(torch.autograd.Function):
             ctx.save_for_backward(h, s, beta, threshold, h0, s0)
             ctx.codes = RESETS[reset], code, levels, type(surrogate), np.float32(surrogate.parameter)
         ctx.set_materialize_grads(False)
-        return s, h if all_states or not grad else h[-1:].clone()
+        return s, h if all_states or not grad else torch.from_numpy(_rows(h)[-1:].copy()).view(1, *shape)
 
     @staticmethod
     def backward(ctx, gs, gh):
@@ -145,13 +156,14 @@ class _FusedLIF(torch.autograd.Function):
         kernel = backward(reset, code, levels, surrogate, any(ctx.needs_input_grad[1:3]))
         kernel(_rows(h), _rows(s), *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _rows(gs), _rows(gh), width,
                _threads(shape), _rows(dx), *per_neuron.view(4, -1).numpy())
-        grads = [g.sum_to_size(t.shape) for g, t in zip(per_neuron, (beta, threshold, h0, s0))]
+        grads = [_sum_to(g, t) if need else None
+                 for g, t, need in zip(per_neuron.numpy(), (beta, threshold, h0, s0), ctx.needs_input_grad[1:5])]
         return (dx, *grads, None, None, None, None)
 
 
-def lif_fused(x: torch.Tensor, p, h0: torch.Tensor, s0: torch.Tensor, all_states: bool = True):
-    """Eq. (9)-(10) over the leading axis of float32 CPU x with NPEParams p (see :func:`unsupported`);
-    returns (spikes [T, ...], states h [T, ...], or only the final state [1, ...] if not all_states)."""
+def lif_fused(x: torch.Tensor, p, h0: torch.Tensor | None, s0: torch.Tensor | None, all_states: bool = True):
+    """Eq. (9)-(10) over the leading axis of float32 CPU x with NPEParams p (see :func:`unsupported`)
+    from state (h0, s0) (None: zeros); returns (spikes [T, ...], states h [T, ...], or only the final state [1, ...] if not all_states)."""
     beta, threshold = (torch.as_tensor(v, dtype=x.dtype) for v in (p.decay, p.threshold))
     return _FusedLIF.apply(x, beta, threshold, h0, s0, p.reset, p.spike, p.surrogate, all_states)
 
