@@ -52,7 +52,35 @@ def test_defaults_keep_one_causal_mixer_per_block_and_the_mean():
     assert both == n + mixer  # the reversed scan has its own parameters
 
 
-@pytest.mark.parametrize("kwargs, err, name", [({"pool": "last"}, ValueError, "pool"),
+def test_batch_norm_normalises_each_channel_over_batch_and_tokens():
+    model = classifier(spiking=False, norm="batch", bidirectional=True)
+    norms = [n for block in model.blocks for n in block.norms] + [model.norm]
+    assert all(isinstance(n, nt.layers.TimeBatchNorm) for n in norms)
+    x = 3 * torch.rand(4, 9, 2) + 1
+    seen = {}
+    model.norm.register_forward_hook(lambda m, i, out: seen.update(out=out))
+    model(x)
+    flat = seen["out"].reshape(-1, 6)  # training mode: batch statistics over B * L rows
+    torch.testing.assert_close(flat.mean(0), torch.zeros(6), atol=1e-5, rtol=0)
+    torch.testing.assert_close(flat.var(0, unbiased=False), torch.ones(6), atol=1e-3, rtol=0)
+    model.eval()  # running statistics: one image alone gives the same logits as in its batch
+    torch.testing.assert_close(model(x[:1]), model(x)[:1])
+
+
+def test_batch_norm_classifier_round_trips_through_the_zoo(tmp_path):
+    kwargs = {"in_features": 2, "d_model": 6, "d_state": 3, "layers": 1, "classes": 3, "mixer": "lru",
+              "norm": "batch", "pool": "max", "bidirectional": True, "spiking": False}
+    model = nt.zoo.build("SpikingSSMClassifier", kwargs)
+    model(torch.rand(3, 5, 2))  # moves the running statistics
+    model.eval()
+    path = nt.zoo.save_model(tmp_path / "m.safetensors", "SpikingSSMClassifier", kwargs, model)
+    loaded, _ = nt.zoo.load_model(path)
+    assert not loaded.training
+    x = torch.rand(2, 5, 2)
+    torch.testing.assert_close(loaded(x), model(x))
+
+
+@pytest.mark.parametrize("kwargs, err, name", [({"pool": "last"}, ValueError, "pool"), ({"norm": "rms"}, ValueError, "norm"),
                                                 ({"bidirectional": 1}, TypeError, "bidirectional")])
 def test_bad_pool_or_direction_is_named(kwargs, err, name):
     with pytest.raises(err, match=name):

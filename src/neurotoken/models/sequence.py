@@ -10,7 +10,7 @@ from torch import nn
 
 from .. import _checks
 from ..data.text import decode, encode
-from ..layers import EventLinear, SpikingLinear
+from ..layers import EventLinear, SpikingLinear, TimeBatchNorm
 from ..mixers.attention import SoftmaxAttention, SpikingAttention
 from ..mixers.base import DEFAULT, Fire, check_tokens, is_memoryless, legacy_neuron, resolve_neuron
 from ..mixers.blocks import Residual
@@ -95,12 +95,15 @@ class Bidirectional(nn.Module):
 
 
 CLASSIFIER_POOLS = ("mean", "max")
+CLASSIFIER_NORMS = ("layer", "batch")
 
 
 class SpikingSSMClassifier(nn.Module):
     """Sequence classifier: embedding Linear(in -> D), ``layers`` pre-norm residual blocks of a
     spiking SSM mixer and a channel MLP (:class:`~neurotoken.mixers.Residual`, ``dropout`` on both
-    branches), LayerNorm, ``pool`` ("mean" or "max") over tokens, linear readout. ``mixer``: "selective"
+    branches), a last norm, ``pool`` ("mean" or "max") over tokens, linear readout. ``norm``: "layer"
+    (LayerNorm per token) or "batch" (:class:`~neurotoken.layers.TimeBatchNorm` per channel over batch and
+    tokens, as S4 and S5 run LRA's Pathfinder: blank tokens stay small). ``mixer``: "selective"
     (:class:`SpikingSSM`) or "lru" (:class:`~neurotoken.mixers.spiking_ssm.SpikingLRU`, constant complex
     gains); ``bidirectional=True`` sums a second mixer run over the reversed tokens (:class:`Bidirectional`).
     ``neuron`` (an NPE or its config dict; default reset-free Bernoulli at threshold 1) spikes the
@@ -111,7 +114,7 @@ class SpikingSSMClassifier(nn.Module):
     def __init__(self, in_features: int = 1, d_model: int = 64, d_state: int = 16, layers: int = 2,
                  classes: int = 10, mlp_ratio: int = 2, spiking: bool = True, neuron=DEFAULT,
                  mixer: str = "selective", dropout: float = 0.0, mlp_neuron=DEFAULT, bidirectional: bool = False,
-                 pool: str = "mean", **options):
+                 pool: str = "mean", norm: str = "layer", **options):
         super().__init__()
         self.in_features = _checks.positive_int("in_features", in_features)
         d_model = _checks.positive_int("d_model", d_model)
@@ -134,7 +137,11 @@ class SpikingSSMClassifier(nn.Module):
         self.blocks = nn.Sequential(*(
             Residual(d_model, [token_mixer(), SpikingMLPBlock(d_model, hidden, mlp_neuron)], dropout)
             for _ in range(_checks.positive_int("layers", layers))))
-        self.norm = nn.LayerNorm(d_model)
+        batch = _checks.choice("norm", norm, CLASSIFIER_NORMS) == "batch"
+        if batch:
+            for block in self.blocks:
+                block.norms = nn.ModuleList(TimeBatchNorm(d_model) for _ in block.norms)
+        self.norm = TimeBatchNorm(d_model) if batch else nn.LayerNorm(d_model)
         self.readout = nn.Linear(d_model, _checks.positive_int("classes", classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -301,5 +308,5 @@ class SpikingLM(nn.Module):
         return decode(new[0]) if isinstance(prompt, str) else new
 
 
-__all__ = ["SpikingMLPBlock", "SSMBlock", "Bidirectional", "SpikingSSMClassifier", "CLASSIFIER_POOLS", "SpikingTransformer", "SpikingLM", "SSM_MIXERS",
+__all__ = ["SpikingMLPBlock", "SSMBlock", "Bidirectional", "SpikingSSMClassifier", "CLASSIFIER_POOLS", "CLASSIFIER_NORMS", "SpikingTransformer", "SpikingLM", "SSM_MIXERS",
            "POOLS", "LM_BACKBONES"]
