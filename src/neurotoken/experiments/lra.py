@@ -20,9 +20,10 @@ from ..data.pathfinder import DIFFICULTIES
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, spike_rate
 from ..models import SSM_MIXERS
+from ..models.sequence import CLASSIFIER_NORMS, CLASSIFIER_POOLS
 from ..neurons import LIF
 from ..spikes import SPIKES
-from .config import accepted, integer, items, nested, one_of, real, validate
+from .config import accepted, flag, integer, items, nested, one_of, real, validate
 from .listops import DT_RANGE
 from .main_job import measure
 from .real_data import RealData, run_real_data
@@ -30,7 +31,8 @@ from .runner import Results, Runner, recipe
 
 SSM_CHECKS = {"d_model": integer(), "d_state": integer(), "layers": integer(), "mixer": one_of(SSM_MIXERS),
               "spike": one_of(SPIKES.names), "threshold": real(low=0.0, low_open=True),
-              "dropout": real(low=0.0, high=1.0, high_open=True),
+              "dropout": real(low=0.0, high=1.0, high_open=True), "bidirectional": flag,
+              "pool": one_of(CLASSIFIER_POOLS), "norm": one_of(CLASSIFIER_NORMS),
               "dt_range": items(real(low=0.0, low_open=True), real(low=0.0, low_open=True)),
               "fit": nested(FitConfig), "profile": accepted(get_profile), "count_batch": integer()}
 
@@ -38,11 +40,13 @@ SSM_CHECKS = {"d_model": integer(), "d_state": integer(), "layers": integer(), "
 def ssm_kwargs(config, classes: int, spiking: bool) -> dict:
     """Keyword arguments of the :class:`SpikingSSMClassifier` of an LRA config (one-channel tokens):
     readouts and MLP fire a memoryless NPE of ``config.spike`` at ``config.threshold``; ``dt_range``
-    goes to the selective mixer."""
+    goes to the selective mixer; ``bidirectional`` adds a reversed scan per block, ``pool`` reads the tokens,
+    ``norm`` is the blocks' and the last norm's kind."""
     neuron = LIF(beta=0.0, threshold=config.threshold, reset="none", spike=config.spike).config()
     options = {"dt_range": list(config.dt_range)} if config.mixer == "selective" else {}
     return dict(in_features=1, d_model=config.d_model, d_state=config.d_state, layers=config.layers,
-                classes=classes, spiking=spiking, neuron=neuron, mixer=config.mixer, dropout=config.dropout, **options)
+                classes=classes, spiking=spiking, neuron=neuron, mixer=config.mixer, dropout=config.dropout,
+                bidirectional=config.bidirectional, pool=config.pool, norm=config.norm, **options)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,9 @@ class PathfinderLRA:
     spike: str = "multilevel"  # the spiking model's spike kind
     threshold: float = 1.0
     dropout: float = 0.0
+    bidirectional: bool = False  # a reversed scan beside the forward one in every block
+    pool: str = "mean"  # over the tokens before the readout: "mean" or "max"
+    norm: str = "layer"  # "layer" (per token) or "batch" (per channel over batch and tokens)
     dt_range: tuple[float, float] = (1e-3, 1e-1)  # the selective mixer's
     fit: FitConfig = FitConfig(epochs=10, batch_size=32, lr=3e-3, warmup_steps=20)
     profile: str = "cmos45"
@@ -137,6 +144,9 @@ class LraImage(RealData):
     spike: str = "multilevel"
     threshold: float = 1.0
     dropout: float = 0.0
+    bidirectional: bool = False
+    pool: str = "mean"
+    norm: str = "layer"
     dt_range: tuple[float, float] = (1e-3, 1e-1)
     DATA: ClassVar[str] = "cifar10"
     CHECKS = {**RealData.CHECKS, "model": one_of(("SpikingSSMClassifier",)), **SSM_CHECKS}
