@@ -28,6 +28,16 @@ def test_pathfinder_quick_run_reports_chance_a_pixel_baseline_and_both_models(tm
     assert model(torch.zeros(1, 32 * 32, 1)).shape == (1, 2)  # 1024 one-pixel tokens
 
 
+def test_pathfinder_trains_bidirectional_batch_norm_max_pool_models_and_lra_image_keeps_its_own():
+    model = zoo.build("SpikingSSMClassifier", ssm_kwargs(PathfinderLRA(), 2, False))
+    assert model.pool == "max" and type(model.norm).__name__ == "TimeBatchNorm"
+    assert type(model.blocks[0].sublayers[0]).__name__ == "Bidirectional"
+    kwargs = LraImage(fit=FitConfig(epochs=1)).model_kwargs(1, True)
+    assert (kwargs["bidirectional"], kwargs["pool"], kwargs["norm"]) == (False, "mean", "layer")
+    with pytest.raises(ValueError, match="norm must be one of"):
+        PathfinderLRA(norm="group")
+
+
 def test_the_selective_mixer_takes_the_configured_dt_range():
     kwargs = ssm_kwargs(PathfinderLRA(mixer="selective", dt_range=(0.01, 0.2)), 2, True)
     assert kwargs["dt_range"] == [0.01, 0.2] and kwargs["neuron"]["spike"]["name"] == "multilevel"

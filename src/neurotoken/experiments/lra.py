@@ -51,10 +51,11 @@ def ssm_kwargs(config, classes: int, spiking: bool) -> dict:
 
 @dataclass(frozen=True)
 class PathfinderLRA:
-    """LRA Pathfinder (32 x 32 -> 1024 tokens): spiking SSM classifier and its twin vs chance."""
+    """LRA Pathfinder (32 x 32 -> 1024 tokens): spiking SSM classifier and its twin vs chance, both
+    bidirectional with batch norm and max pooling over the tokens."""
 
     n_train: int = 2000
-    n_test: int = 500
+    n_test: int = 1000
     size: int = 32
     difficulty: str = "easy"
     data_seed: int = 0
@@ -65,9 +66,9 @@ class PathfinderLRA:
     spike: str = "multilevel"  # the spiking model's spike kind
     threshold: float = 1.0
     dropout: float = 0.0
-    bidirectional: bool = False  # a reversed scan beside the forward one in every block
-    pool: str = "mean"  # over the tokens before the readout: "mean" or "max"
-    norm: str = "layer"  # "layer" (per token) or "batch" (per channel over batch and tokens)
+    bidirectional: bool = True  # a reversed scan beside the forward one in every block, as S4/S5 on LRA
+    pool: str = "max"  # over the tokens before the readout: "mean" or "max"
+    norm: str = "batch"  # "batch" (per channel over batch and tokens, as S4/S5 on LRA) or "layer" (per token)
     dt_range: tuple[float, float] = (1e-3, 1e-1)  # the selective mixer's
     fit: FitConfig = FitConfig(epochs=10, batch_size=32, lr=3e-3, warmup_steps=20)
     profile: str = "cmos45"
