@@ -468,7 +468,7 @@ for entry, make, bad in [
       ("T", True), ("encoding", "morse"), ("spiking", "no"), ("beta", 1.5), ("threshold", math.nan)]),
     ("SpikingSSMClassifier", lambda kw: nt.models.SpikingSSMClassifier(**kw),
      [("in_features", 0), ("mixer", "transformer"), ("dropout", 1.0), ("spiking", 1), ("layers", -1),
-      ("d_model", "64")]),
+      ("d_model", "64"), ("pool", "last"), ("norm", "rms"), ("bidirectional", 1)]),
     ("SpikingTransformer", lambda kw: nt.models.SpikingTransformer(**kw),
      [("pool", "max"), ("heads", 5), ("vocab", 0), ("spiking", "yes"), ("score", "dot"), ("T", 1.5), ("mlp_ratio", 0)]),
     ("SpikingLM", lambda kw: nt.models.SpikingLM(**kw),
