@@ -456,6 +456,7 @@ refused("nt.models.SpikingBERT", "more positions than max_len",
 refused("nt.models.SpikingBERT", "spiking='yes'", lambda tmp: small_bert(spiking="yes"), "spiking")
 refused("nt.models.SpikingBERT", "max_len=0", lambda tmp: small_bert(max_len=0), "max_len")
 refused("nt.models.SpikingBERT", "dropout=1.0", lambda tmp: small_bert(dropout=1.0), "dropout")
+refused("nt.models.SpikingBERT", "ngram=0", lambda tmp: small_bert(ngram=0), "ngram")
 refused("nt.models.masked_lm_loss", "float tokens",
         lambda tmp: nt.models.masked_lm_loss(small_bert(), torch.rand(1, 3), torch.zeros(1, 3, dtype=torch.long)),
         "tokens")

@@ -1,6 +1,8 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch.testing import assert_close
 
 import neurotoken as nt
@@ -134,3 +136,22 @@ def test_embedding_dropout_acts_only_in_training(spiking):
 def test_bad_inputs_are_refused_by_name(call, error, match):
     with pytest.raises(error, match=match):
         call(bert(True))
+
+
+@settings(max_examples=15, deadline=None)
+@given(ngram=st.integers(1, 6), j=st.integers(0, 19))
+def test_each_position_embeds_the_bytes_of_its_ngram_window_only(ngram, j):
+    model = bert(False, ngram=ngram)
+    embedded = []
+    model.drop.register_forward_hook(lambda m, i, out: embedded.append(out))
+    x = tokens()
+    changed = x.clone()
+    changed[:, j] = changed[:, j] % 254 + 1
+    model(x), model(changed)
+    moved = (embedded[0] - embedded[1]).abs().sum((0, 2)) > 0
+    left = (ngram - 1) // 2
+    window = torch.zeros(20, dtype=torch.bool)
+    window[max(0, j - (ngram - 1 - left)):j + left + 1] = True  # the positions whose window holds j
+    assert torch.equal(moved, window)
+    if ngram == 1:
+        assert_close(embedded[0], model.embed(x) + model.position[:20])

@@ -72,3 +72,17 @@ def test_mask_bytes_refuses_float_ids_and_bad_p():
         mask_bytes(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="p"):
         mask_bytes(torch.zeros(2, 3, dtype=torch.int64), p=0.0)
+
+
+def test_transfer_texts_are_unlabelled_docstrings_chosen_by_the_seed():
+    from neurotoken.data.docstrings import transfer_texts, unlabelled_docstrings
+
+    docs = set(unlabelled_docstrings())
+    assert docs and not docs & {doc for _, doc in labelled_docstrings()}  # no text of a class, test texts included
+    ids = transfer_texts(6, max_len=100_000, seed=0)
+    assert ids.shape[0] == 6 and ids.dtype == torch.int64
+    assert all(bytes(row[row != PAD].tolist()).decode() in docs for row in ids)
+    assert torch.equal(transfer_texts(6, 64, seed=0), ids[:, :64])
+    assert not torch.equal(transfer_texts(6, 64, seed=1), ids[:, :64])
+    with pytest.raises(ValueError, match="n must be <="):
+        transfer_texts(len(docs) + 1)

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from neurotoken.experiments.bert import BertDistillation, run_bert, task
+from neurotoken.learning import FitConfig
 from neurotoken.models import SpikingBERT
 
 QUICK = BertDistillation.quick()
@@ -90,6 +91,20 @@ def test_main_job_task_distills_the_spiking_model_from_the_trained_twin():
     assert [role for role, *_ in task(BertDistillation.quick(student="spiking"), 4).models] == ["twin", "spiking"]
 
 
+def test_distilled_fit_adds_the_transfer_set_and_takes_its_own_fit_config():
+    d = data()
+    teacher = SpikingBERT(**QUICK.model_kwargs(False))
+    seen = []
+    teacher.register_forward_hook(lambda m, i, o: seen.append(len(i[0])))
+    config = BertDistillation.quick(transfer=5, distill_fit=FitConfig(epochs=2, batch_size=64))
+    extra = config.transfer_set(0)
+    assert extra.shape == (5, QUICK.max_len) and config.transfer_set(0).equal(extra)
+    losses = config.fit_for(d.x_train, d.y_train, teacher, extra)(SpikingBERT(**QUICK.model_kwargs(True)))
+    assert len(losses) == 2 and sum(seen) == 2 * (len(d.x_train) + 5)  # every text of both, each epoch
+    assert QUICK.transfer_set(0) is None
+    assert len(config.fit_for(d.x_train, d.y_train)(SpikingBERT(**QUICK.model_kwargs(True)))) == 1  # direct: fit
+
+
 @pytest.mark.parametrize("changes, error, match", [
     ({"k": 10}, ValueError, "k must be <= 9"),
     ({"k": 1}, ValueError, "k must be >= 2"),
@@ -101,6 +116,10 @@ def test_main_job_task_distills_the_spiking_model_from_the_trained_twin():
     ({"student": "twin"}, ValueError, "student must be one of"),
     ({"temperature": 0.0}, ValueError, "temperature"),
     ({"fit": {"epochs": 1}}, TypeError, "fit must be a FitConfig"),
+    ({"ngram": 0}, ValueError, "ngram"),
+    ({"dropout": 1.0}, ValueError, "dropout"),
+    ({"transfer": -1}, ValueError, "transfer"),
+    ({"distill_fit": {"epochs": 1}}, TypeError, "distill_fit"),
 ])
 def test_config_refuses_bad_values_naming_the_key(changes, error, match):
     with pytest.raises(error, match=match):

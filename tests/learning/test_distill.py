@@ -71,3 +71,16 @@ def test_distillation_loss_fn_mixes_soft_and_hard_targets_and_leaves_the_teacher
     assert teacher.training
     soft = distill_loss(student(x)[:3], teacher[0](x)[:3], 2.0)
     assert_close(loss, 0.25 * soft + 0.75 * F.cross_entropy(student(x), y))
+
+
+def test_transfer_rows_learn_from_the_teacher_alone():
+    torch.manual_seed(0)
+    student, teacher = torch.nn.Linear(5, 3), torch.nn.Linear(5, 3)
+    x, y = torch.randn(4, 5), torch.tensor([0, 2, -100, -100])
+    loss = Distillation(teacher, T=2.0, alpha=0.25, transfer=True)(student, x, y)
+    soft = distill_loss(student(x), teacher(x), 2.0)  # every row, the unlabelled ones too
+    assert_close(loss, 0.25 * soft + 0.75 * F.cross_entropy(student(x)[:2], y[:2]))
+    only_transfer = Distillation(teacher, T=2.0, alpha=0.25, transfer=True)(student, x, torch.full((4,), -100))
+    assert_close(only_transfer, 0.25 * soft)  # no labelled row: no cross-entropy term, not NaN
+    with pytest.raises(TypeError, match="transfer"):
+        Distillation(teacher, transfer="yes")

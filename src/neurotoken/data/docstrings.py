@@ -16,6 +16,7 @@ import contextlib
 import hashlib
 import importlib
 import io
+import sys
 import warnings
 from functools import lru_cache
 from typing import NamedTuple
@@ -23,7 +24,7 @@ from typing import NamedTuple
 import torch
 
 from .. import _checks
-from .text import _docstrings
+from .text import SKIP_MODULES, _docstrings
 
 # the modules with the most docstrings, each with at least the default per_module count on Python 3.9 to 3.13
 MODULES = ("asyncio", "decimal", "logging", "unittest", "inspect", "pdb", "imaplib", "mailbox", "tarfile")
@@ -40,22 +41,48 @@ class DocstringModules(NamedTuple):
     modules: tuple[str, ...]
 
 
-@lru_cache(maxsize=1)
-def labelled_docstrings() -> tuple[tuple[str, str], ...]:
-    """(module, docstring) of every pinned module that imports, each text at least MIN_CHARS long and
-    found in one module only (texts shared between modules are dropped)."""
+def _module_docstrings(names) -> dict[str, set[str]]:
+    """Docstring -> the modules of ``names`` (those that import) holding it, texts of at least MIN_CHARS."""
     found: dict[str, set[str]] = {}
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
         warnings.simplefilter("ignore")  # deprecated attributes warn when touched
-        for name in MODULES:
+        for name in names:
             try:
                 module = importlib.import_module(name)
-            except ImportError:
+            except Exception:  # noqa: BLE001 - platform-specific modules fail in many ways
                 continue
             for doc in _docstrings(module):
                 if len(doc) >= MIN_CHARS:
                     found.setdefault(doc, set()).add(name)
-    return tuple((next(iter(names)), doc) for doc, names in found.items() if len(names) == 1)
+    return found
+
+
+@lru_cache(maxsize=1)
+def labelled_docstrings() -> tuple[tuple[str, str], ...]:
+    """(module, docstring) of every pinned module that imports, each text at least MIN_CHARS long and
+    found in one module only (texts shared between modules are dropped)."""
+    return tuple((next(iter(names)), doc) for doc, names in _module_docstrings(MODULES).items() if len(names) == 1)
+
+
+@lru_cache(maxsize=1)
+def unlabelled_docstrings() -> tuple[str, ...]:
+    """Docstrings (at least MIN_CHARS long) of the public standard-library modules outside the pinned
+    list, less any text a pinned module also holds: texts that carry no label of the task."""
+    names = sorted(sys.stdlib_module_names - SKIP_MODULES - set(MODULES))
+    labelled = _module_docstrings(MODULES)
+    return tuple(doc for doc in _module_docstrings(n for n in names if not n.startswith("_")) if doc not in labelled)
+
+
+def transfer_texts(n: int, max_len: int = 256, seed: int = 0) -> torch.Tensor:
+    """``n`` of :func:`unlabelled_docstrings` (the first by sha256 of seed and text) as byte ids
+    [n, max_len]: a transfer set on which a teacher's outputs train a student."""
+    n = _checks.positive_int("n", n)
+    docs = unlabelled_docstrings()
+    if n > len(docs):
+        raise ValueError(f"n must be <= {len(docs)} (the unlabelled docstrings of this Python), got {n}")
+    seed = _checks.positive_int("seed", seed, low=0)
+    chosen = sorted(docs, key=lambda d: hashlib.sha256(f"{seed}\0{d}".encode()).digest())[:n]
+    return _encode(chosen, _checks.positive_int("max_len", max_len))
 
 
 def _encode(texts: list[str], max_len: int) -> torch.Tensor:
@@ -111,5 +138,5 @@ def mask_bytes(ids: torch.Tensor, p: float = 0.15, seed: int = 0) -> tuple[torch
     return ids.masked_fill(masked, MASK), ids.masked_fill(~masked, IGNORE)
 
 
-__all__ = ["MODULES", "PAD", "MASK", "IGNORE", "DocstringModules", "labelled_docstrings", "docstring_modules",
-           "mask_bytes"]
+__all__ = ["MODULES", "PAD", "MASK", "IGNORE", "DocstringModules", "labelled_docstrings", "unlabelled_docstrings",
+           "docstring_modules", "transfer_texts", "mask_bytes"]

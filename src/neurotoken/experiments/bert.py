@@ -1,7 +1,8 @@
 """SpikingBERT on docstring modules: the conventional twin (the teacher), the spiking encoder trained
-without distillation, and the spiking encoder distilled from the twin (eq. (83)), optionally after
-masked-byte pre-training, against the majority class and logistic regression on byte counts.
-Every model and baseline sees the same split, drawn per seed."""
+without distillation, and the spiking encoder distilled from the twin (eq. (83)) on the labelled
+texts plus a transfer set of unlabelled docstrings (other standard-library modules, the teacher's
+outputs their only target), optionally after masked-byte pre-training, against the majority class
+and logistic regression on byte counts. Every model and baseline sees the same split, drawn per seed."""
 
 from __future__ import annotations
 
@@ -14,12 +15,12 @@ from torch import nn
 
 from ..accounting import get_profile
 from ..data.baselines import bag_of_bytes, logistic_regression, majority
-from ..data.docstrings import MODULES, DocstringModules, docstring_modules, mask_bytes
+from ..data.docstrings import IGNORE, MODULES, DocstringModules, docstring_modules, mask_bytes, transfer_texts
 from ..learning.bptt import FitConfig, Trainer, cross_entropy, resolve_device
 from ..learning.distill import Distillation
 from ..metrics import accuracy
 from ..models.bert import masked_lm_loss
-from .config import accepted, each, integer, nested, one_of, real, validate
+from .config import accepted, each, integer, nested, one_of, optional, real, validate
 from .runner import Results, Runner, recipe
 from .task import Task
 
@@ -35,26 +36,33 @@ class BertDistillation:
     max_len: int = 128  # bytes per docstring
     per_module: int = 70
     test_per_module: int = 20
-    d_model: int = 32
+    d_model: int = 64
     heads: int = 4
     layers: int = 1
     mlp_ratio: int = 2
     T: int = 4  # virtual time steps of the spiking encoder
+    ngram: int = 5  # bytes each position's embedding sums (centred on it)
+    dropout: float = 0.3  # the twin's embedding dropout while training
+    spiking_dropout: float = 0.0  # the spiking encoders' (their spikes' thresholds regularise them already)
     pretrain_epochs: int = 0  # masked-byte pre-training on the training texts before each fit (0: none)
     mask_p: float = 0.15  # masked fraction of the pre-training bytes
     temperature: float = 4.0  # distillation's softening T
-    alpha: float = 0.5  # weight of the distillation term against the labels' cross-entropy
+    alpha: float = 0.9  # weight of the distillation term against the labels' cross-entropy
     hidden_weight: float = 0.0  # weight of the hidden-state match (0: logits only)
+    transfer: int = 400  # unlabelled docstrings the distilled student also learns from the teacher (0: none)
     fit: FitConfig = FitConfig(epochs=40, batch_size=32, lr=1e-2, weight_decay=5e-2)  # every model's
+    distill_fit: FitConfig | None = None  # the distilled student's (None: fit)
     seeds: tuple[int, ...] = (0, 1, 2)  # split and initial draw of each repeat
     student: str = "distilled"  # the main job's neuromorphic row: "distilled" or "spiking" (no distillation)
     count_batch: int = 32  # test docstrings counted per model
     profile: str = "cmos45"  # energy profile of the counts
     CHECKS = {"k": integer(2), "max_len": integer(), "per_module": integer(2), "test_per_module": integer(),
               "d_model": integer(), "heads": integer(), "layers": integer(), "mlp_ratio": integer(), "T": integer(),
-              "pretrain_epochs": integer(0), "mask_p": real(low=0.0, high=1.0, low_open=True),
+              "ngram": integer(), "dropout": real(low=0.0, high=1.0, high_open=True),
+              "spiking_dropout": real(low=0.0, high=1.0, high_open=True), "pretrain_epochs": integer(0), "mask_p": real(low=0.0, high=1.0, low_open=True),
               "temperature": real(low=0.0, low_open=True), "alpha": real(low=0.0, high=1.0),
-              "hidden_weight": real(low=0.0), "fit": nested(FitConfig), "seeds": each(integer(0), unique=True),
+              "hidden_weight": real(low=0.0), "transfer": integer(0), "fit": nested(FitConfig),
+              "distill_fit": optional(nested(FitConfig)), "seeds": each(integer(0), unique=True),
               "student": one_of(ROLES[1:]), "count_batch": integer(), "profile": accepted(get_profile)}
     RELATIONS = (("k", lambda c: c.k <= len(MODULES), f"be <= {len(MODULES)} (the pinned modules), got {{c.k}}"),
                  ("test_per_module", lambda c: c.test_per_module < c.per_module,
@@ -65,9 +73,10 @@ class BertDistillation:
 
     @classmethod
     def quick(cls, **changes) -> BertDistillation:
-        """Three modules, short texts, a tiny encoder, one epoch, one seed."""
+        """Three modules, short texts, a tiny encoder, one epoch, one seed, no transfer set."""
         return cls(**{"k": 3, "max_len": 32, "per_module": 12, "test_per_module": 4, "d_model": 8, "heads": 2,
-                      "T": 2, "fit": FitConfig(epochs=1, batch_size=16, lr=1e-2), "seeds": (0,), "count_batch": 4,
+                      "T": 2, "transfer": 0, "fit": FitConfig(epochs=1, batch_size=16, lr=1e-2), "seeds": (0,),
+                      "count_batch": 4,
                       **changes})
 
     def data(self, seed: int) -> DocstringModules:
@@ -79,24 +88,34 @@ class BertDistillation:
         """The :class:`~neurotoken.models.SpikingBERT` keyword arguments of the twin or the spiking encoder."""
         return {"vocab": 256, "d_model": self.d_model, "heads": self.heads, "layers": self.layers,
                 "max_len": self.max_len, "classes": self.k, "mlp_ratio": self.mlp_ratio, "T": self.T,
-                "spiking": spiking}
+                "spiking": spiking, "ngram": self.ngram, "dropout": self.spiking_dropout if spiking else self.dropout}
 
-    def fit_for(self, x: torch.Tensor, y: torch.Tensor, teacher: nn.Module | None = None
-                ) -> Callable[[nn.Module], list[float]]:
+    def transfer_set(self, seed: int) -> torch.Tensor | None:
+        """The distilled student's ``transfer`` unlabelled docstrings for ``seed`` (None when 0)."""
+        return transfer_texts(self.transfer, self.max_len, seed) if self.transfer else None
+
+    def fit_for(self, x: torch.Tensor, y: torch.Tensor, teacher: nn.Module | None = None,
+                transfer: torch.Tensor | None = None) -> Callable[[nn.Module], list[float]]:
         """A Runner fit: masked-byte pre-training on ``x`` (``pretrain_epochs``), then classification on
-        (x, y), by cross-entropy or, with a ``teacher``, by :class:`Distillation` from it; returns the
-        classification epochs' losses."""
-        loss_fn = cross_entropy if teacher is None else Distillation(teacher, self.temperature, self.alpha,
-                                                                     self.hidden_weight)
+        (x, y) by cross-entropy or, with a ``teacher``, by :class:`Distillation` from it (``distill_fit``)
+        over (x, y) and the unlabelled texts ``transfer``; returns the classification epochs' losses."""
+        config = self.fit
+        if teacher is not None:
+            loss_fn = Distillation(teacher, self.temperature, self.alpha, self.hidden_weight, transfer=True)
+            config = self.distill_fit or self.fit
+            if transfer is not None:
+                x, y = torch.cat((x, transfer.to(x.device))), torch.cat((y, y.new_full((len(transfer),), IGNORE)))
+        else:
+            loss_fn = cross_entropy
 
         def fit(model: nn.Module) -> list[float]:
             if teacher is not None:
-                teacher.to(resolve_device(self.fit.device, model))
+                teacher.to(resolve_device(config.device, model))
             if self.pretrain_epochs:
-                masked, targets = mask_bytes(x, self.mask_p, self.fit.seed)
-                Trainer(model, replace(self.fit, epochs=self.pretrain_epochs), loss_fn=masked_lm_loss).fit(masked,
-                                                                                                          targets)
-            losses = Trainer(model, self.fit, loss_fn=loss_fn).fit(x, y)
+                masked, targets = mask_bytes(x, self.mask_p, config.seed)
+                Trainer(model, replace(config, epochs=self.pretrain_epochs), loss_fn=masked_lm_loss).fit(masked,
+                                                                                                        targets)
+            losses = Trainer(model, config, loss_fn=loss_fn).fit(x, y)
             model.to(x.device)  # evaluated where the data lives, as the Runner leaves a BPTT fit
             return losses
         return fit
@@ -119,7 +138,8 @@ def run_bert(config: BertDistillation, runner: Runner) -> Results:
         teacher = None
         for role in ROLES:
             spiking = role != "twin"
-            fit = config.fit_for(data.x_train, data.y_train, teacher if role == "distilled" else None)
+            fit = config.fit_for(data.x_train, data.y_train, teacher, config.transfer_set(seed)) \
+                if role == "distilled" else config.fit_for(data.x_train, data.y_train)
             trained = runner.train(f"{role} seed {seed}", ("SpikingBERT", config.model_kwargs(spiking)), fit,
                                    seed=seed)
             if role == "twin":
@@ -147,8 +167,9 @@ def task(config: BertDistillation, n: int) -> Task:
               for role in ("twin", config.student)]
     return Task("docstring modules (SpikingBERT)", "accuracy", True, "inference", models, config.fit, data.x_train,
                 data.y_train, lambda m: accuracy(m, data.x_test, data.y_test), data.x_test[:n],
-                fit_for=lambda role, twin: config.fit_for(data.x_train, data.y_train,
-                                                          twin if role == "distilled" else None),
+                fit_for=lambda role, twin: config.fit_for(data.x_train, data.y_train, twin,
+                                                          config.transfer_set(config.seeds[0]))
+                if role == "distilled" else config.fit_for(data.x_train, data.y_train),
                 baseline=("logistic regression (byte counts)", lambda: logistic_regression(
                     bag_of_bytes(data.x_train), data.y_train, bag_of_bytes(data.x_test), data.y_test)))
 

@@ -53,18 +53,20 @@ class Distillation:
     """A :class:`~neurotoken.learning.Trainer` ``loss_fn``: alpha :func:`distill_loss` from ``teacher``
     (run in eval mode without gradients) + (1 - alpha) cross-entropy on the integer labels y [...]
     of logits [..., classes] (positions labelled IGNORE = -100 skipped, and left out of the
-    distillation too). With ``hidden_weight`` > 0 both models
+    distillation too unless ``transfer``: then they are a transfer set, learnt from the teacher
+    alone). With ``hidden_weight`` > 0 both models
     are called with ``return_hidden=True`` and return (logits, hidden). ``forward_kwargs`` go to both
     models' calls (e.g. ``task="mlm"``)."""
 
     def __init__(self, teacher: nn.Module, T: float = 2.0, alpha: float = 0.5, hidden_weight: float = 0.0,
-                 **forward_kwargs):
+                 transfer: bool = False, **forward_kwargs):
         if not isinstance(teacher, nn.Module):
             raise TypeError(f"teacher must be a torch.nn.Module, got {type(teacher).__name__}")
         self.teacher = teacher
         self.T = _checks.number("T", T, low=0.0, low_open=True)
         self.alpha = _checks.number("alpha", alpha, low=0.0, high=1.0)
         self.hidden_weight = _checks.number("hidden_weight", hidden_weight, low=0.0)
+        self.transfer = _checks.flag("transfer", transfer)
         self.forward_kwargs = forward_kwargs
 
     def _outputs(self, model: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -83,8 +85,10 @@ class Distillation:
         logits, hidden = self._outputs(model, x)
         classes = logits.shape[-1]
         labelled = y != IGNORE
-        hard = F.cross_entropy(logits.reshape(-1, classes), y.reshape(-1), ignore_index=IGNORE)
-        soft = distill_loss(logits, teacher_logits, self.T, hidden, teacher_hidden, self.hidden_weight, labelled)
+        hard = F.cross_entropy(logits.reshape(-1, classes), y.reshape(-1), ignore_index=IGNORE, reduction="sum")
+        hard = hard / labelled.sum().clamp_min(1)  # 0, not NaN, for a batch of the transfer set alone
+        soft = distill_loss(logits, teacher_logits, self.T, hidden, teacher_hidden, self.hidden_weight,
+                            None if self.transfer else labelled)
         return self.alpha * soft + (1 - self.alpha) * hard
 
 

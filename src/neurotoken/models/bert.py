@@ -28,11 +28,13 @@ class SpikingBERT(nn.Module):
     [B, classes] of the mean of the non-PAD positions' hidden states.
     ``neuron``: the NPE of every spiking layer (copied; default :class:`~neurotoken.neurons.LIF`).
     ``dropout``: the fraction of embedded features zeroed while training (BERT's embedding dropout).
+    ``ngram``: each position's embedding is the sum of one embedding table per offset of the ``ngram``
+    bytes centred on it (PAD beyond the ends), so the blocks see local byte n-grams; 1: the byte alone.
     """
 
     def __init__(self, vocab: int = 256, d_model: int = 64, heads: int = 4, layers: int = 2, max_len: int = 256,
                  classes: int = 2, mlp_ratio: int = 2, T: int = 4, score: str = "and", spiking: bool = True,
-                 neuron=DEFAULT, dropout: float = 0.0):
+                 neuron=DEFAULT, dropout: float = 0.0, ngram: int = 1):
         super().__init__()
         d = _checks.positive_int("d_model", d_model)
         hidden = _checks.positive_int("mlp_ratio", mlp_ratio) * d
@@ -41,6 +43,8 @@ class SpikingBERT(nn.Module):
         self.spiking = _checks.flag("spiking", spiking)
         neuron = resolve_neuron(neuron, LIF) if spiking else None
         self.embed = nn.Embedding(_checks.positive_int("vocab", vocab), d)
+        self.ngram = _checks.positive_int("ngram", ngram)
+        self.neighbours = nn.Embedding((ngram - 1) * vocab, d) if ngram > 1 else None  # the other offsets
         self.position = nn.Parameter(0.02 * torch.randn(max_len, d))
         self.drop = nn.Dropout(_checks.number("dropout", dropout, low=0.0, high=1.0, high_open=True))
         self.blocks = nn.Sequential(*(_transformer_block(d, heads, hidden, T, score, "full", neuron)
@@ -55,11 +59,22 @@ class SpikingBERT(nn.Module):
         if tokens.shape[1] > self.max_len:
             raise ValueError(f"tokens must have at most max_len={self.max_len} positions, got shape "
                              f"{tuple(tokens.shape)}")
-        h = self.drop(_embed("tokens", tokens, self.embed) + self.position[:tokens.shape[1]])
+        h = _embed("tokens", tokens, self.embed) + self.position[:tokens.shape[1]]
+        if self.neighbours is not None:
+            h = h + self.neighbours(self._neighbour_ids(tokens)).sum(-2)
+        h = self.drop(h)
         if self.spiking:
             h = h.expand(self.T, *h.shape)
         h = self.norm(self.blocks(h))
         return h.mean(0) if self.spiking else h
+
+    def _neighbour_ids(self, tokens: torch.Tensor) -> torch.Tensor:
+        """[B, L, ngram - 1] ids into ``neighbours``: the byte at each other offset of the window, shifted
+        into that offset's table."""
+        left = (self.ngram - 1) // 2
+        windows = F.pad(tokens, (left, self.ngram - 1 - left), value=PAD).unfold(1, self.ngram, 1)
+        others = torch.cat((windows[..., :left], windows[..., left + 1:]), -1)
+        return others + torch.arange(self.ngram - 1, device=tokens.device) * self.embed.num_embeddings
 
     def forward(self, tokens: torch.Tensor, task: str = "classify", return_hidden: bool = False):
         """tokens [B, L] -> class logits [B, classes] (``task="classify"``) or byte logits [B, L, vocab]
