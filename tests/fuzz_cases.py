@@ -159,7 +159,7 @@ for entry, make, bad in [
     ("HiPPOSSM", lambda kw: nt.mixers.HiPPOSSM(D, **kw), [("discretization", "euler"), ("shared_dt", "yes")]),
     ("RWKVTimeMix", lambda kw: nt.mixers.RWKVTimeMix(D, **kw), [("layer", 1), ("neuron", lif(beta=0.9))]),
     ("RWKVChannelMix", lambda kw: nt.mixers.RWKVChannelMix(D, **kw), [("hidden_ratio", 0)]),
-    ("Residual", lambda kw: nt.mixers.Residual(D, [], **kw), [("dropout", 1.0)]),
+    ("Residual", lambda kw: nt.mixers.Residual(D, [], **kw), [("dropout", 1.0), ("norm", "batch")]),
     ("SpikingOutput", lambda kw: nt.mixers.SpikingOutput(**{"mixer": nt.mixers.RWKVTimeMix(D), "neuron": lif(), **kw}),
      [("mixer", nn.Linear(D, D)), ("neuron", "lif")]),
     ("Fire", lambda kw: nt.mixers.Fire(**kw), [("neuron", lif(beta=0.9))]),

@@ -17,15 +17,18 @@ _OLD_NAMES = {"norm1.": "norms.0.", "mixer.": "sublayers.0.", "norm2.": "norms.1
 class Residual(Mixer):
     """Pre-norm residual stack: x <- x + drop(f_i(LN_i x)) for each sublayer f_i in turn. Sublayers
     that are :class:`Mixer` s carry a state (the block's state is the tuple of theirs); others (an
-    MLP) are stateless (None in the tuple). The residual additions are not counted."""
+    MLP) are stateless (None in the tuple). ``norm``: the factory of each LN_i, called with d_model
+    (default LayerNorm). The residual additions are not counted."""
 
     ranks = (3, None)  # [..., B, L, D]: leading axes (a virtual time axis) pass through
 
-    def __init__(self, d_model: int, sublayers, dropout: float = 0.0):
+    def __init__(self, d_model: int, sublayers, dropout: float = 0.0, norm=nn.LayerNorm):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
         self.sublayers = nn.ModuleList(sublayers)
-        self.norms = nn.ModuleList(nn.LayerNorm(d_model) for _ in self.sublayers)
+        if not callable(norm):
+            raise TypeError(f"norm must be a callable taking d_model (a norm layer class), got {type(norm).__name__}")
+        self.norms = nn.ModuleList(norm(d_model) for _ in self.sublayers)
         self.drop = nn.Dropout(_checks.number("dropout", dropout, low=0.0, high=1.0, high_open=True))
 
     def forward(self, x: torch.Tensor, state: tuple | None = None, return_state: bool = False):

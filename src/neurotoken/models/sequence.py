@@ -132,16 +132,13 @@ class SpikingSSMClassifier(nn.Module):
                 return Bidirectional(kind(d_model, d_state, neuron, **options), kind(d_model, d_state, neuron, **options))
             return kind(d_model, d_state, neuron, **options)
 
+        norm_layer = TimeBatchNorm if _checks.choice("norm", norm, CLASSIFIER_NORMS) == "batch" else nn.LayerNorm
         self.embed = nn.Linear(in_features, d_model)
         nn.init.zeros_(self.embed.bias)  # blank pixels start as zero tokens (a random bias stalls training)
         self.blocks = nn.Sequential(*(
-            Residual(d_model, [token_mixer(), SpikingMLPBlock(d_model, hidden, mlp_neuron)], dropout)
+            Residual(d_model, [token_mixer(), SpikingMLPBlock(d_model, hidden, mlp_neuron)], dropout, norm_layer)
             for _ in range(_checks.positive_int("layers", layers))))
-        batch = _checks.choice("norm", norm, CLASSIFIER_NORMS) == "batch"
-        if batch:
-            for block in self.blocks:
-                block.norms = nn.ModuleList(TimeBatchNorm(d_model) for _ in block.norms)
-        self.norm = TimeBatchNorm(d_model) if batch else nn.LayerNorm(d_model)
+        self.norm = norm_layer(d_model)
         self.readout = nn.Linear(d_model, _checks.positive_int("classes", classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
