@@ -4,8 +4,10 @@ Each image holds two long contours and short distractor contours, each a chain o
 segments (``DASH`` drawn steps, then one blank step) whose heading turns by at most
 ``MAX_TURN`` per segment; contours keep at least ``SEPARATION`` pixels apart (Chebyshev), so
 they never touch or cross. Two dots (3x3 squares) mark contour ends: both ends of the first
-long contour (label 1, connected) or one end of each long contour (label 0). Dots and
-contours that are not connected stay at least three pixels apart. Difficulty sets the long
+long contour (label 1, connected) or one end of each long contour (label 0). A negative's
+dots are as far apart as its first contour's two ends (within ``SPAN_TOLERANCE``), so the dot
+distance, which in a positive is a contour's end-to-end distance, says nothing about the label.
+Dots and contours that are not connected stay at least three pixels apart. Difficulty sets the long
 contours' segment count as LRA's three sets do (6, 9, 14). Images are flattened to a sequence
 of ``size * size`` one-channel tokens, row by row.
 """
@@ -27,6 +29,8 @@ SEPARATION = 4       # least Chebyshev distance between pixels of different cont
 DISTRACTORS = 2      # short contours per image
 DISTRACTOR_SEGMENTS = 3
 MAX_TRIES = 10       # attempts to place a long contour before the image is redrawn
+PARTNER_TRIES = 20   # second long contours drawn for a negative before the image is redrawn
+SPAN_TOLERANCE = 0.5  # a negative's dot distance is within this of the first contour's end-to-end distance
 DISTRACTOR_TRIES = 3  # attempts to place a distractor before it is left out
 SEGMENT_TRIES = 6    # headings tried for one segment before the segment before it is taken back
 CONTOUR_STEPS = 400  # heading draws for one contour before it is abandoned
@@ -95,23 +99,38 @@ def _place(rng: np.random.Generator, segments: int, blocked: np.ndarray, tries: 
     return None
 
 
+def _ends(a: np.ndarray, b: np.ndarray, span: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Pairs of an end of ``a`` and an end of ``b`` more than SEPARATION apart (Chebyshev) whose
+    Euclidean distance is within SPAN_TOLERANCE of ``span``."""
+    return [(p, q) for p in (a[0], a[-1]) for q in (b[0], b[-1])
+            if np.abs(p - q).max() > SEPARATION and abs(math.dist(p, q) - span) <= SPAN_TOLERANCE]
+
+
 def _image(rng: np.random.Generator, size: int, segments: int, connected: bool) -> np.ndarray:
-    """One ``[size, size]`` image: two long contours, distractors, and the two dots (in a negative,
-    ends of the two long contours at least SEPARATION + 1 apart, so no dot comes within two
-    blank pixels of another contour's pixels)."""
-    while True:
+    """One ``[size, size]`` image: two long contours, distractors, and the two dots. A positive's dots
+    are the ends of the first long contour; a negative's are an end of each long contour, at least
+    SEPARATION + 1 apart (so no dot comes within two blank pixels of another contour's pixels) and as
+    far apart as the first contour's own ends (within SPAN_TOLERANCE), so the dot distance follows
+    the positives' distribution: the second contour is redrawn up to PARTNER_TRIES times until it
+    has such an end, then the image is."""
+    pairs: list = []
+    while not pairs:
         blocked = np.zeros((size, size), dtype=bool)
-        a, b = _place(rng, segments, blocked, MAX_TRIES), _place(rng, segments, blocked, MAX_TRIES)
-        if a is None or b is None:
+        a = _place(rng, segments, blocked, MAX_TRIES)
+        if a is None:
             continue
-        pairs = [(p, q) for p in (a[0], a[-1]) for q in (b[0], b[-1]) if np.abs(p - q).max() > SEPARATION]
-        if connected or pairs:
-            break
+        for _ in range(1 if connected else PARTNER_TRIES):
+            rest = blocked.copy()
+            b = _place(rng, segments, rest, MAX_TRIES)
+            pairs = [] if b is None else [(a[0], a[-1])] if connected else _ends(a, b, math.dist(a[0], a[-1]))
+            if pairs:
+                blocked = rest
+                break
     image = np.zeros((size, size), dtype=np.float32)
     for c in (a, b, *(_place(rng, DISTRACTOR_SEGMENTS, blocked, DISTRACTOR_TRIES) for _ in range(DISTRACTORS))):
         if c is not None:
             image[c[:, 0], c[:, 1]] = 1.0
-    for row, col in (a[0], a[-1]) if connected else pairs[int(rng.integers(len(pairs)))]:
+    for row, col in pairs[int(rng.integers(len(pairs)))]:
         image[row - 1: row + 2, col - 1: col + 2] = 1.0
     return image
 
