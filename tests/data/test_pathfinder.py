@@ -1,10 +1,17 @@
+import math
 from collections import deque
 
 import numpy as np
 import pytest
 import torch
 
-from neurotoken.data.pathfinder import dot_centres, pathfinder
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import cross_val_score
+from sklearn.tree import DecisionTreeClassifier
+
+from neurotoken.data.pathfinder import dot_centres, dot_gaps, pathfinder
 
 
 def reachable(image: np.ndarray, start, goal, jump: int = 2) -> bool:
@@ -60,6 +67,35 @@ def test_bad_arguments_are_named(kwargs, err):
     name = next(k for k in ("difficulty", "size", "seed", "n") if k in kwargs and (k != "n" or len(kwargs) == 1))
     with pytest.raises(err, match=name):
         pathfinder(**kwargs)
+
+
+def test_the_dot_distance_and_token_gap_do_not_predict_the_label():
+    """Rules on where the dots sit, ignoring the contours, stay near chance (cross-validated)."""
+    p = pathfinder(400, seed=0)
+    gaps, y = dot_gaps(p.x).numpy(), p.y.numpy()
+    for features in (gaps[:, :1], gaps[:, 1:], gaps):
+        for rule in (DecisionTreeClassifier(max_depth=3, random_state=0), LogisticRegression()):
+            assert cross_val_score(rule, features / features.std(0), y, cv=4).mean() <= 0.6
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(4, 20), st.lists(st.integers(1, 14), min_size=4, max_size=4))
+def test_dot_gaps_are_the_distance_and_token_gap_of_the_dot_centres(size, coords):
+    r1, c1, r2, c2 = (min(v, size - 2) for v in coords)
+    image = torch.zeros(size, size)
+    for r, c in ((r1, c1), (r2, c2)):
+        image[r - 1: r + 2, c - 1: c + 2] = 1
+    if len(dot_centres(image.numpy())) != 2:  # overlapping dots light more (or fewer) full blocks
+        return
+    gaps = dot_gaps(image.reshape(1, -1, 1))
+    torch.testing.assert_close(gaps, torch.tensor([[math.hypot(r1 - r2, c1 - c2), abs((r1 - r2) * size + c1 - c2)]]))
+
+
+@pytest.mark.parametrize("x, message", [(torch.zeros(2, 1024), "dimensions"), (torch.zeros(2, 1000, 1), "square"),
+                                         (torch.zeros(2, 1024, 1), "two 3x3 dots")])
+def test_dot_gaps_refuses_images_without_two_dots_by_name(x, message):
+    with pytest.raises(ValueError, match=f"x must.*{message}"):
+        dot_gaps(x)
 
 
 def conv(a: int, b: int) -> tuple:

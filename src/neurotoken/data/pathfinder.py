@@ -19,6 +19,7 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 
 from .. import _checks
 
@@ -143,6 +144,22 @@ def dot_centres(image: np.ndarray) -> list[tuple[int, int]]:
     return [(int(r) + 1, int(c) + 1) for r, c in zip(*np.nonzero(full))]
 
 
+def dot_gaps(x: torch.Tensor) -> torch.Tensor:
+    """``[N, 2]`` float32 on ``x``'s device: the Euclidean distance between the two dot centres of
+    each image of ``x`` ``[N, size * size, 1]`` (square images flattened row by row) and the gap
+    between their token indices, the features of a shortcut that ignores the contours."""
+    x = _checks.tensor("x", x, min_dim=3, max_dim=3)
+    size = math.isqrt(x.shape[1])
+    if x.shape[2] != 1 or size * size != x.shape[1] or size < 3:
+        raise ValueError(f"x must be [N, size * size, 1] flattened square images, got shape {tuple(x.shape)}")
+    unlit = (x.reshape(-1, 1, size, size) <= 0).float()
+    image, _, row, col = torch.nonzero(F.max_pool2d(unlit, 3, stride=1) == 0, as_tuple=True)  # all-lit 3x3 blocks
+    if not torch.equal(torch.bincount(image, minlength=len(x)), image.new_full((len(x),), 2)):
+        raise ValueError("x must hold exactly two 3x3 dots per image")
+    step = torch.stack([row, col], -1).reshape(len(x), 2, 2).diff(dim=1)[:, 0]
+    return torch.stack([step.float().norm(dim=-1), (step[:, 0] * size + step[:, 1]).abs().float()], -1)
+
+
 def pathfinder(n: int, size: int = 32, difficulty: str = "easy", seed: int = 0) -> Pathfinder:
     """``n`` images (labels balanced: ``n // 2`` connected, shuffled), flattened to ``[n, size * size, 1]``."""
     n = _checks.positive_int("n", n)
@@ -154,4 +171,4 @@ def pathfinder(n: int, size: int = 32, difficulty: str = "easy", seed: int = 0) 
     return Pathfinder(torch.from_numpy(images).reshape(n, size * size, 1), torch.from_numpy(labels).long())
 
 
-__all__ = ["DIFFICULTIES", "Pathfinder", "pathfinder", "dot_centres"]
+__all__ = ["DIFFICULTIES", "Pathfinder", "pathfinder", "dot_centres", "dot_gaps"]
