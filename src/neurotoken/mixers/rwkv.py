@@ -109,11 +109,12 @@ def running_max(k: torch.Tensor, w: torch.Tensor, m0: torch.Tensor) -> torch.Ten
 def wkv_parallel(w: torch.Tensor, u: torch.Tensor, k: torch.Tensor, v: torch.Tensor,
                  state: WKVState | None = None, method: str = "auto") -> tuple[torch.Tensor, WKVState]:
     """WKV for all tokens at once, equal to :func:`wkv_sequential`: the running max m_t by
-    :func:`running_max`, then (num, den) by one :func:`neurotoken.scan.linear_scan` (``method``) of
+    :func:`running_max` (outside autograd: the outputs do not depend on m, the exponentials cancel it), then (num, den) by one :func:`neurotoken.scan.linear_scan` (``method``) of
     h_t = e^{m_{t-1} - w - m_t} h_{t-1} + e^{k_t - m_t} (v_t, 1): gains and inputs are <= 1."""
     num0, den0, m0 = _check_wkv(w, u, k, v, state)
     _checks.choice("method", method, METHODS.names())
-    m = running_max(k, w, m0)
+    with torch.no_grad():  # a stabiliser only: its gradient contributions cancel exactly
+        m = running_max(k, w, m0)
     m_prev = torch.cat([m0.unsqueeze(1), m[:, :-1]], 1)
     e = torch.exp(k - m)
     h = linear_scan(torch.exp(m_prev - w - m).unsqueeze(-1), torch.stack([e * v, e], -1),
