@@ -5,20 +5,22 @@ import torch
 
 import real_formats
 from neurotoken import zoo
+from neurotoken.data.pathfinder import Pathfinder
+from neurotoken.experiments import lra
 from neurotoken.experiments.lra import GreySequence, LraImage, PathfinderLRA, run_lra_image, run_pathfinder, ssm_kwargs
 from neurotoken.learning.bptt import FitConfig
 
 
 def test_pathfinder_quick_run_reports_chance_a_pixel_baseline_and_both_models(tmp_path):
     rows = run_pathfinder(PathfinderLRA.quick(), run_dir=tmp_path).tables["rows"]
-    assert [r["model"] for r in rows] == ["majority class", "logistic regression", "SSM twin (lru)",
-                                          "spiking SSM (lru)"]
+    assert [r["model"] for r in rows] == ["majority class", "logistic regression", "dot distance tree",
+                                          "SSM twin (lru)", "spiking SSM (lru)"]
     chance = rows[0]["test_accuracy"]
     assert chance == 0.5  # balanced labels
     for r in rows:
         assert 0 <= r["test_accuracy"] <= 1 and r["vs_chance"] == pytest.approx(r["test_accuracy"] - chance)
         assert (r["train_samples"], r["test_samples"]) == (64, 32)
-    twin, spiking = rows[2:]
+    twin, spiking = rows[3:]
     assert [twin["neuromorphic"], spiking["neuromorphic"]] == [False, True]
     assert twin["energy_j"] > 0 and spiking["energy_j"] > 0 and math.isfinite(spiking["final_loss"])
     assert spiking["energy_vs_twin"] == spiking["energy_j"] / twin["energy_j"]
@@ -26,6 +28,20 @@ def test_pathfinder_quick_run_reports_chance_a_pixel_baseline_and_both_models(tm
     model, spec = zoo.load_model(spiking["model_file"])
     assert spec["kwargs"]["in_features"] == 1 and spec["kwargs"]["classes"] == 2
     assert model(torch.zeros(1, 32 * 32, 1)).shape == (1, 2)  # 1024 one-pixel tokens
+
+
+def test_the_dot_distance_tree_finds_a_distance_shortcut_when_the_data_has_one(tmp_path, monkeypatch):
+    def shortcut(n, size, difficulty, seed):  # positives' dots 6 pixels apart, negatives' 12
+        y, rows = torch.arange(n) % 2, torch.randint(1, size - 1, (n,), generator=torch.Generator().manual_seed(seed))
+        images = torch.zeros(n, size, size)
+        for i, (label, row) in enumerate(zip(y, rows)):
+            for col in (2, 8 if label else 14):
+                images[i, row - 1: row + 2, col - 1: col + 2] = 1
+        return Pathfinder(images.reshape(n, -1, 1), y)
+
+    monkeypatch.setattr(lra, "pathfinder", shortcut)
+    rows = run_pathfinder(PathfinderLRA.quick(), run_dir=tmp_path).tables["rows"]
+    assert rows[2]["model"] == "dot distance tree" and rows[2]["test_accuracy"] == 1.0
 
 
 def test_pathfinder_trains_bidirectional_batch_norm_max_pool_models_and_lra_image_keeps_its_own():

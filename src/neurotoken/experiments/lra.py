@@ -16,7 +16,7 @@ from torch.utils.data import Dataset
 
 from ..accounting import get_profile
 from ..data import baselines, cifar10, pathfinder
-from ..data.pathfinder import DIFFICULTIES
+from ..data.pathfinder import DIFFICULTIES, dot_gaps
 from ..learning.bptt import FitConfig
 from ..metrics import accuracy, spike_rate
 from ..models import SSM_MIXERS
@@ -89,15 +89,20 @@ class PathfinderLRA:
 @recipe(PathfinderLRA)
 def run_pathfinder(config: PathfinderLRA, runner: Runner) -> Results:
     """Rows {"model", "neuromorphic", "test_accuracy", "vs_chance", ...}: the majority class (chance on
-    balanced labels), logistic regression on the pixels, the twin, then the spiking model with energy
+    balanced labels), logistic regression on the pixels, a depth-3 decision tree on where the dots sit
+    (their distance and token gap, ignoring the contours), the twin, then the spiking model with energy
     per inference on ``count_batch`` test images."""
     data = pathfinder(config.n_train + config.n_test, config.size, config.difficulty, config.data_seed)
     n = config.n_train
     x, y, x_test, y_test = data.x[:n], data.y[:n], data.x[n:], data.y[n:]
     chance = baselines.majority(y, y_test)
     sizes = {"train_samples": config.n_train, "test_samples": config.n_test}
+    from sklearn.tree import DecisionTreeClassifier
+
+    dot_rule = DecisionTreeClassifier(max_depth=3, random_state=0).fit(dot_gaps(x).numpy(), y.numpy())
     for name, value in (("majority class", chance),
-                        ("logistic regression", baselines.logistic_regression(x, y, x_test, y_test))):
+                        ("logistic regression", baselines.logistic_regression(x, y, x_test, y_test)),
+                        ("dot distance tree", float(dot_rule.score(dot_gaps(x_test).numpy(), y_test.numpy())))):
         runner.emit({"task": "pathfinder", "model": name, "neuromorphic": False, "test_accuracy": value,
                      "vs_chance": value - chance, **sizes})
     twin_energy = None
