@@ -54,7 +54,7 @@ class PathfinderLRA:
     """LRA Pathfinder (32 x 32 -> 1024 tokens): spiking SSM classifier and its twin vs chance, both
     bidirectional with batch norm and max pooling over the tokens."""
 
-    n_train: int = 2000
+    n_train: int = 3000
     n_test: int = 1000
     size: int = 32
     difficulty: str = "easy"
