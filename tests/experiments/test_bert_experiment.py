@@ -118,6 +118,7 @@ def test_distilled_fit_adds_the_transfer_set_and_takes_its_own_fit_config():
     ({"fit": {"epochs": 1}}, TypeError, "fit must be a FitConfig"),
     ({"ngram": 0}, ValueError, "ngram"),
     ({"dropout": 1.0}, ValueError, "dropout"),
+    ({"spiking_dropout": -0.1}, ValueError, "spiking_dropout"),
     ({"transfer": -1}, ValueError, "transfer"),
     ({"distill_fit": {"epochs": 1}}, TypeError, "distill_fit"),
 ])

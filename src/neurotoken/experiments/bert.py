@@ -43,7 +43,7 @@ class BertDistillation:
     T: int = 4  # virtual time steps of the spiking encoder
     ngram: int = 5  # bytes each position's embedding sums (centred on it)
     dropout: float = 0.3  # the twin's embedding dropout while training
-    spiking_dropout: float = 0.0  # the spiking encoders' (their spikes' thresholds regularise them already)
+    spiking_dropout: float = 0.3  # the spiking encoders' embedding dropout while training
     pretrain_epochs: int = 0  # masked-byte pre-training on the training texts before each fit (0: none)
     mask_p: float = 0.15  # masked fraction of the pre-training bytes
     temperature: float = 4.0  # distillation's softening T
@@ -59,7 +59,8 @@ class BertDistillation:
     CHECKS = {"k": integer(2), "max_len": integer(), "per_module": integer(2), "test_per_module": integer(),
               "d_model": integer(), "heads": integer(), "layers": integer(), "mlp_ratio": integer(), "T": integer(),
               "ngram": integer(), "dropout": real(low=0.0, high=1.0, high_open=True),
-              "spiking_dropout": real(low=0.0, high=1.0, high_open=True), "pretrain_epochs": integer(0), "mask_p": real(low=0.0, high=1.0, low_open=True),
+              "spiking_dropout": real(low=0.0, high=1.0, high_open=True), "pretrain_epochs": integer(0),
+              "mask_p": real(low=0.0, high=1.0, low_open=True),
               "temperature": real(low=0.0, low_open=True), "alpha": real(low=0.0, high=1.0),
               "hidden_weight": real(low=0.0), "transfer": integer(0), "fit": nested(FitConfig),
               "distill_fit": optional(nested(FitConfig)), "seeds": each(integer(0), unique=True),
