@@ -138,11 +138,12 @@ def test_bench_help_names_every_case():
     assert all(case in out for case in bench.CASES)
 
 
-def test_time_fns_takes_turns_and_returns_a_median_per_name():
+def test_time_fns_takes_turns_starting_one_later_each_round_and_returns_a_median_per_name():
     calls = []
-    times = bench.time_fns({"a": lambda: calls.append("a"), "b": lambda: calls.append("b")}, repeats=3, warmup=1)
-    assert set(times) == {"a", "b"} and all(t >= 0 for t in times.values())
-    assert calls == ["a", "b"] + ["a", "b"] * 3
+    fns = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    times = bench.time_fns(fns, repeats=4, warmup=1)
+    assert set(times) == set("abc") and all(t >= 0 for t in times.values())
+    assert "".join(calls) == "abc" + "abc" + "bca" + "cab" + "abc"
 
 
 needs_cuda = pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="no CUDA device")
