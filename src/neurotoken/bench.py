@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import statistics
 import time
 import warnings
@@ -36,8 +37,9 @@ def _sync(device: torch.device | str | None) -> None:
 def time_fns(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2, device=None,
              peaks: dict[str, int] | None = None) -> dict[str, float]:
     """Median wall time of each ``fns[name]()`` in seconds over ``repeats`` calls, after ``warmup``
-    calls each; the calls take turns, so a change in the machine's load reaches every one alike, and
-    each round starts one function later, so none always runs right after the same (heavy) one.
+    calls each; the calls take turns, so a change in the machine's load reaches every one alike, in a
+    new (seeded) order each round, so none always runs right after the same one (a call right after a
+    heavy one can take twice as long on this CPU).
     On a CUDA ``device`` each call is timed to the end of its queued work, and ``peaks`` (when
     given) receives each function's peak allocated device memory in bytes over its first call."""
     cuda = device is not None and torch.device(device).type == "cuda"
@@ -51,9 +53,9 @@ def time_fns(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int
                 _sync(device)
                 peaks[name] = torch.cuda.max_memory_allocated(device)
     times = {name: [] for name in fns}
-    names = list(fns)
-    for r in range(repeats):
-        for name in names[r % len(names):] + names[:r % len(names)]:
+    order = random.Random(0)
+    for _ in range(repeats):
+        for name in order.sample(list(fns), len(fns)):
             fn = fns[name]
             _sync(device)
             t0 = time.perf_counter()
