@@ -121,6 +121,14 @@ class BertDistillation:
             return losses
         return fit
 
+    def fit_of(self, role: str, data: DocstringModules, seed: int, twin: nn.Module | None = None
+               ) -> Callable[[nn.Module], list[float]]:
+        """The Runner fit of ``role`` on the split ``data`` of ``seed``: :meth:`fit_for` on the labelled
+        texts, for the distilled student from ``twin`` over them and the seed's transfer set."""
+        if role == "distilled":
+            return self.fit_for(data.x_train, data.y_train, twin, self.transfer_set(seed))
+        return self.fit_for(data.x_train, data.y_train)
+
 
 @recipe(BertDistillation)
 def run_bert(config: BertDistillation, runner: Runner) -> Results:
@@ -139,10 +147,8 @@ def run_bert(config: BertDistillation, runner: Runner) -> Results:
         teacher = None
         for role in ROLES:
             spiking = role != "twin"
-            fit = config.fit_for(data.x_train, data.y_train, teacher, config.transfer_set(seed)) \
-                if role == "distilled" else config.fit_for(data.x_train, data.y_train)
-            trained = runner.train(f"{role} seed {seed}", ("SpikingBERT", config.model_kwargs(spiking)), fit,
-                                   seed=seed)
+            trained = runner.train(f"{role} seed {seed}", ("SpikingBERT", config.model_kwargs(spiking)),
+                                   config.fit_of(role, data, seed, teacher), seed=seed)
             if role == "twin":
                 teacher = trained.model
             runner.emit({**common, "model": LABELS[role], "test_accuracy": accuracy(trained.model, data.x_test,
@@ -168,9 +174,7 @@ def task(config: BertDistillation, n: int) -> Task:
               for role in ("twin", config.student)]
     return Task("docstring modules (SpikingBERT)", "accuracy", True, "inference", models, config.fit, data.x_train,
                 data.y_train, lambda m: accuracy(m, data.x_test, data.y_test), data.x_test[:n],
-                fit_for=lambda role, twin: config.fit_for(data.x_train, data.y_train, twin,
-                                                          config.transfer_set(config.seeds[0]))
-                if role == "distilled" else config.fit_for(data.x_train, data.y_train),
+                fit_for=lambda role, twin: config.fit_of(role, data, config.seeds[0], twin),
                 baseline=("logistic regression (byte counts)", lambda: logistic_regression(
                     bag_of_bytes(data.x_train), data.y_train, bag_of_bytes(data.x_test), data.y_test)))
 
