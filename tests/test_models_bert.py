@@ -155,3 +155,30 @@ def test_each_position_embeds_the_bytes_of_its_ngram_window_only(ngram, j):
     assert torch.equal(moved, window)
     if ngram == 1:
         assert_close(embedded[0], model.embed(x) + model.position[:20])
+
+
+@settings(max_examples=6, deadline=None)
+@given(layers=st.integers(1, 2), ngram=st.integers(1, 4))
+def test_load_twin_copies_every_weight_so_the_spiking_model_embeds_and_reads_out_as_the_twin(layers, ngram):
+    twin, student = bert(False, layers=layers, ngram=ngram), bert(True, seed=1, layers=layers, ngram=ngram)
+    assert student.load_twin(twin) is student
+    for p, q in zip(student.parameters(), twin.parameters(), strict=True):
+        assert torch.equal(p, q) and p.data_ptr() != q.data_ptr()  # copied, not shared
+    embedded = []
+    for model in (twin, student):
+        model.drop.register_forward_hook(lambda m, i, out: embedded.append(out))
+    x = tokens()
+    twin(x), student(x)
+    assert torch.equal(embedded[0], embedded[1])
+    h = twin.encode(x)
+    assert torch.equal(student.classifier(h), twin.classifier(h))
+
+
+@pytest.mark.parametrize("twin, error, match", [
+    (lambda: bert(False, d_model=8), ValueError, "twin must have this model's parameter shapes"),
+    (lambda: bert(False, ngram=3), ValueError, "twin must have this model's parameter shapes"),
+    (lambda: torch.nn.Linear(2, 2), TypeError, "twin must be a SpikingBERT"),
+])
+def test_load_twin_refuses_a_model_of_another_shape(twin, error, match):
+    with pytest.raises(error, match=match):
+        bert(True).load_twin(twin())

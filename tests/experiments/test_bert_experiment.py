@@ -105,6 +105,26 @@ def test_distilled_fit_adds_the_transfer_set_and_takes_its_own_fit_config():
     assert len(config.fit_for(d.x_train, d.y_train)(SpikingBERT(**QUICK.model_kwargs(True)))) == 1  # direct: fit
 
 
+@pytest.mark.parametrize("init", ["twin", "random"])
+def test_distilled_student_starts_from_the_twin_weights_or_its_own_draw(init):
+    d = data()
+    teacher = SpikingBERT(**QUICK.model_kwargs(False))
+    torch.manual_seed(1)
+    student = SpikingBERT(**QUICK.model_kwargs(True))
+    drawn = [p.detach().clone() for p in student.parameters()]
+    start = []
+    student.register_forward_pre_hook(lambda m, i: start.append([p.detach().clone() for p in m.parameters()])
+                                      if not start else None)
+    BertDistillation.quick(student_init=init).fit_for(d.x_train, d.y_train, teacher)(student)
+    expected = list(teacher.parameters()) if init == "twin" else drawn
+    assert all(torch.equal(p, q) for p, q in zip(start[0], expected, strict=True))
+    torch.manual_seed(1)
+    direct = SpikingBERT(**QUICK.model_kwargs(True))
+    direct.register_forward_pre_hook(lambda m, i: start.append([p.detach().clone() for p in m.parameters()]))
+    QUICK.fit_for(d.x_train, d.y_train)(direct)  # no teacher: trained from its own draw
+    assert all(torch.equal(p, q) for p, q in zip(start[1], drawn, strict=True))
+
+
 @pytest.mark.parametrize("changes, error, match", [
     ({"k": 10}, ValueError, "k must be <= 9"),
     ({"k": 1}, ValueError, "k must be >= 2"),
@@ -121,6 +141,7 @@ def test_distilled_fit_adds_the_transfer_set_and_takes_its_own_fit_config():
     ({"spiking_dropout": -0.1}, ValueError, "spiking_dropout"),
     ({"transfer": -1}, ValueError, "transfer"),
     ({"distill_fit": {"epochs": 1}}, TypeError, "distill_fit"),
+    ({"student_init": "zeros"}, ValueError, "student_init must be one of"),
 ])
 def test_config_refuses_bad_values_naming_the_key(changes, error, match):
     with pytest.raises(error, match=match):

@@ -25,6 +25,7 @@ from .runner import Results, Runner, recipe
 from .task import Task
 
 ROLES = ("twin", "spiking", "distilled")  # teacher, student without and with distillation
+STUDENT_INITS = ("twin", "random")  # the distilled student starts from the twin's weights, or from its own draw
 LABELS = {"twin": "BERT twin (teacher)", "spiking": "SpikingBERT", "distilled": "SpikingBERT distilled"}
 
 
@@ -50,6 +51,7 @@ class BertDistillation:
     alpha: float = 0.9  # weight of the distillation term against the labels' cross-entropy
     hidden_weight: float = 0.0  # weight of the hidden-state match (0: logits only)
     transfer: int = 400  # unlabelled docstrings the distilled student also learns from the teacher (0: none)
+    student_init: str = "twin"  # the distilled student's start: "twin" (the trained twin's weights) or "random"
     fit: FitConfig = FitConfig(epochs=40, batch_size=32, lr=1e-2, weight_decay=5e-2)  # every model's
     distill_fit: FitConfig | None = None  # the distilled student's (None: fit)
     seeds: tuple[int, ...] = (0, 1, 2)  # split and initial draw of each repeat
@@ -62,7 +64,8 @@ class BertDistillation:
               "spiking_dropout": real(low=0.0, high=1.0, high_open=True), "pretrain_epochs": integer(0),
               "mask_p": real(low=0.0, high=1.0, low_open=True),
               "temperature": real(low=0.0, low_open=True), "alpha": real(low=0.0, high=1.0),
-              "hidden_weight": real(low=0.0), "transfer": integer(0), "fit": nested(FitConfig),
+              "hidden_weight": real(low=0.0), "transfer": integer(0), "student_init": one_of(STUDENT_INITS),
+              "fit": nested(FitConfig),
               "distill_fit": optional(nested(FitConfig)), "seeds": each(integer(0), unique=True),
               "student": one_of(ROLES[1:]), "count_batch": integer(), "profile": accepted(get_profile)}
     RELATIONS = (("k", lambda c: c.k <= len(MODULES), f"be <= {len(MODULES)} (the pinned modules), got {{c.k}}"),
@@ -99,7 +102,8 @@ class BertDistillation:
                 transfer: torch.Tensor | None = None) -> Callable[[nn.Module], list[float]]:
         """A Runner fit: masked-byte pre-training on ``x`` (``pretrain_epochs``), then classification on
         (x, y) by cross-entropy or, with a ``teacher``, by :class:`Distillation` from it (``distill_fit``)
-        over (x, y) and the unlabelled texts ``transfer``; returns the classification epochs' losses."""
+        over (x, y) and the unlabelled texts ``transfer``, the student first taking the teacher's weights
+        when ``student_init`` is "twin"; returns the classification epochs' losses."""
         config = self.fit
         if teacher is not None:
             loss_fn = Distillation(teacher, self.temperature, self.alpha, self.hidden_weight, transfer=True)
@@ -112,6 +116,8 @@ class BertDistillation:
         def fit(model: nn.Module) -> list[float]:
             if teacher is not None:
                 teacher.to(resolve_device(config.device, model))
+                if self.student_init == "twin":
+                    model.load_twin(teacher)
             if self.pretrain_epochs:
                 masked, targets = mask_bytes(x, self.mask_p, config.seed)
                 Trainer(model, replace(config, epochs=self.pretrain_epochs), loss_fn=masked_lm_loss).fit(masked,

@@ -88,6 +88,22 @@ class SpikingBERT(nn.Module):
             logits = self.classifier((h * real).sum(1) / real.sum(1).clamp_min(1))
         return (logits, h) if return_hidden else logits
 
+    def load_twin(self, twin: SpikingBERT) -> SpikingBERT:
+        """Copy ``twin``'s weights into this model (spike conversion before distillation, eq. (83)): the
+        spiking encoder and its twin hold the same Linear, LayerNorm and embedding sizes in the same
+        order, so parameter i takes twin parameter i. Returns self."""
+        if not isinstance(twin, SpikingBERT):
+            raise TypeError(f"twin must be a SpikingBERT, got {type(twin).__name__}")
+        mine, theirs = list(self.parameters()), list(twin.parameters())
+        if [p.shape for p in mine] != [p.shape for p in theirs]:
+            raise ValueError(f"twin must have this model's parameter shapes in order (same vocab, d_model, "
+                             f"heads, layers, mlp_ratio, max_len, classes, ngram and no learnable neurons), got "
+                             f"{[tuple(p.shape) for p in theirs]} for {[tuple(p.shape) for p in mine]}")
+        with torch.no_grad():
+            for p, q in zip(mine, theirs):
+                p.copy_(q)
+        return self
+
 
 def masked_lm_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """A Trainer ``loss_fn`` for masked-byte pre-training: cross-entropy of ``model(x, task="mlm")``
