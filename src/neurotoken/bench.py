@@ -157,13 +157,14 @@ def _triton_runs(device) -> bool:
 
 
 def _ours(device="cpu") -> dict[str, Callable[[], Callable]]:
-    """Our multi-step LIFs for ``device``: the fused numba kernel on the CPU, the Triton kernel
-    (float32, and bf16 states with bit spikes) where it runs, and the sequential reference."""
+    """Our multi-step LIFs for ``device``: the fused numba kernel on the CPU (float32, and bf16 states),
+    the Triton kernel (float32, and bf16 states with bit spikes) where it runs, and the sequential
+    reference."""
     p = NPEParams(0.9, 1.0)
     ours = {}
     if torch.device(device).type == "cpu":
-        fused = LIF(beta=0.9, backend="fused")
-        ours = {"neurotoken fused": lambda: fused,
+        fused, fused_bf16 = (LIF(beta=0.9, backend="fused", state_dtype=d) for d in (torch.float32, torch.bfloat16))
+        ours = {"neurotoken fused": lambda: fused, "neurotoken fused (bf16 state)": lambda: fused_bf16,
                 "neurotoken fused (kernel only)": lambda: lambda x: npe_multistep(x, p, None, "fused", False)[0]}
     if _triton_runs(device):
         triton, lean = LIF(beta=0.9, backend="triton"), LIF(beta=0.9, backend="triton", state_dtype=torch.bfloat16)

@@ -89,10 +89,10 @@ def npe_multistep(x: torch.Tensor, p: NPEParams, state: NPEState | None = None,
     """Run eq. (9) over the leading time axis of x; returns (spikes [T, ...], states h [T, ...]).
 
     With all_states=False the fused and triton backends return only the final state, as [1, ...];
-    state_dtype is the dtype in which the triton backend saves states for backward.
+    state_dtype is the dtype in which the fused and triton backends save states for backward.
     """
     if backend == "fused":  # a None state starts at zero inside the kernel's wrapper
-        return fused_lif.lif_fused(x, p, *(state or (None, None)), all_states)
+        return fused_lif.lif_fused(x, p, *(state or (None, None)), all_states, state_dtype)
     complex_decay = torch.as_tensor(p.decay).is_complex()
     dtype = torch.promote_types(x.dtype, torch.complex64) if complex_decay else x.dtype
     if state is None:
@@ -241,7 +241,7 @@ class LIF(NPE):
     beta in [0, 1] and threshold > 0 are floats or per-channel 1-D tensors, fixed or learnable
     (``learn_beta``/``learn_threshold``). ``spike`` is "binary" | "bernoulli" | "ternary" |
     "multilevel" or a spike-kind object; ``feedback`` an optional [D, D] matrix R. ``state_dtype``
-    (float32 or bfloat16) is the dtype in which the triton backend keeps states for backward.
+    (float32 or bfloat16) is the dtype in which the fused and triton backends keep states for backward.
     """
 
     def __init__(self, beta=0.9, threshold=1.0, reset: str = "subtract", spike="binary",

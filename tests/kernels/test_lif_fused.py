@@ -243,3 +243,47 @@ def test_a_formula_without_source_falls_back_with_a_reason():
          "    formula = staticmethod(lambda x, w: x * 0 + w)\n", namespace)
     with pytest.warns(RuntimeWarning, match="source of Typed.formula is not available"):
         LIF(surrogate=namespace["Typed"]())
+
+
+@needs_numba
+@pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
+@pytest.mark.parametrize("spike", SPIKES, ids=["binary", "ternary", "multilevel"])
+def test_bf16_states_keep_spikes_and_final_state_exact_and_gradients_close(reset, spike):
+    x = (1.3 * torch.randn(17, 4, 63, generator=torch.Generator().manual_seed(5))).requires_grad_()
+    outs = []
+    for backend, state_dtype in (("sequential", torch.float32), ("fused", torch.bfloat16)):
+        lif = LIF(beta=torch.linspace(0.2, 0.95, 63), threshold=torch.linspace(0.5, 1.5, 63), reset=reset,
+                  spike=spike, learn_beta=True, learn_threshold=True, backend=backend, state_dtype=state_dtype)
+        s, state = lif(x, return_state=True)
+        ((s * torch.linspace(-1, 1, 63)).sum() + state.h.square().sum()).backward()
+        outs.append((s.detach(), state.h.detach(), x.grad.clone(), lif.beta.grad, lif.threshold.grad))
+        x.grad = None
+    (s, h, *grads), (s_ref, h_ref, *grads_ref) = outs
+    assert torch.equal(s, s_ref) and torch.equal(h, h_ref)  # the forward integrates in float32
+    for g, ref in zip(grads, grads_ref):  # the surrogate reads 8-bit-mantissa states
+        assert (g - ref).norm() <= 1e-2 * ref.norm()
+
+
+@needs_numba
+def test_bf16_states_are_the_float32_states_rounded_to_nearest_even():
+    x = 1.3 * torch.randn(9, 2, 70, generator=torch.Generator().manual_seed(6))
+    x[0, 0, :4] = torch.tensor([1.00390625, 1.01171875, -2.00781250, 0.0])  # ties: 1 + 2^-8, 1 + 3 2^-8, ...
+    saved = []
+    with torch.autograd.graph.saved_tensors_hooks(lambda t: saved.append(t) or t, lambda t: t):
+        LIF(beta=0.5, backend="fused", state_dtype=torch.bfloat16)(x.clone().requires_grad_())
+    states = [t for t in saved if t.dtype == torch.bfloat16]
+    _, h = npe_multistep(x, NPEParams(0.5, 1.0), None, "sequential")
+    assert len(states) == 1 and torch.equal(states[0], h.to(torch.bfloat16))
+
+
+@needs_numba
+@pytest.mark.parametrize("reset, learn, state_dtype, expected", [
+    ("subtract", False, torch.float32, 4.0),  # the states; each spike is recomputed from its state
+    ("subtract", False, torch.bfloat16, 2.0),  # the subtract reset's backward never reads a spike
+    ("zero", False, torch.bfloat16, 3.0),  # bf16 states + int8 spikes (a rounded state may not give them)
+    ("subtract", True, torch.bfloat16, 3.0)])  # the beta, theta gradients read the spikes
+def test_fused_lif_saves_states_and_only_the_spikes_backward_reads(reset, learn, state_dtype, expected):
+    from neurotoken.bench import saved_bytes_per_neuron_step
+
+    lif = LIF(beta=0.8, reset=reset, learn_beta=learn, backend="fused", state_dtype=state_dtype)
+    assert saved_bytes_per_neuron_step(lif, torch.randn(8, 3, 40)) == expected

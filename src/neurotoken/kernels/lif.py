@@ -3,9 +3,9 @@ time in a numba kernel (:mod:`neurotoken.kernels.lif_numba`, imported lazily). R
 :func:`neurotoken.neurons.npe_multistep` with ``backend="sequential"``. :func:`lif_triton` runs the
 same recurrences in Triton (:mod:`neurotoken.kernels.triton.lif`, GPU or the interpreter).
 
-With gradients, forward keeps every state h_t and the spikes (spikes and one state tensor per
-step, nothing more); backward reads them once, with dL/ds, and writes dL/dx, in one reverse
-pass over time.
+With gradients, forward keeps every state h_t (float32, or bfloat16 on request), nothing more:
+backward recomputes each spike from its float32 state (the same bits), reads the states once with
+dL/ds and writes dL/dx in one reverse pass over time.
 """
 
 from __future__ import annotations
@@ -126,46 +126,70 @@ def _rows(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().view(t.shape[0], math.prod(t.shape[1:])).numpy()
 
 
+def _buffer(rows: int, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
+    """An uninitialised [rows, *shape] tensor of dtype (float32, bfloat16 or int8), pooled unless empty."""
+    if rows == 0:
+        return torch.empty((0, *shape), dtype=dtype)
+    if dtype == torch.bfloat16:  # numpy has no bfloat16: pool its bits
+        return workspace.empty((rows, *shape), torch.int16).view(torch.bfloat16)
+    return workspace.empty((rows, *shape), dtype)
+
+
+def _states(h: torch.Tensor) -> np.ndarray:
+    """Saved states [T, ...] as a [T, M] array: float32, or a bfloat16 tensor's bits as uint16 (no copy)."""
+    return _rows(h.view(torch.int16)).view(np.uint16) if h.dtype == torch.bfloat16 else _rows(h)
+
+
 class _FusedLIF(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, x, beta, threshold, h0, s0, reset, spike, surrogate, all_states):
+    def forward(ctx, x, beta, threshold, h0, s0, reset, spike, surrogate, all_states, state_dtype):
         from .lif_numba import forward
 
         T, shape = x.shape[0], x.shape[1:]
         code, levels = _spike_code(spike)
-        grad = any(ctx.needs_input_grad[:5])
-        s, h = workspace.empty(x.shape), workspace.empty((T if all_states or grad else 1, *shape))
+        grad, params = any(ctx.needs_input_grad[:5]), any(ctx.needs_input_grad[1:3])
+        lean = grad and not all_states and state_dtype == torch.bfloat16
+        kept = T if all_states or grad else 0
+        s, h = workspace.empty(x.shape), _buffer(kept, shape, torch.bfloat16 if lean else torch.float32)
+        spikes = _buffer(T if lean and (reset == "zero" or params) else 0, shape, torch.int8)
+        last = torch.empty((1, *shape), dtype=x.dtype)
         kernel = forward(RESETS[reset], code, levels)
-        kernel(_rows(x), *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _threads(shape), _rows(s), _rows(h))
+        kernel(_rows(x), *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _threads(shape), _rows(s),
+               _states(h), _rows(spikes), last.view(-1).numpy())
         if grad:
-            ctx.save_for_backward(h, s, beta, threshold, h0, s0)
+            ctx.save_for_backward(h, spikes if spikes.numel() else None, beta, threshold, h0, s0)
             ctx.codes = RESETS[reset], code, levels, type(surrogate), np.float32(surrogate.parameter)
         ctx.set_materialize_grads(False)
-        return s, h if all_states or not grad else torch.from_numpy(_rows(h)[-1:].copy()).view(1, *shape)
+        return s, h if all_states else last
 
     @staticmethod
     def backward(ctx, gs, gh):
         from .lif_numba import backward
 
-        h, s, beta, threshold, h0, s0 = ctx.saved_tensors
+        h, spikes, beta, threshold, h0, s0 = ctx.saved_tensors
         reset, code, levels, surrogate, width = ctx.codes
-        shape = h.shape[1:]
-        gs = torch.zeros_like(h) if gs is None else gs
-        gh = h.new_zeros((0, *shape)) if gh is None else gh
-        dx, per_neuron = workspace.empty(h.shape), torch.empty((4, *shape), dtype=h.dtype)
+        T, shape = h.shape[0], h.shape[1:]
+        gs = torch.zeros((T, *shape)) if gs is None else gs
+        gh = torch.zeros((0, *shape)) if gh is None else gh
+        dx, per_neuron = workspace.empty((T, *shape)), torch.empty((4, *shape))
         kernel = backward(reset, code, levels, surrogate, any(ctx.needs_input_grad[1:3]))
-        kernel(_rows(h), _rows(s), *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _rows(gs), _rows(gh), width,
+        spikes = np.empty((T, 0), np.float32) if spikes is None else _rows(spikes)  # recomputed from h
+        kernel(_states(h), spikes, *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _rows(gs), _rows(gh), width,
                _threads(shape), _rows(dx), *per_neuron.view(4, -1).numpy())
         grads = [_sum_to(g, t) if need else None
                  for g, t, need in zip(per_neuron.numpy(), (beta, threshold, h0, s0), ctx.needs_input_grad[1:5])]
-        return (dx, *grads, None, None, None, None)
+        return (dx, *grads, None, None, None, None, None)
 
 
-def lif_fused(x: torch.Tensor, p, h0: torch.Tensor | None, s0: torch.Tensor | None, all_states: bool = True):
+def lif_fused(x: torch.Tensor, p, h0: torch.Tensor | None, s0: torch.Tensor | None, all_states: bool = True,
+              state_dtype: torch.dtype = torch.float32):
     """Eq. (9)-(10) over the leading axis of float32 CPU x with NPEParams p (see :func:`unsupported`)
-    from state (h0, s0) (None: zeros); returns (spikes [T, ...], states h [T, ...], or only the final state [1, ...] if not all_states)."""
+    from state (h0, s0) (None: zeros); returns (spikes [T, ...], states h [T, ...], or only the final
+    state [1, ...] if not all_states). For backward it keeps the states (float32, or bfloat16 with
+    ``state_dtype=torch.bfloat16`` when not all_states, then also int8 spikes where the zero reset or
+    a learnable beta, theta needs them; float32 states give the spikes again exactly)."""
     beta, threshold = (torch.as_tensor(v, dtype=x.dtype) for v in (p.decay, p.threshold))
-    return _FusedLIF.apply(x, beta, threshold, h0, s0, p.reset, p.spike, p.surrogate, all_states)
+    return _FusedLIF.apply(x, beta, threshold, h0, s0, p.reset, p.spike, p.surrogate, all_states, state_dtype)
 
 
 def lif_triton(x: torch.Tensor, p, h0: torch.Tensor, s0: torch.Tensor, all_states: bool = True,

@@ -31,8 +31,9 @@ import math
 import textwrap
 
 import numpy as np
-from numba import njit, prange
-from numba.extending import overload, register_jitable
+from llvmlite import ir
+from numba import njit, prange, types
+from numba.extending import intrinsic, overload, register_jitable
 
 from .. import surrogate as _surrogate
 
@@ -139,6 +140,61 @@ def _advance(h, s, xt, st, bt, tt, j, reset, neg, levels):
     return v
 
 
+@intrinsic
+def _bits(typingctx, x):
+    """The bits of float32 x as a uint32 (a bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.IntType(32))
+    return types.uint32(types.float32), codegen
+
+
+@intrinsic
+def _float(typingctx, u):
+    """The float32 whose bits are uint32 u (a bitcast)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], ir.FloatType())
+    return types.float32(types.uint32), codegen
+
+
+def _encode(v, like):
+    """Float32 v as stored in an array like ``like``: itself, or its bfloat16 bits in a uint16 array."""
+
+
+@overload(_encode)
+def _encode_impl(v, like):
+    if like.dtype != types.uint16:
+        return lambda v, like: v
+
+    def bf16(v, like):  # round to nearest even, as torch's .to(torch.bfloat16); NaN stays NaN
+        u = _bits(v)
+        u = (u + np.uint32(0x7FFF) + ((u >> np.uint32(16)) & np.uint32(1))) >> np.uint32(16)
+        return np.uint16(u if v == v else np.uint32(0x7FC0))
+    return bf16
+
+
+def _decode(v):
+    """A stored state as float32 (bfloat16 bits in a uint16 widened)."""
+
+
+@overload(_decode)
+def _decode_impl(v):
+    if v != types.uint16:
+        return lambda v: v
+    return lambda v: _float(np.uint32(v) << np.uint32(16))
+
+
+def _saved_spike(ss, hs, j, th, neg, levels):
+    """The spike s_t[j] of the forward: read from the int8 spikes ss it saved, else (a float32 ss, never
+    read) recomputed from its float32 state hs[j], which gives the same bits."""
+
+
+@overload(_saved_spike)
+def _saved_spike_impl(ss, hs, j, th, neg, levels):
+    if ss.dtype == types.int8:
+        return lambda ss, hs, j, th, neg, levels: np.float32(ss[j])
+    return lambda ss, hs, j, th, neg, levels: _spike(_decode(hs[j]), th, neg, levels)
+
+
 @njit(inline="always")
 def _slab(w, workers, M):
     """Columns [lo, hi) of worker w: M split evenly on 16-column (64-byte) boundaries."""
@@ -150,8 +206,9 @@ def _slab(w, workers, M):
 def forward(reset: int, neg: int, levels: int):
     """The forward kernel for one reset and spike kind (codes of the module docstring)."""
     @njit(cache=True, parallel=True, error_model="numpy")
-    def lif_forward(x, beta, th, h0, s0, workers, s_out, h_out):
-        """x [T, M]; beta, th, h0, s0 [M] -> s_out [T, M], h_out [Th, M] (the last Th states, Th = 1 or T)."""
+    def lif_forward(x, beta, th, h0, s0, workers, s_out, h_out, s_keep, h_last):
+        """x [T, M]; beta, th, h0, s0 [M] -> s_out [T, M], the final state h_last [M] and, when they
+        have T rows (else 0), every state h_out (float32, or bfloat16 bits in uint16) and spike s_keep (int8)."""
         T, M = x.shape
         for w in prange(workers):
             lo, hi = _slab(w, workers, M)
@@ -161,11 +218,15 @@ def forward(reset: int, neg: int, levels: int):
                 if h_out.shape[0] == T:  # each state written as computed: no second pass over the slab
                     ht = h_out[t, lo:hi]
                     for j in range(hi - lo):
-                        ht[j] = _advance(h, s, xt, st, bt, tt, j, reset, neg, levels)
+                        ht[j] = _encode(_advance(h, s, xt, st, bt, tt, j, reset, neg, levels), ht)
                 else:
                     for j in range(hi - lo):
                         _advance(h, s, xt, st, bt, tt, j, reset, neg, levels)
-            h_out[-1, lo:hi] = h
+                if s_keep.shape[0] == T:
+                    kt = s_keep[t, lo:hi]
+                    for j in range(hi - lo):
+                        kt[j] = np.int8(st[j])
+            h_last[lo:hi] = h
     return lif_forward
 
 
@@ -178,8 +239,9 @@ def backward(reset: int, neg: int, levels: int, surrogate: type, params: bool):
 
     @njit(cache=True, parallel=True, error_model="numpy")
     def lif_backward(hs, ss, beta, th, h0, s0, gs, gh, width, workers, dx, dbeta, dth, dh0, ds0):
-        """From the states hs and spikes ss [T, M] of the forward, dL/ds gs [T, M] and dL/dh of the
-        last Tg >= 0 states gh [Tg, M], run backwards in time
+        """From the forward's states hs [T, M] (float32, or bfloat16 bits in uint16) and spikes ss
+        (int8 [T, M] where hs cannot give them; else a float32 stand-in, never read), dL/ds gs
+        [T, M] and dL/dh of the last Tg >= 0 states gh [Tg, M], run backwards in time
         q_t = dL/ds_t = gs_t - theta g_{t+1} (subtract reset) and
         g_t = dL/dh_t = gh_t + q_t ds/dh + beta m_{t+1} g_{t+1}, m = [s_t = 0] (zero reset) or 1.
         Writes dx = g, dh0, ds0 [M] and, with ``params``, dbeta, dth [M] (summed over time)."""
@@ -192,18 +254,25 @@ def backward(reset: int, neg: int, levels: int, surrogate: type, params: bool):
             bt, tt, db, dt = beta[lo:hi], th[lo:hi], dbeta[lo:hi], dth[lo:hi]
             db[:], dt[:] = 0, 0
             for t in range(T - 1, -1, -1):
-                h_t, s_t, gs_t = hs[t, lo:hi], ss[t, lo:hi], gs[t, lo:hi]
-                h_p, s_p = (hs[t - 1, lo:hi], ss[t - 1, lo:hi]) if t > 0 else (h0[lo:hi], s0[lo:hi])
-                gh_t, dx_t = (gh[t - t_grad, lo:hi] if t >= t_grad else zero), dx[t, lo:hi]
+                h_t, s_t, gs_t, dx_t = hs[t, lo:hi], ss[t, lo:hi], gs[t, lo:hi], dx[t, lo:hi]
+                h_p, s_p = hs[max(t - 1, 0), lo:hi], ss[max(t - 1, 0), lo:hi]  # read only for t > 0
+                gh_t = gh[t - t_grad, lo:hi] if t >= t_grad else zero
                 for j in range(n):
-                    dsdh, dsdth = _spike_grads(h_t[j], tt[j], neg, levels, grad, width)
+                    dsdh, dsdth = _spike_grads(_decode(h_t[j]), tt[j], neg, levels, grad, width)
                     q = gs_t[j] - tt[j] * g[j] * sub
-                    g_t = q * dsdh + bt[j] * g[j] * _keep(s_t[j], reset) + gh_t[j]
+                    keep = _keep(_saved_spike(s_t, h_t, j, tt[j], neg, levels), reset) if reset == 1 else np.float32(1)
+                    g_t = q * dsdh + bt[j] * g[j] * keep + gh_t[j]
                     g[j] = dx_t[j] = g_t  # dL/dx_t as computed: no second pass over the slab
                     if params:
-                        db[j] += g_t * h_p[j] * _keep(s_p[j], reset)
-                        dt[j] += q * dsdth - g_t * s_p[j] * sub
+                        dt[j] += q * dsdth
+                        if t > 0:  # the step-0 terms take h0, s0 below
+                            sp = _saved_spike(s_p, h_p, j, tt[j], neg, levels)
+                            db[j] += g_t * _decode(h_p[j]) * _keep(sp, reset)
+                            dt[j] -= g_t * sp * sub
             for j in range(n):
+                if params:
+                    db[j] += g[j] * h0[lo + j] * _keep(s0[lo + j], reset)
+                    dt[j] -= g[j] * s0[lo + j] * sub
                 dh0[lo + j] = bt[j] * g[j] * _keep(s0[lo + j], reset)
                 ds0[lo + j] = -tt[j] * g[j] * sub
     return lif_backward
