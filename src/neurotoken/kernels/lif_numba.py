@@ -264,15 +264,13 @@ def backward(reset: int, neg: int, levels: int, surrogate: type, params: bool):
                     g_t = q * dsdh + bt[j] * g[j] * keep + gh_t[j]
                     g[j] = dx_t[j] = g_t  # dL/dx_t as computed: no second pass over the slab
                     if params:
-                        dt[j] += q * dsdth
-                        if t > 0:  # the step-0 terms take h0, s0 below
-                            sp = _saved_spike(s_p, h_p, j, tt[j], neg, levels)
-                            db[j] += g_t * _decode(h_p[j]) * _keep(sp, reset)
-                            dt[j] -= g_t * sp * sub
+                        if t > 0:
+                            hp, sp = _decode(h_p[j]), _saved_spike(s_p, h_p, j, tt[j], neg, levels)
+                        else:
+                            hp, sp = h0[lo + j], s0[lo + j]
+                        db[j] += g_t * hp * _keep(sp, reset)
+                        dt[j] += q * dsdth - g_t * sp * sub
             for j in range(n):
-                if params:
-                    db[j] += g[j] * h0[lo + j] * _keep(s0[lo + j], reset)
-                    dt[j] -= g[j] * s0[lo + j] * sub
                 dh0[lo + j] = bt[j] * g[j] * _keep(s0[lo + j], reset)
                 ds0[lo + j] = -tt[j] * g[j] * sub
     return lif_backward
