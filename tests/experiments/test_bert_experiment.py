@@ -163,9 +163,8 @@ def test_main_job_row_is_the_twin_and_the_distilled_spiking_bert():
 @pytest.mark.slow
 def test_spiking_bert_targets_over_three_seeds():
     # measured (80 test docstrings per seed, seeds 0-2): majority 0.250, byte-count LR 0.7375, twin 0.879,
-    # spiking 0.792, distilled 0.829; ~13 min of CPU. Met: twin >= LR + 0.10 and distilled > spiking;
-    # not met: a spiking model within 0.03 of the twin (distilled 0.05 below), so 0.06 is asserted.
+    # spiking 0.792, distilled (from the twin's weights) 0.900; ~5 min of CPU.
     summary = {s["model"]: s["mean_test_accuracy"] for s in run_bert(BertDistillation()).tables["summary"]}
     assert summary["BERT twin (teacher)"] >= summary["logistic regression (byte counts)"] + 0.10
     assert summary["SpikingBERT distilled"] > summary["SpikingBERT"]
-    assert summary["SpikingBERT distilled"] >= summary["BERT twin (teacher)"] - 0.06
+    assert summary["SpikingBERT distilled"] >= summary["BERT twin (teacher)"] - 0.03

@@ -1,8 +1,9 @@
 """SpikingBERT on docstring modules: the conventional twin (the teacher), the spiking encoder trained
-without distillation, and the spiking encoder distilled from the twin (eq. (83)) on the labelled
-texts plus a transfer set of unlabelled docstrings (other standard-library modules, the teacher's
-outputs their only target), optionally after masked-byte pre-training, against the majority class
-and logistic regression on byte counts. Every model and baseline sees the same split, drawn per seed."""
+without distillation, and the spiking encoder distilled from the twin (eq. (83)), starting from the
+twin's weights, on the labelled texts (plus, optionally, a transfer set of unlabelled docstrings of
+other standard-library modules, the teacher's outputs their only target), optionally after masked-byte
+pre-training, against the majority class and logistic regression on byte counts. Every model and
+baseline sees the same split, drawn per seed."""
 
 from __future__ import annotations
 
@@ -26,6 +27,7 @@ from .task import Task
 
 ROLES = ("twin", "spiking", "distilled")  # teacher, student without and with distillation
 STUDENT_INITS = ("twin", "random")  # the distilled student starts from the twin's weights, or from its own draw
+FIT = FitConfig(epochs=40, batch_size=32, lr=1e-2, weight_decay=5e-2)  # every model's fit by default
 LABELS = {"twin": "BERT twin (teacher)", "spiking": "SpikingBERT", "distilled": "SpikingBERT distilled"}
 
 
@@ -50,10 +52,10 @@ class BertDistillation:
     temperature: float = 4.0  # distillation's softening T
     alpha: float = 0.9  # weight of the distillation term against the labels' cross-entropy
     hidden_weight: float = 0.0  # weight of the hidden-state match (0: logits only)
-    transfer: int = 400  # unlabelled docstrings the distilled student also learns from the teacher (0: none)
+    transfer: int = 0  # unlabelled docstrings the distilled student also learns from the teacher (0: none)
     student_init: str = "twin"  # the distilled student's start: "twin" (the trained twin's weights) or "random"
-    fit: FitConfig = FitConfig(epochs=40, batch_size=32, lr=1e-2, weight_decay=5e-2)  # every model's
-    distill_fit: FitConfig | None = None  # the distilled student's (None: fit)
+    fit: FitConfig = FIT  # every model's
+    distill_fit: FitConfig | None = replace(FIT, epochs=20)  # the distilled student's (None: fit)
     seeds: tuple[int, ...] = (0, 1, 2)  # split and initial draw of each repeat
     student: str = "distilled"  # the main job's neuromorphic row: "distilled" or "spiking" (no distillation)
     count_batch: int = 32  # test docstrings counted per model
@@ -77,10 +79,10 @@ class BertDistillation:
 
     @classmethod
     def quick(cls, **changes) -> BertDistillation:
-        """Three modules, short texts, a tiny encoder, one epoch, one seed, no transfer set."""
+        """Three modules, short texts, a tiny encoder, one epoch for every model, one seed, no transfer set."""
         return cls(**{"k": 3, "max_len": 32, "per_module": 12, "test_per_module": 4, "d_model": 8, "heads": 2,
-                      "T": 2, "transfer": 0, "fit": FitConfig(epochs=1, batch_size=16, lr=1e-2), "seeds": (0,),
-                      "count_batch": 4,
+                      "T": 2, "transfer": 0, "fit": FitConfig(epochs=1, batch_size=16, lr=1e-2), "distill_fit": None,
+                      "seeds": (0,), "count_batch": 4,
                       **changes})
 
     def data(self, seed: int) -> DocstringModules:
