@@ -67,9 +67,8 @@ class MainJob:
                                               fit=replace(LanguageModels.fit, epochs=1))
     mamba: LanguageModels = LanguageModels(backbone="mamba", d_model=64, d_state=8, train_windows=6_400,
                                            val_windows=512, fit=replace(LanguageModels.fit, epochs=1))
-    # SpikingBERT vs its twin: the spiking student trained directly, without the recipe's embedding dropout
-    # (distillation over the transfer set, `train spiking-bert`, costs about twice the row's CPU budget)
-    bert: BertDistillation = BertDistillation(seeds=(0,), student="spiking", spiking_dropout=0.0)
+    # SpikingBERT vs its twin: the recipe's spiking student, started from the twin's weights and distilled from it
+    bert: BertDistillation = BertDistillation(seeds=(0,))
     kws: KeywordSpotting = field(default_factory=KeywordSpotting)
     conv: ConvImages = field(default_factory=ConvImages)
     segmentation: Segmentation = field(default_factory=Segmentation)
