@@ -214,3 +214,21 @@ def test_quick_gpu_run_times_every_gpu_case_with_peak_memory(tmp_path):
     assert {"selective_scan triton", "neurotoken bitpack triton (with packing)"} <= {r["impl"] for r in rows}
     assert not any(r["case"].startswith("sparse attention") for r in rows)  # the blocksparse case on CUDA
     bench.save(results, tmp_path)
+
+
+def test_copy_beside_takes_its_turn_in_every_time_fns_call_and_records_its_bandwidth():
+    calls = []
+    with bench.copy_beside(2**16) as beside:
+        times = bench.time_fns({"a": lambda: calls.append("a")}, repeats=3, warmup=1)
+        bench.time_fn(lambda: None, repeats=2)
+    assert list(times) == ["a"] and len(calls) == 4 and len(beside) == 2 and all(b > 1e6 for b in beside)
+    bench.time_fns({"a": lambda: None}, repeats=1)  # outside: no copy, nothing recorded
+    assert len(beside) == 2
+
+
+def test_run_all_bounds_use_the_copy_timed_beside_the_cases():
+    results = bench.run_all(quick=True, repeats=2, peers=False, cases=("lif",))
+    m = results["machine"]
+    assert m["copy_bandwidth_Bps"] > 0 and m["copy_bandwidth_alone_Bps"] > 0
+    row = results["rows"][0]
+    assert row["bound_s"] == row["bytes"] / m["copy_bandwidth_Bps"]

@@ -1,6 +1,7 @@
 """Speed benchmarks behind ``neurotoken bench``: our paths and the peers' on the same inputs, in one
 process. Each case reports the median time, the ratio to the best peer, and the fraction of the
-memory-bandwidth bound: (bytes that must move) / (copy bandwidth measured here). A peer row is what
+memory-bandwidth bound: (bytes that must move) / (copy bandwidth measured here, by a tensor copy that
+takes its turn among each case's functions, so it meets the same machine state). A peer row is what
 a case compares against: another library (snnTorch, SpikingJelly, Norse), or our readable
 reference where no library exists (the sequential scan loop, the float32 matmul, dense masked
 attention). Peers and matplotlib are imported lazily; a peer that fails to import is skipped with
@@ -9,6 +10,7 @@ a note.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -34,15 +36,39 @@ def _sync(device: torch.device | str | None) -> None:
         torch.cuda.synchronize(device)
 
 
+_BESIDE: list[tuple[Callable[[], object], int, list[float]]] = []  # set by copy_beside
+COPY = "(copy beside)"
+
+
+@contextlib.contextmanager
+def copy_beside(nbytes: int, device="cpu"):
+    """Within it, every :func:`time_fns` call also times a float32 copy of ``nbytes`` in its rotation
+    (one more participant, so it meets the same machine state as the functions: the caches and
+    frequency the heavy calls before it leave) and appends the bandwidth that copy reached (bytes/s,
+    as :func:`copy_bandwidth`) to the list it yields."""
+    src = torch.ones(nbytes // F32, device=device)
+    dst = torch.empty_like(src)
+    bandwidths: list[float] = []
+    _BESIDE.append((lambda: dst.copy_(src), 2 * nbytes, bandwidths))
+    try:
+        yield bandwidths
+    finally:
+        _BESIDE.pop()
+
+
 def time_fns(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int = 2, device=None,
              peaks: dict[str, int] | None = None) -> dict[str, float]:
     """Median wall time of each ``fns[name]()`` in seconds over ``repeats`` calls, after ``warmup``
     calls each; the calls take turns, so a change in the machine's load reaches every one alike, in a
     new (seeded) order each round, so none always runs right after the same one (a call right after a
-    heavy one can take twice as long on this CPU).
+    heavy one can take twice as long on this CPU); a function that makes gradients frees them before
+    it returns, or the next one would pay for freeing them.
     On a CUDA ``device`` each call is timed to the end of its queued work, and ``peaks`` (when
     given) receives each function's peak allocated device memory in bytes over its first call."""
     cuda = device is not None and torch.device(device).type == "cuda"
+    beside = _BESIDE[-1] if _BESIDE else None
+    if beside is not None:
+        fns = {**fns, COPY: beside[0]}
     for name, fn in fns.items():
         for i in range(warmup):
             if cuda and peaks is not None and i == 0:
@@ -62,7 +88,12 @@ def time_fns(fns: dict[str, Callable[[], object]], repeats: int = 7, warmup: int
             fn()
             _sync(device)
             times[name].append(time.perf_counter() - t0)
-    return {name: statistics.median(t) for name, t in times.items()}
+    medians = {name: statistics.median(t) for name, t in times.items()}
+    if beside is not None:
+        beside[2].append(beside[1] / medians.pop(COPY))
+        if peaks is not None:
+            peaks.pop(COPY, None)
+    return medians
 
 
 def time_fn(fn: Callable[[], object], repeats: int = 7, warmup: int = 2, device=None) -> float:
@@ -195,8 +226,8 @@ def lif_cases(T: int = 64, B: int = 32, N: int = 2048, repeats: int = 7, peers: 
             if mode == "forward":
                 with torch.no_grad():
                     return fn(x)
-            xg.grad = None
             torch.autograd.backward(fn(xg), grad_out)
+            xg.grad = None  # freed inside the timed call that made it (see time_fns)
         peaks = {}
         times = time_fns({name: (lambda fn=fn: run(fn)) for name, fn in fns.items()}, repeats, device=device,
                          peaks=peaks)
@@ -226,13 +257,13 @@ def scan_cases(L: int = 4096, B: int = 8, D: int = 256, repeats: int = 5, method
 
     def scan(method):
         def run():
-            b.grad = None
             spike(linear_scan(a, b, dim=1, method=method), 1.0, DEFAULT_SURROGATE).sum().backward()
+            b.grad = None
         return run
 
     def fused():
-        b_time.grad = None
         npe_multistep(b_time, NPEParams(a, 1.0, "none"), None, kernel, all_states=False)[0].sum().backward()
+        b_time.grad = None
     auto = choose(b, 1)
     runs = {f"linear_scan {m}" + (f" (picks {auto})" if m == "auto" else "") + " + spike": scan(m) for m in methods}
     runs[f"neurotoken {kernel} LIF (reset none)"] = fused
@@ -266,10 +297,10 @@ def selective_scan_cases(B: int = 2, L: int = 512, D: int = 256, N: int = 16, re
                 if mode == "forward":
                     with torch.no_grad():
                         return selective_scan(*inputs, method=method)
-                for t in inputs:
-                    t.grad = None
                 y, last = selective_scan(*inputs, method=method)
                 torch.autograd.backward((y, last), (torch.ones_like(y), torch.ones_like(last)))
+                for t in inputs:
+                    t.grad = None
             return go
         peaks = {}
         times = time_fns({f"selective_scan {m}": run(m) for m in methods}, repeats, device=device, peaks=peaks)
@@ -375,8 +406,8 @@ def blocksparse_cases(L: int = 4096, d: int = 64, window: int = 41, stride: int 
                     if mode == "forward":
                         with torch.no_grad():
                             return fn(q, k, v)
-                    q.grad = k.grad = v.grad = None
                     fn(q, k, v).sum().backward()
+                    q.grad = k.grad = v.grad = None
                 runs[impl] = run
             peaks = {}
             times = time_fns(runs, repeats, device=device, peaks=peaks)
@@ -403,9 +434,9 @@ def reset_cases(T: int = 64, B: int = 32, N: int = 256, repeats: int = 5) -> lis
 
     def run(backend):
         def go():
-            x.grad = None
             s = lif_fixed_point(x, p)[0] if backend == "fixed_point" else npe_multistep(x, p, None, backend)[0]
             s.sum().backward()
+            x.grad = None
         return go
     extra = {"iterations": iterations, "spike_rate": spikes.mean().item()}
     return [{"case": case, "impl": f"neurotoken {b}", "peer": False, "median_s": time_fn(run(b), repeats),
@@ -449,9 +480,9 @@ def event_linear_cases(M: int = 2048, K: int = 1024, N: int = 1024, rates=(0.01,
                     if mode == "forward":
                         with torch.no_grad():
                             return fn(xin)
-                    weight.grad = bias.grad = xin.grad = None
                     y = fn(xin, **kw)
-                    return y.backward(torch.ones_like(y))
+                    y.backward(torch.ones_like(y))
+                    weight.grad = bias.grad = xin.grad = None
                 runs[impl] = run
             if mode == "forward":
                 def csr(x=x):
@@ -582,7 +613,10 @@ def _device(device) -> torch.device:
 def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tuple[str, ...] | None = None,
             device="cpu") -> dict:
     """The chosen ``cases`` (None: every one that runs on ``device``) at full sizes for the device
-    (``quick``: tiny sizes, for tests), with the device's copy bandwidth measured in the same run."""
+    (``quick``: tiny sizes, for tests), with the device's copy bandwidth measured in the same run:
+    on the CPU the bounds use the median of the copies timed beside the cases' functions
+    (:func:`copy_beside`); ``copy_bandwidth_alone_Bps`` is a copy timed alone before them (the
+    bounds' bandwidth on CUDA)."""
     device = _device(device)
     allowed = CASES if device.type == "cpu" else GPU_CASES
     cases = allowed if cases is None else cases
@@ -590,20 +624,25 @@ def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tu
         _checks.choice(f"cases[{i}]", case, allowed)
     full = CPU_SIZES if device.type == "cpu" else GPU_SIZES
     sizes = QUICK if quick else {case: full.get(case, {}) for case in CASES}
-    bandwidth = copy_bandwidth(2**20 if quick else 64 * 2**20 if device.type == "cpu" else 2**30, repeats, device)
+    nbytes = 2**20 if quick else 64 * 2**20 if device.type == "cpu" else 2**30
+    alone = copy_bandwidth(nbytes, repeats, device)
     on = dict(repeats=repeats, device=device)
-    lif_rows, skipped = lif_cases(**sizes["lif"], peers=peers, **on) if "lif" in cases else ([], {})
-    step_rows, step_skipped = (snn_step_cases(**sizes["snn-step"], peers=peers, **on) if "snn-step" in cases
-                               else ([], {}))
-    rows = summarise(lif_rows + [row for size in sizes["scan"] if "scan" in cases for row in scan_cases(**size, **on)]
-                     + (selective_scan_cases(**sizes["selective-scan"], **on) if "selective-scan" in cases else [])
-                     + (reset_cases(**sizes["reset"], repeats=repeats) if "reset" in cases else [])
-                     + (attention_cases(**sizes["attention"], **on) if "attention" in cases else [])
-                     + (blocksparse_cases(**sizes["blocksparse"], **on) if "blocksparse" in cases else [])
-                     + (event_linear_cases(**sizes["event-linear"], **on) if "event-linear" in cases else [])
-                     + step_rows, bandwidth)
+    cpu = device.type == "cpu"  # on CUDA the copy's buffers would count in every row's peak memory
+    with copy_beside(nbytes, device) if cpu else contextlib.nullcontext([]) as beside:
+        lif_rows, skipped = lif_cases(**sizes["lif"], peers=peers, **on) if "lif" in cases else ([], {})
+        step_rows, step_skipped = (snn_step_cases(**sizes["snn-step"], peers=peers, **on) if "snn-step" in cases
+                                   else ([], {}))
+        rows = (lif_rows + [row for size in sizes["scan"] if "scan" in cases for row in scan_cases(**size, **on)]
+                + (selective_scan_cases(**sizes["selective-scan"], **on) if "selective-scan" in cases else [])
+                + (reset_cases(**sizes["reset"], repeats=repeats) if "reset" in cases else [])
+                + (attention_cases(**sizes["attention"], **on) if "attention" in cases else [])
+                + (blocksparse_cases(**sizes["blocksparse"], **on) if "blocksparse" in cases else [])
+                + (event_linear_cases(**sizes["event-linear"], **on) if "event-linear" in cases else [])
+                + step_rows)
+    bandwidth = statistics.median(beside) if beside else alone
     machine = {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
-               "device": str(device), "copy_bandwidth_Bps": bandwidth}
+               "device": str(device), "copy_bandwidth_Bps": bandwidth, "copy_bandwidth_alone_Bps": alone}
+    rows = summarise(rows, bandwidth)
     if device.type == "cuda":
         machine["device_name"] = torch.cuda.get_device_name(device)
     return {"machine": machine, "skipped_peers": {**skipped, **step_skipped}, "rows": rows}

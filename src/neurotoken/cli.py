@@ -470,7 +470,8 @@ def bench(out: Path = typer.Option(Path("runs"), help="parent folder of the run 
     _set_threads(threads)
     results = b.run_all(quick=quick, repeats=repeats, peers=peers, cases=tuple(case) or None, device=device)
     m = results["machine"]
-    console.print(f"{m.get('device_name', m['device'])}: copy bandwidth {m['copy_bandwidth_Bps'] / 1e9:.1f} GB/s, "
+    console.print(f"{m.get('device_name', m['device'])}: copy bandwidth {m['copy_bandwidth_Bps'] / 1e9:.1f} GB/s "
+                  f"(timed beside the cases; alone {m['copy_bandwidth_alone_Bps'] / 1e9:.1f} GB/s), "
                   f"{m['torch_threads']} torch threads, load average {m['load_avg'][0]:.2f} on {m['cores']} cores")
     extra = {"saved_bytes_per_neuron_step": ("saved B/neuron-step", lambda v: f"{v:.3g}"),
              "peak_bytes": ("peak MiB", lambda v: f"{v / 2**20:.0f}")}
