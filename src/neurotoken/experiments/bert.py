@@ -80,9 +80,9 @@ class BertDistillation:
     @classmethod
     def quick(cls, **changes) -> BertDistillation:
         """Three modules, short texts, a tiny encoder, one epoch for every model, one seed, no transfer set."""
+        fit = FitConfig(epochs=1, batch_size=16, lr=1e-2)  # distill_fit too: a None would not survive config.toml
         return cls(**{"k": 3, "max_len": 32, "per_module": 12, "test_per_module": 4, "d_model": 8, "heads": 2,
-                      "T": 2, "transfer": 0, "fit": FitConfig(epochs=1, batch_size=16, lr=1e-2), "distill_fit": None,
-                      "seeds": (0,), "count_batch": 4,
+                      "T": 2, "transfer": 0, "fit": fit, "distill_fit": fit, "seeds": (0,), "count_batch": 4,
                       **changes})
 
     def data(self, seed: int) -> DocstringModules:
