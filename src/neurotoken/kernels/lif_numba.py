@@ -260,7 +260,7 @@ def backward(reset: int, neg: int, levels: int, surrogate: type, params: bool):
                 for j in range(n):
                     dsdh, dsdth = _spike_grads(_decode(h_t[j]), tt[j], neg, levels, grad, width)
                     q = gs_t[j] - tt[j] * g[j] * sub
-                    keep = _keep(_saved_spike(s_t, h_t, j, tt[j], neg, levels), reset) if reset == 1 else np.float32(1)
+                    keep = _keep(_saved_spike(s_t, h_t, j, tt[j], neg, levels), reset)  # unread unless reset 1
                     g_t = q * dsdh + bt[j] * g[j] * keep + gh_t[j]
                     g[j] = dx_t[j] = g_t  # dL/dx_t as computed: no second pass over the slab
                     if params:
