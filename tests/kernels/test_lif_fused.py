@@ -88,6 +88,14 @@ def test_fused_matches_sequential_over_random_shapes(T, shape, reset, spike, sca
 
 
 @needs_numba
+@pytest.mark.parametrize("reset", ["subtract", "zero"])
+def test_the_first_step_reads_the_given_spikes_not_ones_recomputed_from_h0(reset):
+    # later steps recompute s_{t-1} from h_{t-1}; s0 is the caller's and need not be spike(h0)
+    x, beta, threshold, (h0, s0) = inputs(5, (2, 63), seed=4)
+    assert_fused_matches_sequential(x, reset, "binary", Atan(2.0), beta[0], threshold[0], (h0, 1 - s0))
+
+
+@needs_numba
 @pytest.mark.parametrize("reset", ["subtract", "zero", "none"])
 def test_fused_forward_continues_from_returned_state(reset):
     x = 1.5 * torch.randn(40, 2, 63, generator=torch.Generator().manual_seed(3))

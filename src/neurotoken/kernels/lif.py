@@ -109,6 +109,12 @@ def _flat(t: torch.Tensor | None, shape: torch.Size) -> np.ndarray:
     return np.ascontiguousarray(np.broadcast_to(t.detach().to(torch.float32).numpy(), shape)).reshape(-1)
 
 
+def _param(t: torch.Tensor, shape: torch.Size) -> np.ndarray | np.float32:
+    """beta or theta for the kernels: one float32 when it is shared by every neuron (the kernel then
+    keeps no per-neuron copy in cache), else as :func:`_flat`."""
+    return np.float32(t.item()) if t.numel() == 1 else _flat(t, shape)
+
+
 def _sum_to(g: np.ndarray, t: torch.Tensor) -> torch.Tensor:
     """The per-neuron gradient g (x's shape without time) summed to t's shape, in numpy."""
     lead = g.ndim - t.dim()
@@ -154,8 +160,9 @@ class _FusedLIF(torch.autograd.Function):
         spikes = _buffer(T if lean and (reset == "zero" or params) else 0, shape, torch.int8)
         last = torch.empty((1, *shape), dtype=x.dtype)
         kernel = forward(RESETS[reset], code, levels)
-        kernel(_rows(x), *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _threads(shape), _rows(s),
-               _states(h), _rows(spikes), last.view(-1).numpy())
+        kernel(_rows(x), _param(beta, shape), _param(threshold, shape), _flat(h0, shape), _flat(s0, shape),
+               _threads(shape), _rows(s), _states(h) if kept else None, _rows(spikes) if spikes.numel() else None,
+               last.view(-1).numpy())
         if grad:
             ctx.save_for_backward(h, spikes if spikes.numel() else None, beta, threshold, h0, s0)
             ctx.codes = RESETS[reset], code, levels, type(surrogate), np.float32(surrogate.parameter)
@@ -173,8 +180,9 @@ class _FusedLIF(torch.autograd.Function):
         gh = torch.zeros((0, *shape)) if gh is None else gh
         dx, per_neuron = workspace.empty((T, *shape)), torch.empty((4, *shape))
         kernel = backward(reset, code, levels, surrogate, any(ctx.needs_input_grad[1:3]))
-        spikes = np.empty((T, 0), np.float32) if spikes is None else _rows(spikes)  # recomputed from h
-        kernel(_states(h), spikes, *(_flat(t, shape) for t in (beta, threshold, h0, s0)), _rows(gs), _rows(gh), width,
+        spikes = None if spikes is None else _rows(spikes)  # None: recomputed from h
+        kernel(_states(h), spikes, _param(beta, shape), _param(threshold, shape), _flat(h0, shape), _flat(s0, shape),
+               _rows(gs), _rows(gh), width,
                _threads(shape), _rows(dx), *per_neuron.view(4, -1).numpy())
         grads = [_sum_to(g, t) if need else None
                  for g, t, need in zip(per_neuron.numpy(), (beta, threshold, h0, s0), ctx.needs_input_grad[1:5])]

@@ -8,18 +8,22 @@ Eq. (9)-(10) per neuron, one pass over time, float32, arrays flattened to [T, M]
     s_t = sum_{k=1}^{K-1} H(h_t - k theta) - neg H(-theta - h_t)
         binary: K = 2, neg = 0;  ternary: K = 2, neg = 1;  multilevel: K levels, neg = 0
 
-Each worker thread (prange) owns a slab of neurons and keeps their state in its own arrays; time
-is the outer loop and every row of the slab streams front to back (walking [T, M] in column
+Each worker thread (prange) owns a slab of neurons and keeps only their membranes in its own array
+(the previous spike is recomputed from the membrane, a shared beta or theta is passed as one number:
+per-neuron arrays beside the states pushed the working set out of L2 and slowed every step);
+time is the outer loop and every row of the slab streams front to back (walking [T, M] in column
 blocks with time inside costs about twice as much: each block row sits on another page). Reset,
 spike kind, surrogate formula and whether to differentiate beta, theta are closure constants of the
 kernel that :func:`forward` / :func:`backward` build (one per combination, cached in memory and on
-disk), so each time step is one branch-free loop over slab views indexed from 0 (an offset index
-would keep numba's negative-index check and stop vectorisation) that LLVM vectorises. The
-float operations are those of :func:`neurotoken.neurons.npe_step` in the same order, so membranes
-are bit-identical to the reference. With gradients, forward writes every state h_t; backward reads
-them with the spikes (one state tensor per step, nothing recomputed) and runs the adjoint
-recurrence backwards in time. ``error_model="numpy"`` drops Python's zero-division checks, which
-would otherwise stop the surrogate loops from vectorising.
+disk); optional arrays are None and shared parameters scalars, each its own compiled
+specialisation, so each time step is one branch-free loop over slab views indexed from 0 (an
+offset index would keep numba's negative-index check and stop vectorisation) that LLVM vectorises.
+The float operations are those of :func:`neurotoken.neurons.npe_step` in the same order, so
+membranes are bit-identical to the reference. With gradients, forward writes every state h_t;
+backward reads them (spikes recomputed from them, or read where only a bf16 state is kept and the
+reset or a learnable parameter needs them) and runs the adjoint recurrence backwards in time.
+``error_model="numpy"`` drops Python's zero-division checks, which would otherwise stop the
+surrogate loops from vectorising.
 """
 
 from __future__ import annotations
@@ -131,15 +135,6 @@ def _update(h, x, s, beta, th, reset):
     return beta * h + x
 
 
-@njit(inline="always")
-def _advance(h, s, xt, st, bt, tt, j, reset, neg, levels):
-    """Neuron j one step on: h[j], s[j] and the spike st[j] updated; returns the state h_t."""
-    v = _update(h[j], xt[j], s[j], bt[j], tt[j], reset)
-    h[j] = v
-    s[j] = st[j] = _spike(v, tt[j], neg, levels)
-    return v
-
-
 @intrinsic
 def _bits(typingctx, x):
     """The bits of float32 x as a uint32 (a bitcast)."""
@@ -157,11 +152,14 @@ def _float(typingctx, u):
 
 
 def _encode(v, like):
-    """Float32 v as stored in an array like ``like``: itself, or its bfloat16 bits in a uint16 array."""
+    """Float32 v as stored in an array like ``like``: itself, a spike as int8, or its bfloat16 bits in a
+    uint16 array."""
 
 
 @overload(_encode)
 def _encode_impl(v, like):
+    if like.dtype == types.int8:
+        return lambda v, like: np.int8(v)
     if like.dtype != types.uint16:
         return lambda v, like: v
 
@@ -183,16 +181,77 @@ def _decode_impl(v):
     return lambda v: _float(np.uint32(v) << np.uint32(16))
 
 
-def _saved_spike(ss, hs, j, th, neg, levels):
-    """The spike s_t[j] of the forward: read from the int8 spikes ss it saved, else (a float32 ss, never
-    read) recomputed from its float32 state hs[j], which gives the same bits."""
+def _spike_at(ss, hs, j, th, neg, levels):
+    """The spike s[j] of a step: read from ss (the initial spikes, or the int8 spikes the forward
+    saved), else (ss None) recomputed from that step's state hs[j] (float32 or bfloat16 bits), which
+    gives the bits the forward computed from the same state."""
 
 
-@overload(_saved_spike)
-def _saved_spike_impl(ss, hs, j, th, neg, levels):
-    if ss.dtype == types.int8:
-        return lambda ss, hs, j, th, neg, levels: np.float32(ss[j])
-    return lambda ss, hs, j, th, neg, levels: _spike(_decode(hs[j]), th, neg, levels)
+@overload(_spike_at)
+def _spike_at_impl(ss, hs, j, th, neg, levels):
+    if isinstance(ss, types.NoneType):
+        return lambda ss, hs, j, th, neg, levels: _spike(_decode(hs[j]), th, neg, levels)
+    return lambda ss, hs, j, th, neg, levels: np.float32(ss[j])
+
+
+def _part(p, lo, hi):
+    """Neurons [lo, hi) of a per-neuron parameter: a slice of an array; a shared (scalar) one itself."""
+
+
+@overload(_part)
+def _part_impl(p, lo, hi):
+    if isinstance(p, types.Array):
+        return lambda p, lo, hi: p[lo:hi]
+    return lambda p, lo, hi: p
+
+
+def _at(p, j):
+    """Neuron j's value of a parameter part (see :func:`_part`)."""
+
+
+@overload(_at)
+def _at_impl(p, j):
+    if isinstance(p, types.Array):
+        return lambda p, j: p[j]
+    return lambda p, j: p
+
+
+def _row_of(a, t, lo, hi):
+    """Row t, neurons [lo, hi) of an optional array [T, M] (None stays None)."""
+
+
+@overload(_row_of)
+def _row_of_impl(a, t, lo, hi):
+    if isinstance(a, types.NoneType):
+        return lambda a, t, lo, hi: None
+    return lambda a, t, lo, hi: a[t, lo:hi]
+
+
+def _put(a, j, v):
+    """a[j] = v as a stores it (see :func:`_encode`); nothing when a is None."""
+
+
+@overload(_put)
+def _put_impl(a, j, v):
+    if isinstance(a, types.NoneType):
+        return lambda a, j, v: None
+
+    def put(a, j, v):
+        a[j] = _encode(v, a)
+    return put
+
+
+@njit(inline="always")
+def _step(h, sp, xt, st, ht, kt, bt, tt, reset, neg, levels):
+    """One time step of a slab of neurons: their states h and spikes st advanced, and each state and
+    spike also stored in ht, kt where given; sp are the previous spikes (None: recomputed from h)."""
+    for j in range(h.size):
+        th = _at(tt, j)
+        v = _update(h[j], xt[j], _spike_at(sp, h, j, th, neg, levels), _at(bt, j), th, reset)
+        h[j] = v
+        st[j] = s = _spike(v, th, neg, levels)
+        _put(ht, j, v)
+        _put(kt, j, s)
 
 
 @njit(inline="always")
@@ -207,25 +266,19 @@ def forward(reset: int, neg: int, levels: int):
     """The forward kernel for one reset and spike kind (codes of the module docstring)."""
     @njit(cache=True, parallel=True, error_model="numpy")
     def lif_forward(x, beta, th, h0, s0, workers, s_out, h_out, s_keep, h_last):
-        """x [T, M]; beta, th, h0, s0 [M] -> s_out [T, M], the final state h_last [M] and, when they
-        have T rows (else 0), every state h_out (float32, or bfloat16 bits in uint16) and spike s_keep (int8)."""
+        """x [T, M]; beta, th [M] or shared scalars; h0, s0 [M] -> s_out [T, M], the final state
+        h_last [M] and, unless None, every state h_out (float32, or bfloat16 bits in uint16) and
+        spike s_keep (int8). Only the first step reads s0; later ones recompute s_{t-1} from h."""
         T, M = x.shape
         for w in prange(workers):
             lo, hi = _slab(w, workers, M)
-            h, s, bt, tt = h0[lo:hi].copy(), s0[lo:hi].copy(), beta[lo:hi], th[lo:hi]
-            for t in range(T):
-                xt, st = x[t, lo:hi], s_out[t, lo:hi]
-                if h_out.shape[0] == T:  # each state written as computed: no second pass over the slab
-                    ht = h_out[t, lo:hi]
-                    for j in range(hi - lo):
-                        ht[j] = _encode(_advance(h, s, xt, st, bt, tt, j, reset, neg, levels), ht)
-                else:
-                    for j in range(hi - lo):
-                        _advance(h, s, xt, st, bt, tt, j, reset, neg, levels)
-                if s_keep.shape[0] == T:
-                    kt = s_keep[t, lo:hi]
-                    for j in range(hi - lo):
-                        kt[j] = np.int8(st[j])
+            h, bt, tt = h0[lo:hi].copy(), _part(beta, lo, hi), _part(th, lo, hi)
+            for t in range(min(T, 1)):
+                _step(h, s0[lo:hi], x[t, lo:hi], s_out[t, lo:hi], _row_of(h_out, t, lo, hi),
+                      _row_of(s_keep, t, lo, hi), bt, tt, reset, neg, levels)
+            for t in range(1, T):
+                _step(h, None, x[t, lo:hi], s_out[t, lo:hi], _row_of(h_out, t, lo, hi),
+                      _row_of(s_keep, t, lo, hi), bt, tt, reset, neg, levels)
             h_last[lo:hi] = h
     return lif_forward
 
@@ -240,8 +293,8 @@ def backward(reset: int, neg: int, levels: int, surrogate: type, params: bool):
     @njit(cache=True, parallel=True, error_model="numpy")
     def lif_backward(hs, ss, beta, th, h0, s0, gs, gh, width, workers, dx, dbeta, dth, dh0, ds0):
         """From the forward's states hs [T, M] (float32, or bfloat16 bits in uint16) and spikes ss
-        (int8 [T, M] where hs cannot give them; else a float32 stand-in, never read), dL/ds gs
-        [T, M] and dL/dh of the last Tg >= 0 states gh [Tg, M], run backwards in time
+        (int8 [T, M], or None: recomputed from hs), beta, th as the forward's, dL/ds gs [T, M] and
+        dL/dh of the last Tg >= 0 states gh [Tg, M], run backwards in time
         q_t = dL/ds_t = gs_t - theta g_{t+1} (subtract reset) and
         g_t = dL/dh_t = gh_t + q_t ds/dh + beta m_{t+1} g_{t+1}, m = [s_t = 0] (zero reset) or 1.
         Writes dx = g, dh0, ds0 [M] and, with ``params``, dbeta, dth [M] (summed over time)."""
@@ -251,26 +304,28 @@ def backward(reset: int, neg: int, levels: int, surrogate: type, params: bool):
             lo, hi = _slab(w, workers, M)
             n = hi - lo
             g, zero = np.zeros(n, dtype=np.float32), np.zeros(n, dtype=np.float32)  # g = g_{t+1}
-            bt, tt, db, dt = beta[lo:hi], th[lo:hi], dbeta[lo:hi], dth[lo:hi]
-            db[:], dt[:] = 0, 0
+            bt, tt, db, dt = _part(beta, lo, hi), _part(th, lo, hi), dbeta[lo:hi], dth[lo:hi]
+            if params:
+                db[:], dt[:] = 0, 0
             for t in range(T - 1, -1, -1):
-                h_t, s_t, gs_t, dx_t = hs[t, lo:hi], ss[t, lo:hi], gs[t, lo:hi], dx[t, lo:hi]
-                h_p, s_p = hs[max(t - 1, 0), lo:hi], ss[max(t - 1, 0), lo:hi]  # read only for t > 0
+                h_t, s_t, gs_t, dx_t = hs[t, lo:hi], _row_of(ss, t, lo, hi), gs[t, lo:hi], dx[t, lo:hi]
+                h_p, s_p = hs[max(t - 1, 0), lo:hi], _row_of(ss, max(t - 1, 0), lo, hi)  # read only for t > 0
                 gh_t = gh[t - t_grad, lo:hi] if t >= t_grad else zero
                 for j in range(n):
-                    dsdh, dsdth = _spike_grads(_decode(h_t[j]), tt[j], neg, levels, grad, width)
-                    q = gs_t[j] - tt[j] * g[j] * sub
-                    keep = _keep(_saved_spike(s_t, h_t, j, tt[j], neg, levels), reset)  # unread unless reset 1
-                    g_t = q * dsdh + bt[j] * g[j] * keep + gh_t[j]
+                    thj, bj = _at(tt, j), _at(bt, j)
+                    dsdh, dsdth = _spike_grads(_decode(h_t[j]), thj, neg, levels, grad, width)
+                    q = gs_t[j] - thj * g[j] * sub
+                    keep = _keep(_spike_at(s_t, h_t, j, thj, neg, levels), reset)  # unread unless reset 1
+                    g_t = q * dsdh + bj * g[j] * keep + gh_t[j]
                     g[j] = dx_t[j] = g_t  # dL/dx_t as computed: no second pass over the slab
                     if params:
                         if t > 0:
-                            hp, sp = _decode(h_p[j]), _saved_spike(s_p, h_p, j, tt[j], neg, levels)
+                            hp, sp = _decode(h_p[j]), _spike_at(s_p, h_p, j, thj, neg, levels)
                         else:
                             hp, sp = h0[lo + j], s0[lo + j]
                         db[j] += g_t * hp * _keep(sp, reset)
                         dt[j] += q * dsdth - g_t * sp * sub
             for j in range(n):
-                dh0[lo + j] = bt[j] * g[j] * _keep(s0[lo + j], reset)
-                ds0[lo + j] = -tt[j] * g[j] * sub
+                dh0[lo + j] = _at(bt, j) * g[j] * _keep(s0[lo + j], reset)
+                ds0[lo + j] = -_at(tt, j) * g[j] * sub
     return lif_backward
