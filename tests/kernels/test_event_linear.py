@@ -210,3 +210,19 @@ def test_spiking_projections_are_event_driven_and_twins_plain(make, twin, name):
     getattr(spiking, name).backend = "event"
     torch.manual_seed(1)
     torch.testing.assert_close(spiking(x), dense)
+
+
+@settings(max_examples=30, deadline=None)
+@given(rows=st.integers(1, 40), cols=st.integers(1, 40), dtype=st.sampled_from([torch.float32, torch.float64]))
+def test_the_tiled_transpose_equals_torchs_on_every_shape(rows, cols, dtype):
+    a = torch.randn(rows, cols, dtype=dtype, generator=torch.Generator().manual_seed(rows * 41 + cols))
+    t = ev._transposed(a)
+    assert t.is_contiguous() and torch.equal(t, a.T)
+
+
+def test_the_weight_gradient_arrives_in_the_weights_layout():
+    # a transposed view would be copied again by autograd into the weight's (contiguous) layout
+    x, weight = spikes((130, 24), 0.1), torch.randn(16, 24, requires_grad=True)
+    event_linear(x, weight).sum().backward()
+    assert weight.grad.is_contiguous()
+    torch.testing.assert_close(weight.grad, torch.ones(130, 16).T @ x)

@@ -62,6 +62,29 @@ def transpose(indptr, cols, values, width, colptr):
     return rows, out
 
 
+@njit(cache=True, parallel=True, error_model="numpy")
+def transposed(a, out):
+    """out = a^T for a [R, C] and out [C, R], through 8 x 8 tiles: every read and write is a run of 8
+    contiguous values (an element-wise transpose strides one side by a whole row per value)."""
+    rows, width = a.shape
+    for block in prange((rows + 7) // 8):
+        r0 = block * 8
+        tile = np.empty((8, 8), a.dtype)
+        for c0 in range(0, width, 8):
+            if r0 + 8 <= rows and c0 + 8 <= width:  # constant trip counts: LLVM keeps the tile in registers
+                for r in range(8):
+                    for c in range(8):
+                        tile[c, r] = a[r0 + r, c0 + c]
+                for c in range(8):
+                    o = out[c0 + c, r0:r0 + 8]
+                    for r in range(8):
+                        o[r] = tile[c, r]
+            else:
+                for r in range(r0, min(r0 + 8, rows)):
+                    for c in range(c0, min(c0 + 8, width)):
+                        out[c, r] = a[r, c]
+
+
 @functools.cache
 def accumulate(weighted: bool):
     """The kernel out[r] = init + sum over the events j of row r of values[j] src[cols[j]]."""

@@ -75,6 +75,16 @@ def _events(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
     return (indptr, *events(x, indptr))
 
 
+def _transposed(a: torch.Tensor) -> torch.Tensor:
+    """a^T of a CPU matrix, contiguous, on pooled memory (a tiled numba transpose: torch's copy of a
+    transposed view walks one side a row per value)."""
+    from ._event_numba import transposed
+
+    out = workspace.empty((a.shape[1], a.shape[0]), a.dtype)
+    transposed(a.contiguous().numpy(), out.numpy())
+    return out
+
+
 class _EventLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weight, bias, grad_mask):
@@ -84,7 +94,7 @@ class _EventLinear(torch.autograd.Function):
         indptr, cols, values, ones = _events(x.detach().contiguous().numpy())
         y = workspace.empty((x.shape[0], weight.shape[0]), x.dtype)
         init = weight.new_zeros(weight.shape[0]) if bias is None else bias.detach()
-        wt = weight.detach().T.contiguous()
+        wt = _transposed(weight.detach())
         accumulate(not ones)(indptr, cols, values, wt.numpy(), init.numpy(), y.numpy())
         ctx.events, ctx.width = (indptr, cols, values, ones), x.shape[1]
         ctx.wt = None if grad_mask is None else wt  # the masked input gradient's rows of W^T
@@ -113,7 +123,7 @@ class _EventLinear(torch.autograd.Function):
             gwt = workspace.empty((ctx.width, gy.shape[1]), gy.dtype)
             accumulate(not ones)(colptr, rows, by_col, gy.numpy(), np.zeros(gy.shape[1], gwt.numpy().dtype),
                                  gwt.numpy())
-            gw = gwt.T
+            gw = _transposed(gwt)  # in weight's layout: autograd would copy a transposed view into it
         return gx, gw, gy.sum(0) if ctx.needs_input_grad[2] else None, None
 
 
