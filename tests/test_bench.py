@@ -230,5 +230,20 @@ def test_run_all_bounds_use_the_copy_timed_beside_the_cases():
     results = bench.run_all(quick=True, repeats=2, peers=False, cases=("lif",))
     m = results["machine"]
     assert m["copy_bandwidth_Bps"] > 0 and m["copy_bandwidth_alone_Bps"] > 0
-    row = results["rows"][0]
-    assert row["bound_s"] == row["bytes"] / m["copy_bandwidth_Bps"]
+    rows = results["rows"]
+    assert len({r["copy_Bps"] for r in rows}) == 1  # one case: its rows share the copies of its rotations
+    assert all(r["bound_s"] == r["bytes"] / r["copy_Bps"] for r in rows)
+
+
+def test_each_case_bounds_use_the_copies_of_its_own_rotations():
+    results = bench.run_all(quick=True, repeats=2, peers=False, cases=("lif", "event-linear"))
+    by_case = {r["case"].split()[0]: r["copy_Bps"] for r in results["rows"]}
+    assert set(by_case) == {"LIF", "event"} and all(b > 0 for b in by_case.values())
+    assert results["machine"]["copy_bandwidth_Bps"] > 0
+
+
+def test_summarise_takes_a_rows_own_bandwidth_before_the_runs():
+    rows = [{"case": "c", "impl": "ours", "peer": False, "median_s": 1.0, "bytes": 100, "copy_Bps": 400.0},
+            {"case": "d", "impl": "ours", "peer": False, "median_s": 1.0, "bytes": 100}]
+    out = bench.summarise(rows, bandwidth=200.0)
+    assert out[0]["fraction_of_bound"] == 0.25 and out[1]["fraction_of_bound"] == 0.5

@@ -573,11 +573,12 @@ def snn_step_cases(T: int = 16, B: int = 128, sizes=(784, 1024, 1024, 10), rate:
 
 def summarise(rows: list[dict], bandwidth: float) -> list[dict]:
     """Add per row: ratio to the best peer of its case (peer time / our time; > 1 means faster),
-    and the fraction of the bandwidth bound (bytes / bandwidth / time)."""
+    and the fraction of the bandwidth bound (bytes / bandwidth / time), with the row's own
+    ``copy_Bps`` (a copy timed in its case's rotations) where it has one, else ``bandwidth``."""
     for row in rows:
         peer_times = [r["median_s"] for r in rows if r["case"] == row["case"] and r["peer"]]
         row["vs_best_peer"] = min(peer_times) / row["median_s"] if peer_times else None
-        row["bound_s"] = row["bytes"] / bandwidth
+        row["bound_s"] = row["bytes"] / row.get("copy_Bps", bandwidth)
         row["fraction_of_bound"] = row["bound_s"] / row["median_s"]
     return rows
 
@@ -614,9 +615,10 @@ def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tu
             device="cpu") -> dict:
     """The chosen ``cases`` (None: every one that runs on ``device``) at full sizes for the device
     (``quick``: tiny sizes, for tests), with the device's copy bandwidth measured in the same run:
-    on the CPU the bounds use the median of the copies timed beside the cases' functions
-    (:func:`copy_beside`); ``copy_bandwidth_alone_Bps`` is a copy timed alone before them (the
-    bounds' bandwidth on CUDA)."""
+    on the CPU each case's bounds use the median of the copies timed beside its functions
+    (:func:`copy_beside`; the row's ``copy_Bps``: this machine's bandwidth drifts within a run), and
+    ``copy_bandwidth_Bps`` is the median over all cases; ``copy_bandwidth_alone_Bps`` is a copy
+    timed alone before them (the bounds' bandwidth on CUDA)."""
     device = _device(device)
     allowed = CASES if device.type == "cpu" else GPU_CASES
     cases = allowed if cases is None else cases
@@ -628,24 +630,31 @@ def run_all(quick: bool = False, repeats: int = 7, peers: bool = True, cases: tu
     alone = copy_bandwidth(nbytes, repeats, device)
     on = dict(repeats=repeats, device=device)
     cpu = device.type == "cpu"  # on CUDA the copy's buffers would count in every row's peak memory
+    runners = {
+        "lif": lambda: lif_cases(**sizes["lif"], peers=peers, **on),
+        "scan": lambda: ([row for size in sizes["scan"] for row in scan_cases(**size, **on)], {}),
+        "selective-scan": lambda: (selective_scan_cases(**sizes["selective-scan"], **on), {}),
+        "reset": lambda: (reset_cases(**sizes["reset"], repeats=repeats), {}),
+        "attention": lambda: (attention_cases(**sizes["attention"], **on), {}),
+        "blocksparse": lambda: (blocksparse_cases(**sizes["blocksparse"], **on), {}),
+        "event-linear": lambda: (event_linear_cases(**sizes["event-linear"], **on), {}),
+        "snn-step": lambda: snn_step_cases(**sizes["snn-step"], peers=peers, **on)}
+    rows, skipped = [], {}
     with copy_beside(nbytes, device) if cpu else contextlib.nullcontext([]) as beside:
-        lif_rows, skipped = lif_cases(**sizes["lif"], peers=peers, **on) if "lif" in cases else ([], {})
-        step_rows, step_skipped = (snn_step_cases(**sizes["snn-step"], peers=peers, **on) if "snn-step" in cases
-                                   else ([], {}))
-        rows = (lif_rows + [row for size in sizes["scan"] if "scan" in cases for row in scan_cases(**size, **on)]
-                + (selective_scan_cases(**sizes["selective-scan"], **on) if "selective-scan" in cases else [])
-                + (reset_cases(**sizes["reset"], repeats=repeats) if "reset" in cases else [])
-                + (attention_cases(**sizes["attention"], **on) if "attention" in cases else [])
-                + (blocksparse_cases(**sizes["blocksparse"], **on) if "blocksparse" in cases else [])
-                + (event_linear_cases(**sizes["event-linear"], **on) if "event-linear" in cases else [])
-                + step_rows)
+        for case in (c for c in allowed if c in cases):  # on CUDA in priority order
+            first = len(beside)
+            case_rows, case_skipped = runners[case]()
+            for row in case_rows if len(beside) > first else ():
+                row["copy_Bps"] = statistics.median(beside[first:])  # the copies timed in this case's rotations
+            rows += case_rows
+            skipped.update(case_skipped)
     bandwidth = statistics.median(beside) if beside else alone
     machine = {"cores": os.cpu_count(), "torch_threads": torch.get_num_threads(), "load_avg": os.getloadavg(),
                "device": str(device), "copy_bandwidth_Bps": bandwidth, "copy_bandwidth_alone_Bps": alone}
     rows = summarise(rows, bandwidth)
     if device.type == "cuda":
         machine["device_name"] = torch.cuda.get_device_name(device)
-    return {"machine": machine, "skipped_peers": {**skipped, **step_skipped}, "rows": rows}
+    return {"machine": machine, "skipped_peers": skipped, "rows": rows}
 
 
 def save(results: dict, out: Path) -> tuple[Path, Path]:

@@ -478,7 +478,8 @@ def bench(out: Path = typer.Option(Path("runs"), help="parent folder of the run 
     for case in dict.fromkeys(r["case"] for r in results["rows"]):
         rows = [r for r in results["rows"] if r["case"] == case]
         shown = [k for k in extra if any(r.get(k) is not None for r in rows)]
-        table = Table(title=case)
+        beside = rows[0].get("copy_Bps")
+        table = Table(title=case if beside is None else f"{case} (copy beside it {beside / 1e9:.1f} GB/s)")
         for col in ("implementation", "median ms", "vs best peer", "of bandwidth bound", *(extra[k][0] for k in shown)):
             table.add_column(col, justify="left" if col == "implementation" else "right")
         for r in rows:
