@@ -14,6 +14,8 @@ def numba_threads(limit: int) -> int:
 
     wanted = torch.get_num_threads()
     threads = max(1, min(wanted, numba.config.NUMBA_NUM_THREADS, limit))
-    numba.set_num_threads(threads)  # starts numba's pool on first use: OpenMP's start resets the process's
-    torch.set_num_threads(wanted)   # thread count (torch shares the runtime), so give torch its own back
+    if numba.get_num_threads() != threads:  # starts numba's pool on first use: OpenMP's start resets the
+        numba.set_num_threads(threads)      # process's thread count (torch shares the runtime), so give
+    if torch.get_num_threads() != wanted:   # torch its own back; unchanged counts are left alone
+        torch.set_num_threads(wanted)
     return threads

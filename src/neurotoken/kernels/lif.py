@@ -49,15 +49,21 @@ def _has_source(surrogate: type) -> bool:
 
 def no_formula(surrogate: Surrogate) -> str | None:
     """Why the kernels cannot compute ``surrogate``'s derivative, or None when its formula serves."""
-    name = type(surrogate).__name__
-    if surrogate.formula is None:
+    return _no_formula(type(surrogate))
+
+
+@functools.cache
+def _no_formula(cls: type) -> str | None:
+    """:func:`no_formula` of a surrogate class (everything it checks is the class's)."""
+    name = cls.__name__
+    if cls.formula is None:
         return f"surrogate {name} has no kernel formula (define a staticmethod formula(x, w))"
-    if not _has_source(type(surrogate)):
+    if not _has_source(cls):
         return f"the source of {name}.formula is not available (defined interactively?) to compile it"
-    if type(surrogate).grad is not Surrogate.grad:
+    if cls.grad is not Surrogate.grad:
         return f"surrogate {name} overrides grad, so its formula may not be its derivative"
-    if len(dataclasses.fields(surrogate)) != 1:
-        return f"surrogate {name} has {len(dataclasses.fields(surrogate))} fields; formula(x, w) takes one"
+    if len(dataclasses.fields(cls)) != 1:
+        return f"surrogate {name} has {len(dataclasses.fields(cls))} fields; formula(x, w) takes one"
     return None
 
 
@@ -65,7 +71,7 @@ def _unsupported_params(p) -> str | None:
     """Why no fused kernel (numba or Triton) can run eq. (9) with NPEParams p, or None."""
     if torch.compiler.is_compiling():
         return "torch.compile is tracing (the fused kernels are opaque to it)"
-    if torch.as_tensor(p.decay).is_complex():
+    if p.decay.is_complex() if isinstance(p.decay, torch.Tensor) else isinstance(p.decay, complex):
         return "the decay is complex (resonate-and-fire)"
     if p.feedback is not None:
         return "a feedback matrix R is set"
@@ -100,19 +106,17 @@ def triton_unsupported(x: torch.Tensor, p) -> str | None:
     return why
 
 
-def _flat(t: torch.Tensor | None, shape: torch.Size) -> np.ndarray:
-    """t broadcast to `shape` (None: zeros), as a contiguous float32 array [M]. The per-neuron work
-    around the kernels runs in numpy: a torch op over M values would wake torch's OpenMP pool, whose
-    spinning threads then compete with numba's for the cores."""
-    if t is None:
-        return np.zeros(math.prod(shape), dtype=np.float32)
+def _param(t: torch.Tensor | float | None, shape: torch.Size) -> np.ndarray | np.float32:
+    """A per-neuron value (beta, theta, h0, s0) for the kernels: one float32 when every neuron shares
+    it (None: 0; the kernel then keeps no per-neuron copy in cache), else t broadcast to `shape` as a
+    contiguous float32 array [M]. The per-neuron work around the kernels runs in numpy: a torch op
+    over M values would wake torch's OpenMP pool, whose spinning threads then compete with numba's
+    for the cores."""
+    if t is None or not isinstance(t, torch.Tensor):
+        return np.float32(t or 0)
+    if t.numel() == 1:
+        return np.float32(t.item())
     return np.ascontiguousarray(np.broadcast_to(t.detach().to(torch.float32).numpy(), shape)).reshape(-1)
-
-
-def _param(t: torch.Tensor, shape: torch.Size) -> np.ndarray | np.float32:
-    """beta or theta for the kernels: one float32 when it is shared by every neuron (the kernel then
-    keeps no per-neuron copy in cache), else as :func:`_flat`."""
-    return np.float32(t.item()) if t.numel() == 1 else _flat(t, shape)
 
 
 def _sum_to(g: np.ndarray, t: torch.Tensor) -> torch.Tensor:
@@ -132,10 +136,10 @@ def _rows(t: torch.Tensor) -> np.ndarray:
     return t.detach().contiguous().view(t.shape[0], math.prod(t.shape[1:])).numpy()
 
 
-def _buffer(rows: int, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised [rows, *shape] tensor of dtype (float32, bfloat16 or int8), pooled unless empty."""
+def _buffer(rows: int, shape: torch.Size, dtype: torch.dtype) -> torch.Tensor | None:
+    """An uninitialised, pooled [rows, *shape] tensor of dtype (float32, bfloat16 or int8); None for no rows."""
     if rows == 0:
-        return torch.empty((0, *shape), dtype=dtype)
+        return None
     if dtype == torch.bfloat16:  # numpy has no bfloat16: pool its bits
         return workspace.empty((rows, *shape), torch.int16).view(torch.bfloat16)
     return workspace.empty((rows, *shape), dtype)
@@ -158,14 +162,15 @@ class _FusedLIF(torch.autograd.Function):
         kept = T if all_states or grad else 0
         s, h = workspace.empty(x.shape), _buffer(kept, shape, torch.bfloat16 if lean else torch.float32)
         spikes = _buffer(T if lean and (reset == "zero" or params) else 0, shape, torch.int8)
-        last = torch.empty((1, *shape), dtype=x.dtype)
+        last = workspace.empty((1, *shape))
         kernel = forward(RESETS[reset], code, levels)
-        kernel(_rows(x), _param(beta, shape), _param(threshold, shape), _flat(h0, shape), _flat(s0, shape),
-               _threads(shape), _rows(s), _states(h) if kept else None, _rows(spikes) if spikes.numel() else None,
-               last.view(-1).numpy())
-        if grad:
-            ctx.save_for_backward(h, spikes if spikes.numel() else None, beta, threshold, h0, s0)
-            ctx.codes = RESETS[reset], code, levels, type(surrogate), np.float32(surrogate.parameter)
+        kernel(_rows(x), *(_param(t, shape) for t in (beta, threshold, h0, s0)), _threads(shape), _rows(s),
+               None if h is None else _states(h), None if spikes is None else _rows(spikes), last.view(-1).numpy())
+        if grad:  # a fixed beta or theta may be a float: kept on ctx, save_for_backward takes tensors
+            fixed = [None if isinstance(t, torch.Tensor) else t for t in (beta, threshold)]
+            ctx.save_for_backward(h, spikes, *(t if f is None else None for t, f in zip((beta, threshold), fixed)),
+                                  h0, s0)
+            ctx.fixed, ctx.codes = fixed, (RESETS[reset], code, levels, type(surrogate), np.float32(surrogate.parameter))
         ctx.set_materialize_grads(False)
         return s, h if all_states else last
 
@@ -174,16 +179,16 @@ class _FusedLIF(torch.autograd.Function):
         from .lif_numba import backward
 
         h, spikes, beta, threshold, h0, s0 = ctx.saved_tensors
+        beta, threshold = (t if f is None else f for t, f in zip((beta, threshold), ctx.fixed))
         reset, code, levels, surrogate, width = ctx.codes
         T, shape = h.shape[0], h.shape[1:]
         gs = torch.zeros((T, *shape)) if gs is None else gs
         gh = torch.zeros((0, *shape)) if gh is None else gh
-        dx, per_neuron = workspace.empty((T, *shape)), torch.empty((4, *shape))
+        dx, per_neuron = workspace.empty((T, *shape)), workspace.empty((4, *shape))  # grads below: sums, new arrays
         kernel = backward(reset, code, levels, surrogate, any(ctx.needs_input_grad[1:3]))
         spikes = None if spikes is None else _rows(spikes)  # None: recomputed from h
-        kernel(_states(h), spikes, _param(beta, shape), _param(threshold, shape), _flat(h0, shape), _flat(s0, shape),
-               _rows(gs), _rows(gh), width,
-               _threads(shape), _rows(dx), *per_neuron.view(4, -1).numpy())
+        kernel(_states(h), spikes, *(_param(t, shape) for t in (beta, threshold, h0, s0)), _rows(gs), _rows(gh),
+               width, _threads(shape), _rows(dx), *per_neuron.view(4, -1).numpy())
         grads = [_sum_to(g, t) if need else None
                  for g, t, need in zip(per_neuron.numpy(), (beta, threshold, h0, s0), ctx.needs_input_grad[1:5])]
         return (dx, *grads, None, None, None, None, None)
@@ -196,8 +201,7 @@ def lif_fused(x: torch.Tensor, p, h0: torch.Tensor | None, s0: torch.Tensor | No
     state [1, ...] if not all_states). For backward it keeps the states (float32, or bfloat16 with
     ``state_dtype=torch.bfloat16`` when not all_states, then also int8 spikes where the zero reset or
     a learnable beta, theta needs them; float32 states give the spikes again exactly)."""
-    beta, threshold = (torch.as_tensor(v, dtype=x.dtype) for v in (p.decay, p.threshold))
-    return _FusedLIF.apply(x, beta, threshold, h0, s0, p.reset, p.spike, p.surrogate, all_states, state_dtype)
+    return _FusedLIF.apply(x, p.decay, p.threshold, h0, s0, p.reset, p.spike, p.surrogate, all_states, state_dtype)
 
 
 def lif_triton(x: torch.Tensor, p, h0: torch.Tensor, s0: torch.Tensor, all_states: bool = True,

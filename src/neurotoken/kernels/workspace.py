@@ -10,6 +10,7 @@ process holds on to, as a caching allocator does); past that, allocation is plai
 
 from __future__ import annotations
 
+import functools
 import math
 import sys
 
@@ -20,9 +21,14 @@ LIMIT = 8
 _POOL: list[np.ndarray] = []
 
 
+@functools.cache
+def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
+    return torch.empty(0, dtype=dtype).numpy().dtype
+
+
 def empty(shape, dtype: torch.dtype = torch.float32) -> torch.Tensor:
     """An uninitialised CPU tensor of `shape` and `dtype`, on pooled memory when possible."""
-    size, kind = math.prod(shape), torch.empty(0, dtype=dtype).numpy().dtype
+    size, kind = math.prod(shape), _numpy_dtype(dtype)
     free = [i for i in range(len(_POOL)) if sys.getrefcount(_POOL[i]) == 2]  # the pool's and the call's
     for i in free:
         if _POOL[i].size == size and _POOL[i].dtype == kind:
