@@ -103,7 +103,7 @@ def test_selective_scan_case_times_each_method_forward_and_backward_against_the_
     assert cases == {"selective scan forward B=2 L=33 D=8 N=4", "selective scan forward+backward B=2 L=33 D=8 N=4"}
     for case in cases:
         impls = {r["impl"] for r in rows if r["case"] == case}
-        assert impls == {"selective_scan sequential", "selective_scan parallel"}  # no Triton without a GPU
+        assert impls == {"selective_scan sequential", "selective_scan parallel", "selective_scan auto"}  # no Triton here
     forward = [r for r in rows if " forward " in r["case"]]
     backward = [r for r in rows if "backward" in r["case"]]
     assert forward[0]["bytes"] == (3 * 2 * 33 * 8 + 2 * 2 * 33 * 4 + 8 * 4 + 2 * 8 * 4) * 4 < backward[0]["bytes"]
@@ -122,7 +122,7 @@ def _interpreted(expression: str):
 
 def test_selective_scan_case_adds_the_triton_kernel_where_it_runs():
     impls = _interpreted("sorted({r['impl'] for r in bench.selective_scan_cases(B=1, L=9, D=4, N=2, repeats=1)})")
-    assert impls == ["selective_scan parallel", "selective_scan sequential", "selective_scan triton"]
+    assert impls == ["selective_scan auto", "selective_scan parallel", "selective_scan sequential", "selective_scan triton"]
 
 
 def test_and_scores_on_the_cpu_time_the_numba_kernel_and_no_gpu_rows():

@@ -277,12 +277,13 @@ def selective_scan_cases(B: int = 2, L: int = 512, D: int = 256, N: int = 16, re
                          device="cpu") -> list[dict]:
     """Mamba's selective scan (``selective_scan``, eq. (16)-(17)) on x, delta [B, L, D], A [D, N], k, q
     [B, L, N], forward and forward+backward (gradients of every input), by each of ``methods`` (None:
-    sequential, the peer, parallel, and triton where it runs). Must move in float32: forward the
+    sequential, the peer, parallel, auto (the fused scan on the CPU), and triton where it runs). Must move in float32: forward the
     inputs in, y and the last state out (3 B L D + 2 B L N + D N + B D N floats); forward+backward also
     dL/dy in and the inputs' gradients out (6 B L D + 4 B L N + 2 D N + B D N floats)."""
     from .mixers.ssm import selective_scan
 
-    methods = ("sequential", "parallel") + (("triton",) if _triton_runs(device) else ()) if methods is None else methods
+    if methods is None:
+        methods = ("sequential", "parallel", "auto") + (("triton",) if _triton_runs(device) else ())
     g = torch.Generator(device).manual_seed(0)
     x = torch.randn(B, L, D, generator=g, device=device)
     delta = torch.nn.functional.softplus(torch.randn(B, L, D, generator=g, device=device) - 2)

@@ -97,7 +97,7 @@ def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, state: t
 
 
 def selective_scan(x: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, k: torch.Tensor, q: torch.Tensor,
-                   state: torch.Tensor | None = None, method: str = "parallel"
+                   state: torch.Tensor | None = None, method: str = "auto"
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     """Mamba's selective scan, eq. (16)-(17) with a_{c,t} = exp(-Delta_{c,t} A_c), b_{c,t} = Delta_{c,t}.
 
@@ -203,10 +203,11 @@ class SelectiveSSM(Mixer):
     (eq. 16-17 with v = x, keys k_t = W_k x_t and queries q_t = W_q x_t in R^N), output W_o y.
     A [D, N] > 0 is parametrised by log A (S4D-real init A_{c,n} = n + 1); Delta's bias starts at
     softplus^-1 of log-uniform steps in ``dt_range``. State: S [B, D, N]. ``method`` is the
-    :func:`neurotoken.scan.linear_scan` method (parallel prefix scan by default).
+    :func:`neurotoken.scan.linear_scan` method ("auto": the Triton kernel on CUDA, the fused numba
+    scan on the CPU where numba is installed).
     """
 
-    def __init__(self, d_model: int, d_state: int = 16, method: str = "parallel",
+    def __init__(self, d_model: int, d_state: int = 16, method: str = "auto",
                  dt_range: tuple[float, float] = (1e-3, 1e-1)):
         super().__init__()
         self.d_model = _checks.positive_int("d_model", d_model)
