@@ -11,6 +11,7 @@ process holds on to, as a caching allocator does); past that, allocation is plai
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import sys
 
@@ -19,6 +20,8 @@ import torch
 
 LIMIT = 8
 _POOL: list[np.ndarray] = []
+_USED: list[int] = []  # when each pooled array was last handed out
+_TICK = itertools.count()
 
 
 @functools.cache
@@ -27,15 +30,21 @@ def _numpy_dtype(dtype: torch.dtype) -> np.dtype:
 
 
 def empty(shape, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """An uninitialised CPU tensor of `shape` and `dtype`, on pooled memory when possible."""
+    """An uninitialised CPU tensor of `shape` and `dtype`, on pooled memory when possible. A new
+    array joins the pool while it has room; a full pool gives up its free array unused the longest
+    (replacing a free array of another size while there is room would make callers that take turns
+    with different sizes allocate afresh on every call)."""
     size, kind = math.prod(shape), _numpy_dtype(dtype)
     free = [i for i in range(len(_POOL)) if sys.getrefcount(_POOL[i]) == 2]  # the pool's and the call's
     for i in free:
         if _POOL[i].size == size and _POOL[i].dtype == kind:
+            _USED[i] = next(_TICK)
             return torch.from_numpy(_POOL[i]).view(shape)
     array = np.empty(size, dtype=kind)
-    if free:
-        _POOL[free[0]] = array
-    elif len(_POOL) < LIMIT:
+    if len(_POOL) < LIMIT:
         _POOL.append(array)
+        _USED.append(next(_TICK))
+    elif free:
+        i = min(free, key=_USED.__getitem__)
+        _POOL[i], _USED[i] = array, next(_TICK)
     return torch.from_numpy(array).view(shape)
