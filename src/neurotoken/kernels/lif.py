@@ -106,17 +106,30 @@ def triton_unsupported(x: torch.Tensor, p) -> str | None:
     return why
 
 
-def _param(t: torch.Tensor | float | None, shape: torch.Size) -> np.ndarray | np.float32:
-    """A per-neuron value (beta, theta, h0, s0) for the kernels: one float32 when every neuron shares
-    it (None: 0; the kernel then keeps no per-neuron copy in cache), else t broadcast to `shape` as a
-    contiguous float32 array [M]. The per-neuron work around the kernels runs in numpy: a torch op
-    over M values would wake torch's OpenMP pool, whose spinning threads then compete with numba's
-    for the cores."""
-    if t is None or not isinstance(t, torch.Tensor):
-        return np.float32(t or 0)
-    if t.numel() == 1:
-        return np.float32(t.item())
-    return np.ascontiguousarray(np.broadcast_to(t.detach().to(torch.float32).numpy(), shape)).reshape(-1)
+def _params(beta, threshold, shape: torch.Size) -> tuple:
+    """beta and theta for the kernels: two float32 numbers when every neuron shares both (the kernel
+    then keeps no per-neuron copy in cache), else both as :func:`_flat` (one compiled form for each
+    case, not four)."""
+    if all(not isinstance(t, torch.Tensor) or t.numel() == 1 for t in (beta, threshold)):
+        return tuple(np.float32(t.item() if isinstance(t, torch.Tensor) else t) for t in (beta, threshold))
+    return _flat(beta, shape), _flat(threshold, shape)
+
+
+def _flat(t: torch.Tensor | float | None, shape: torch.Size) -> np.ndarray:
+    """t broadcast to `shape` as a new, writable, contiguous float32 array [M] (None: zeros, one kept
+    array per size; the kernels only read it): a read-only view would be another compiled form of each
+    kernel. The per-neuron work around the kernels runs in numpy: a torch op over M values would wake
+    torch's OpenMP pool, whose spinning threads then compete with numba's for the cores."""
+    if t is None:
+        return _zeros(math.prod(shape))
+    out = np.empty(math.prod(shape), dtype=np.float32)
+    out.reshape(shape)[...] = t.detach().to(torch.float32).numpy() if isinstance(t, torch.Tensor) else t
+    return out
+
+
+@functools.lru_cache(maxsize=8)
+def _zeros(size: int) -> np.ndarray:
+    return np.zeros(size, dtype=np.float32)
 
 
 def _sum_to(g: np.ndarray, t: torch.Tensor) -> torch.Tensor:
@@ -164,13 +177,15 @@ class _FusedLIF(torch.autograd.Function):
         spikes = _buffer(T if lean and (reset == "zero" or params) else 0, shape, torch.int8)
         last = workspace.empty((1, *shape))
         kernel = forward(RESETS[reset], code, levels)
-        kernel(_rows(x), *(_param(t, shape) for t in (beta, threshold, h0, s0)), _threads(shape), _rows(s),
-               None if h is None else _states(h), None if spikes is None else _rows(spikes), last.view(-1).numpy())
+        kernel(_rows(x), *_params(beta, threshold, shape), _flat(h0, shape), _flat(s0, shape), _threads(shape),
+               _rows(s), None if h is None else _states(h), None if spikes is None else _rows(spikes),
+               last.view(-1).numpy())
         if grad:  # a fixed beta or theta may be a float: kept on ctx, save_for_backward takes tensors
             fixed = [None if isinstance(t, torch.Tensor) else t for t in (beta, threshold)]
             ctx.save_for_backward(h, spikes, *(t if f is None else None for t, f in zip((beta, threshold), fixed)),
                                   h0, s0)
-            ctx.fixed, ctx.codes = fixed, (RESETS[reset], code, levels, type(surrogate), np.float32(surrogate.parameter))
+            ctx.fixed = fixed
+            ctx.codes = RESETS[reset], code, levels, type(surrogate), np.float32(surrogate.parameter)
         ctx.set_materialize_grads(False)
         return s, h if all_states else last
 
@@ -187,8 +202,8 @@ class _FusedLIF(torch.autograd.Function):
         dx, per_neuron = workspace.empty((T, *shape)), workspace.empty((4, *shape))  # grads below: sums, new arrays
         kernel = backward(reset, code, levels, surrogate, any(ctx.needs_input_grad[1:3]))
         spikes = None if spikes is None else _rows(spikes)  # None: recomputed from h
-        kernel(_states(h), spikes, *(_param(t, shape) for t in (beta, threshold, h0, s0)), _rows(gs), _rows(gh),
-               width, _threads(shape), _rows(dx), *per_neuron.view(4, -1).numpy())
+        kernel(_states(h), spikes, *_params(beta, threshold, shape), _flat(h0, shape), _flat(s0, shape), _rows(gs),
+               _rows(gh), width, _threads(shape), _rows(dx), *per_neuron.view(4, -1).numpy())
         grads = [_sum_to(g, t) if need else None
                  for g, t, need in zip(per_neuron.numpy(), (beta, threshold, h0, s0), ctx.needs_input_grad[1:5])]
         return (dx, *grads, None, None, None, None, None)

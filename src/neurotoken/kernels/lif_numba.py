@@ -9,14 +9,14 @@ Eq. (9)-(10) per neuron, one pass over time, float32, arrays flattened to [T, M]
         binary: K = 2, neg = 0;  ternary: K = 2, neg = 1;  multilevel: K levels, neg = 0
 
 Each worker thread (prange) owns a slab of neurons and keeps only their membranes in its own array
-(the previous spike is recomputed from the membrane, a shared beta or theta is passed as one number:
+(the previous spike is recomputed from the membrane, beta and theta shared by all are two numbers:
 per-neuron arrays beside the states pushed the working set out of L2 and slowed every step);
 time is the outer loop and every row of the slab streams front to back (walking [T, M] in column
 blocks with time inside costs about twice as much: each block row sits on another page). Reset,
 spike kind, surrogate formula and whether to differentiate beta, theta are closure constants of the
 kernel that :func:`forward` / :func:`backward` build (one per combination, cached in memory and on
-disk); optional arrays are None and shared parameters scalars, each its own compiled
-specialisation, so each time step is one branch-free loop over slab views indexed from 0 (an
+disk); optional arrays are None and shared parameters scalars (each its own compiled
+specialisation, so only these two vary), so each time step is one branch-free loop over slab views indexed from 0 (an
 offset index would keep numba's negative-index check and stop vectorisation) that LLVM vectorises.
 The float operations are those of :func:`neurotoken.neurons.npe_step` in the same order, so
 membranes are bit-identical to the reference. With gradients, forward writes every state h_t;
@@ -182,16 +182,16 @@ def _decode_impl(v):
 
 
 def _spike_at(ss, hs, j, th, neg, levels):
-    """The spike s[j] of a step: read from ss (the initial spikes, one shared value, or the int8
-    spikes the forward saved), else (ss None) recomputed from that step's state hs[j] (float32 or
-    bfloat16 bits), which gives the bits the forward computed from the same state."""
+    """The spike s[j] of a step: read from ss (the initial spikes, or the int8 spikes the forward
+    saved), else (ss None) recomputed from that step's state hs[j] (float32 or bfloat16 bits), which
+    gives the bits the forward computed from the same state."""
 
 
 @overload(_spike_at)
 def _spike_at_impl(ss, hs, j, th, neg, levels):
     if isinstance(ss, types.NoneType):
         return lambda ss, hs, j, th, neg, levels: _spike(_decode(hs[j]), th, neg, levels)
-    return lambda ss, hs, j, th, neg, levels: np.float32(_at(ss, j))
+    return lambda ss, hs, j, th, neg, levels: np.float32(ss[j])
 
 
 def _part(p, lo, hi):
@@ -203,17 +203,6 @@ def _part_impl(p, lo, hi):
     if isinstance(p, types.Array):
         return lambda p, lo, hi: p[lo:hi]
     return lambda p, lo, hi: p
-
-
-def _own(p, lo, hi):
-    """A worker's own float32 copy of neurons [lo, hi) of a per-neuron value (a shared one filled in)."""
-
-
-@overload(_own)
-def _own_impl(p, lo, hi):
-    if isinstance(p, types.Array):
-        return lambda p, lo, hi: p[lo:hi].copy()
-    return lambda p, lo, hi: np.full(hi - lo, p, np.float32)
 
 
 def _at(p, j):
@@ -277,15 +266,15 @@ def forward(reset: int, neg: int, levels: int):
     """The forward kernel for one reset and spike kind (codes of the module docstring)."""
     @njit(cache=True, parallel=True, error_model="numpy")
     def lif_forward(x, beta, th, h0, s0, workers, s_out, h_out, s_keep, h_last):
-        """x [T, M]; beta, th, h0, s0 [M] or shared scalars -> s_out [T, M], the final state
+        """x [T, M]; beta, th [M] or both shared scalars; h0, s0 [M] -> s_out [T, M], the final state
         h_last [M] and, unless None, every state h_out (float32, or bfloat16 bits in uint16) and
         spike s_keep (int8). Only the first step reads s0; later ones recompute s_{t-1} from h."""
         T, M = x.shape
         for w in prange(workers):
             lo, hi = _slab(w, workers, M)
-            h, bt, tt = _own(h0, lo, hi), _part(beta, lo, hi), _part(th, lo, hi)
+            h, bt, tt = h0[lo:hi].copy(), _part(beta, lo, hi), _part(th, lo, hi)
             for t in range(min(T, 1)):
-                _step(h, _part(s0, lo, hi), x[t, lo:hi], s_out[t, lo:hi], _row_of(h_out, t, lo, hi),
+                _step(h, s0[lo:hi], x[t, lo:hi], s_out[t, lo:hi], _row_of(h_out, t, lo, hi),
                       _row_of(s_keep, t, lo, hi), bt, tt, reset, neg, levels)
             for t in range(1, T):
                 _step(h, None, x[t, lo:hi], s_out[t, lo:hi], _row_of(h_out, t, lo, hi),
@@ -333,10 +322,10 @@ def backward(reset: int, neg: int, levels: int, surrogate: type, params: bool):
                         if t > 0:
                             hp, sp = _decode(h_p[j]), _spike_at(s_p, h_p, j, thj, neg, levels)
                         else:
-                            hp, sp = _at(h0, lo + j), _at(s0, lo + j)
+                            hp, sp = h0[lo + j], s0[lo + j]
                         db[j] += g_t * hp * _keep(sp, reset)
                         dt[j] += q * dsdth - g_t * sp * sub
             for j in range(n):
-                dh0[lo + j] = _at(bt, j) * g[j] * _keep(_at(s0, lo + j), reset)
+                dh0[lo + j] = _at(bt, j) * g[j] * _keep(s0[lo + j], reset)
                 ds0[lo + j] = -_at(tt, j) * g[j] * sub
     return lif_backward
