@@ -15,9 +15,10 @@ time is the outer loop and every row of the slab streams front to back (walking 
 blocks with time inside costs about twice as much: each block row sits on another page). Reset,
 spike kind, surrogate formula and whether to differentiate beta, theta are closure constants of the
 kernel that :func:`forward` / :func:`backward` build (one per combination, cached in memory and on
-disk); optional arrays are None and shared parameters scalars (each its own compiled
-specialisation, so only these two vary), so each time step is one branch-free loop over slab views indexed from 0 (an
-offset index would keep numba's negative-index check and stop vectorisation) that LLVM vectorises.
+disk); optional arrays are None and shared beta, theta scalars (each its own compiled
+specialisation, so only these vary), so each time step is one branch-free loop over slab views
+indexed from 0 (an offset index would keep numba's negative-index check and stop vectorisation)
+that LLVM vectorises.
 The float operations are those of :func:`neurotoken.neurons.npe_step` in the same order, so
 membranes are bit-identical to the reference. With gradients, forward writes every state h_t;
 backward reads them (spikes recomputed from them, or read where only a bf16 state is kept and the
