@@ -14,8 +14,11 @@ def numba_threads(limit: int) -> int:
 
     wanted = torch.get_num_threads()
     threads = max(1, min(wanted, numba.config.NUMBA_NUM_THREADS, limit))
-    if numba.get_num_threads() != threads:  # starts numba's pool on first use: OpenMP's start resets the
-        numba.set_num_threads(threads)      # process's thread count (torch shares the runtime), so give
-    if torch.get_num_threads() != wanted:   # torch its own back; unchanged counts are left alone
+    # get_num_threads starts numba's OpenMP pool on first use, and that start resets torch's thread
+    # count (numba's pool runs on the system libgomp, torch on its own copy), so torch gets its count
+    # back; counts already right are left alone
+    if numba.get_num_threads() != threads:
+        numba.set_num_threads(threads)
+    if torch.get_num_threads() != wanted:
         torch.set_num_threads(wanted)
     return threads
